@@ -1,0 +1,134 @@
+//! Building and running the service: the one place where the parts are wired together.
+//!
+//! [`Application::build`] takes an already-bound listener, so tests bind `127.0.0.1:0` and read
+//! the port back; [`Application::run_until_stopped`] serves until the shutdown future resolves,
+//! then drains: new generations are refused, running ones get `LIVEPAGE_SHUTDOWN_GRACE` to
+//! finish (their streams keep flowing meanwhile), view counts are flushed and the pool closed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::Config;
+use crate::generation::{GenerationSettings, Generations};
+use crate::http::{self, AppState};
+use crate::mock::{MockUpstream, Script};
+use crate::sanitize::Sanitizer;
+use crate::store::{Store, StoreOptions};
+use crate::upstream::{UpstreamClient, UpstreamSettings};
+use crate::views::ViewCounter;
+
+/// A configured service, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// The in-process demo model, when there is no API key.
+    demo_upstream: Option<JoinHandle<()>>,
+    /// Stops the background view-count flusher (which flushes once more on its way out).
+    stop_flusher: CancellationToken,
+    flusher: JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects and migrates the database, starts the demo model if needed, and prepares the
+    /// routes on `listener`.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let store_options = StoreOptions {
+            max_connections: config.db_max_connections,
+            acquire_timeout: config.db_acquire_timeout,
+            statement_timeout: config.db_statement_timeout,
+        };
+        let store = Store::connect(&config.database_url, &store_options)
+            .await
+            .context("DATABASE_URL: could not open the database")?;
+
+        let (base_url, demo_upstream) = if config.demo_mode() {
+            let (url, task) = start_demo_upstream(&config).await?;
+            tracing::warn!(
+                "demo mode: OPENROUTER_API_KEY is not set, so pages are written by the built-in demo model at {url}"
+            );
+            (url, Some(task))
+        } else {
+            (config.openrouter_base_url.clone(), None)
+        };
+        let upstream = UpstreamClient::new(UpstreamSettings {
+            base_url,
+            api_key: config.openrouter_api_key.clone(),
+            referer: config.openrouter_referer.clone(),
+            title: config.openrouter_title.clone(),
+            max_tokens: config.max_tokens,
+            connect_timeout: config.connect_timeout,
+        })
+        .context("building the upstream HTTP client")?;
+
+        let sanitizer = Arc::new(Sanitizer::new(config.styles));
+        let generations = Generations::new(store.clone(), upstream, sanitizer, GenerationSettings::from_config(&config));
+        let views = Arc::new(ViewCounter::default());
+        let stop_flusher = CancellationToken::new();
+        let flusher = tokio::spawn({
+            let (views, store, stop) = (Arc::clone(&views), store.clone(), stop_flusher.clone());
+            let interval = config.view_flush_interval;
+            async move { views.run(store, interval, stop).await }
+        });
+
+        let state = AppState { config: Arc::new(config), store, generations, views };
+        Ok(Self { listener, state, demo_upstream, stop_flusher, flusher })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains and cleans up.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, state, demo_upstream, stop_flusher, flusher } = self;
+        let generations = Arc::clone(&state.generations);
+        let grace = state.config.shutdown_grace;
+        let router = http::router(state.clone());
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining generations");
+                // The server keeps serving meanwhile, so running streams reach their end.
+                generations.shutdown(grace).await;
+            })
+            .await
+            .context("serving HTTP")?;
+
+        stop_flusher.cancel();
+        if let Err(err) = flusher.await {
+            tracing::error!(error = %err, "the view counter task failed");
+        }
+        state.store.close().await;
+        if let Some(task) = demo_upstream {
+            task.abort();
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Serves the mock upstream on its own loopback port, as the demo model.
+async fn start_demo_upstream(config: &Config) -> anyhow::Result<(Url, JoinHandle<()>)> {
+    let mock = MockUpstream::new(Script { pace: config.demo_pace, ..Script::default() });
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the demo model's port")?;
+    let url = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, mock.router()).await {
+            tracing::error!(error = %err, "the demo model stopped");
+        }
+    });
+    Ok((url, task))
+}

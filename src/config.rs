@@ -1,0 +1,271 @@
+//! Configuration: environment variables with matching command-line flags, and defaults that work.
+//!
+//! Every setting is read once at start-up. A bad value stops start-up with a message that names
+//! the variable: clap's error names the flag and, through `value_name`, the environment
+//! variable, e.g. `invalid value 'x' for '--addr <LIVEPAGE_ADDR>'`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::domain::Model;
+use crate::sanitize::Styles;
+
+/// The default upstream model: strong at writing complete, polished HTML.
+pub const DEFAULT_MODEL: &str = "anthropic/claude-sonnet-4.5";
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "livepage", version, about = "Streams AI-written web pages live, then publishes them.")]
+pub struct Config {
+    /// Listen address.
+    #[arg(long = "addr", env = "LIVEPAGE_ADDR", value_name = "LIVEPAGE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// `sqlite://…` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = "sqlite://livepage.db", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Base of absolute URLs in events (default: `http://{LIVEPAGE_ADDR}`).
+    #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL", value_parser = parse_base_url)]
+    pub public_url: Option<Url>,
+
+    /// Base of live page URLs, e.g. a separate cookieless origin (default: `PUBLIC_URL`).
+    #[arg(long, env = "PAGES_URL", value_name = "PAGES_URL", value_parser = parse_base_url)]
+    pub pages_url: Option<Url>,
+
+    /// Upstream API key; without one the service runs in demo mode.
+    #[arg(long, env = "OPENROUTER_API_KEY", value_name = "OPENROUTER_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub openrouter_api_key: Option<SecretString>,
+
+    /// Any OpenAI-compatible endpoint (ignored in demo mode).
+    #[arg(long, env = "OPENROUTER_BASE_URL", value_name = "OPENROUTER_BASE_URL", default_value = "https://openrouter.ai/api/v1", value_parser = parse_base_url)]
+    pub openrouter_base_url: Url,
+
+    /// Sent as `HTTP-Referer` for OpenRouter's app attribution.
+    #[arg(long, env = "OPENROUTER_REFERER", value_name = "OPENROUTER_REFERER")]
+    pub openrouter_referer: Option<String>,
+
+    /// Sent as `X-Title` for OpenRouter's app attribution.
+    #[arg(long, env = "OPENROUTER_TITLE", value_name = "OPENROUTER_TITLE")]
+    pub openrouter_title: Option<String>,
+
+    /// The default model.
+    #[arg(long, env = "LIVEPAGE_MODEL", value_name = "LIVEPAGE_MODEL", default_value = DEFAULT_MODEL, value_parser = parse_model)]
+    pub model: Model,
+
+    /// Comma-separated models a request may pick (the default model is always allowed).
+    #[arg(long, env = "LIVEPAGE_MODELS", value_name = "LIVEPAGE_MODELS", value_delimiter = ',', value_parser = parse_model)]
+    pub models: Vec<Model>,
+
+    /// Upper bound on completion tokens per generation.
+    #[arg(long, env = "LIVEPAGE_MAX_TOKENS", value_name = "LIVEPAGE_MAX_TOKENS", default_value_t = 16_000)]
+    pub max_tokens: u32,
+
+    /// Bearer token for `/api/admin/*`; unset turns the admin API off.
+    #[arg(long, env = "ADMIN_TOKEN", value_name = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub admin_token: Option<SecretString>,
+
+    /// How pages get their styles: `cdn` (the pinned Tailwind Play CDN script).
+    #[arg(long, env = "LIVEPAGE_STYLES", value_name = "LIVEPAGE_STYLES", default_value = "cdn", value_parser = parse_styles)]
+    pub styles: Styles,
+
+    /// Serve a themed fallback page when every upstream attempt fails before the first token.
+    #[arg(long, env = "LIVEPAGE_FALLBACK", value_name = "LIVEPAGE_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fallback: bool,
+
+    /// Upstream attempts before the first token (1 = no retry).
+    #[arg(long, env = "LIVEPAGE_MAX_ATTEMPTS", value_name = "LIVEPAGE_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub max_attempts: u32,
+
+    /// First retry delay; doubles each attempt, with jitter.
+    #[arg(long, env = "LIVEPAGE_RETRY_BASE", value_name = "LIVEPAGE_RETRY_BASE", default_value = "500ms", value_parser = parse_duration)]
+    pub retry_base: Duration,
+
+    /// Longest delay between attempts, and the longest `Retry-After` honoured.
+    #[arg(long, env = "LIVEPAGE_RETRY_MAX", value_name = "LIVEPAGE_RETRY_MAX", default_value = "10s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+
+    /// Upstream TCP/TLS connect timeout.
+    #[arg(long, env = "LIVEPAGE_CONNECT_TIMEOUT", value_name = "LIVEPAGE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Longest wait from sending the request to the first token (per attempt).
+    #[arg(long, env = "LIVEPAGE_FIRST_TOKEN_TIMEOUT", value_name = "LIVEPAGE_FIRST_TOKEN_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub first_token_timeout: Duration,
+
+    /// Longest silence between two upstream chunks once generating.
+    #[arg(long, env = "LIVEPAGE_IDLE_TIMEOUT", value_name = "LIVEPAGE_IDLE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Longest a whole generation may take, queueing included.
+    #[arg(long, env = "LIVEPAGE_GENERATION_TIMEOUT", value_name = "LIVEPAGE_GENERATION_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub generation_timeout: Duration,
+
+    /// Generations talking to the upstream at once.
+    #[arg(long, env = "LIVEPAGE_MAX_CONCURRENT", value_name = "LIVEPAGE_MAX_CONCURRENT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: u32,
+
+    /// Generations waiting for a slot before new ones are refused with 503.
+    #[arg(long, env = "LIVEPAGE_MAX_QUEUED", value_name = "LIVEPAGE_MAX_QUEUED", default_value_t = 256)]
+    pub max_queued: u32,
+
+    /// Interval of SSE keep-alive comments while a stream is idle.
+    #[arg(long, env = "LIVEPAGE_KEEPALIVE", value_name = "LIVEPAGE_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+
+    /// Reconnection delay suggested to SSE clients (`retry:`).
+    #[arg(long, env = "LIVEPAGE_SSE_RETRY", value_name = "LIVEPAGE_SSE_RETRY", default_value = "2s", value_parser = parse_duration)]
+    pub sse_retry: Duration,
+
+    /// Least time between two `preview` events of a generation.
+    #[arg(long, env = "LIVEPAGE_PREVIEW_INTERVAL", value_name = "LIVEPAGE_PREVIEW_INTERVAL", default_value = "300ms", value_parser = parse_duration)]
+    pub preview_interval: Duration,
+
+    /// Least time between two periodic `progress` events while generating.
+    #[arg(long, env = "LIVEPAGE_PROGRESS_INTERVAL", value_name = "LIVEPAGE_PROGRESS_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub progress_interval: Duration,
+
+    /// How long a finished generation's event log stays in memory for replay.
+    #[arg(long, env = "LIVEPAGE_EVENT_RETENTION", value_name = "LIVEPAGE_EVENT_RETENTION", default_value = "10m", value_parser = parse_duration)]
+    pub event_retention: Duration,
+
+    /// Delay before each delta of the built-in demo model.
+    #[arg(long, env = "LIVEPAGE_DEMO_PACE", value_name = "LIVEPAGE_DEMO_PACE", default_value = "12ms", value_parser = parse_duration)]
+    pub demo_pace: Duration,
+
+    /// How often counted page views are written to the database.
+    #[arg(long, env = "LIVEPAGE_VIEW_FLUSH_INTERVAL", value_name = "LIVEPAGE_VIEW_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub view_flush_interval: Duration,
+
+    /// On shutdown, how long running generations may take to finish before they are cancelled.
+    #[arg(long, env = "LIVEPAGE_SHUTDOWN_GRACE", value_name = "LIVEPAGE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Database pool size.
+    #[arg(long, env = "LIVEPAGE_DB_MAX_CONNECTIONS", value_name = "LIVEPAGE_DB_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+
+    /// Longest wait for a pooled database connection.
+    #[arg(long, env = "LIVEPAGE_DB_ACQUIRE_TIMEOUT", value_name = "LIVEPAGE_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
+
+    /// Longest a single SQL statement may run (PostgreSQL).
+    #[arg(long, env = "LIVEPAGE_DB_STATEMENT_TIMEOUT", value_name = "LIVEPAGE_DB_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LIVEPAGE_LOG_FORMAT", value_name = "LIVEPAGE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl Config {
+    /// The configuration from the environment and the command line (flags win).
+    pub fn from_env_and_args() -> Result<Self, clap::Error> {
+        Self::try_parse()
+    }
+
+    /// The configuration from the environment alone (no command-line flags).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        Self::try_parse_from(["livepage"])
+    }
+
+    /// Demo mode: no API key, so the built-in mock model writes the pages.
+    pub fn demo_mode(&self) -> bool {
+        self.openrouter_api_key.is_none()
+    }
+
+    /// The models a request may choose, the default first.
+    pub fn allowed_models(&self) -> Vec<Model> {
+        let mut allowed = vec![self.model.clone()];
+        allowed.extend(self.models.iter().filter(|m| **m != self.model).cloned());
+        allowed
+    }
+
+    /// Base of absolute URLs in events and responses.
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}/", self.addr)).expect("a socket address makes a valid URL")
+        })
+    }
+
+    /// Base of live page URLs.
+    pub fn pages_url(&self) -> Url {
+        self.pages_url.clone().unwrap_or_else(|| self.public_url())
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let mut url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an http or https URL".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    // A trailing slash makes `Url::join` append rather than replace the last path segment.
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}
+
+fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("must not be empty (unset it instead)".into());
+    }
+    Ok(SecretString::from(raw))
+}
+
+fn parse_model(raw: &str) -> Result<Model, String> {
+    Model::from_config(raw)
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    humantime::parse_duration(raw).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m)"))
+}
+
+fn parse_styles(raw: &str) -> Result<Styles, String> {
+    match raw {
+        "cdn" => Ok(Styles::Cdn),
+        other => Err(format!("unknown style mode {other:?} (expected: cdn)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("livepage").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let err = parse(&["--addr", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("LIVEPAGE_ADDR"), "{err}");
+        let err = parse(&["--retry-base", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("LIVEPAGE_RETRY_BASE"), "{err}");
+        let err = parse(&["--public-url", "ftp://x"]).unwrap_err().to_string();
+        assert!(err.contains("PUBLIC_URL"), "{err}");
+    }
+
+    #[test]
+    fn urls_default_from_the_listen_address() {
+        let config = parse(&["--addr", "127.0.0.1:9999"]).unwrap();
+        assert_eq!(config.public_url().as_str(), "http://127.0.0.1:9999/");
+        assert_eq!(config.pages_url(), config.public_url());
+        let config = parse(&["--pages-url", "https://pages.example.com/base"]).unwrap();
+        assert_eq!(config.pages_url().as_str(), "https://pages.example.com/base/");
+    }
+
+    #[test]
+    fn the_default_model_is_always_allowed_and_first() {
+        let config = parse(&["--model", "a/x", "--models", "b/y,a/x,c/z"]).unwrap();
+        let names: Vec<_> = config.allowed_models().iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["a/x", "b/y", "c/z"]);
+    }
+}

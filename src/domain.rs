@@ -1,0 +1,329 @@
+//! Values that arrive from outside, parsed once into types that cannot hold a bad value.
+//!
+//! A handler turns the request body into a [`GenerationRequest`] with [`GenerationRequest::parse`];
+//! everything downstream (the generation, the upstream prompt, the store) takes these types and
+//! never re-checks them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The longest prompt we accept, in characters. Long enough for a detailed brief, short enough
+/// that the system prompt and the page still fit comfortably in any model's context.
+pub const MAX_PROMPT_CHARS: usize = 4_000;
+
+/// The longest email address we accept (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
+/// Why a value from outside was refused. `code` is the stable error code of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub code: &'static str,
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A syntactically valid email address, trimmed and lower-cased so that history lookups match.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(Invalid::new("invalid_email", "email", "email is required"));
+        }
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            return Err(Invalid::new(
+                "invalid_email",
+                "email",
+                format!("email must be at most {MAX_EMAIL_CHARS} characters"),
+            ));
+        }
+        // `email_address` implements RFC 5322's addr-spec; we also insist on a dotted domain,
+        // since a bare host is never what a person typing into a form meant.
+        let parsed: email_address::EmailAddress = email
+            .parse()
+            .map_err(|_| Invalid::new("invalid_email", "email", "email is not a valid address"))?;
+        if !parsed.domain().contains('.') || parsed.domain().starts_with('[') {
+            return Err(Invalid::new(
+                "invalid_email",
+                "email",
+                "email is not a valid address",
+            ));
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the person asked for: non-blank, at most [`MAX_PROMPT_CHARS`] characters, no control
+/// characters other than newlines and tabs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Prompt(String);
+
+impl Prompt {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let prompt = raw.trim();
+        if prompt.is_empty() {
+            return Err(Invalid::new("invalid_prompt", "prompt", "prompt is required"));
+        }
+        let chars = prompt.chars().count();
+        if chars > MAX_PROMPT_CHARS {
+            return Err(Invalid::new(
+                "prompt_too_long",
+                "prompt",
+                format!("prompt must be at most {MAX_PROMPT_CHARS} characters (got {chars})"),
+            ));
+        }
+        if prompt
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Invalid::new(
+                "invalid_prompt",
+                "prompt",
+                "prompt must not contain control characters",
+            ));
+        }
+        Ok(Self(prompt.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Declares a closed list of named options with a default, parsed from their lower-case name.
+macro_rules! options {
+    (
+        $(#[$meta:meta])*
+        $name:ident, field = $field:literal, code = $code:literal, default = $default:ident,
+        { $($variant:ident => $text:literal: $describe:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn parse(raw: Option<&str>) -> Result<Self, Invalid> {
+                let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+                    return Ok(Self::$default);
+                };
+                let wanted = raw.to_ascii_lowercase();
+                Self::ALL.iter().copied().find(|v| v.as_str() == wanted).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    Invalid::new(
+                        $code,
+                        $field,
+                        format!("{} must be one of: {}", $field, names.join(", ")),
+                    )
+                })
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// A short description, used in the system prompt and the fallback page.
+            pub fn describe(self) -> &'static str {
+                match self { $(Self::$variant => $describe),+ }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self { Self::$default }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+options! {
+    /// The kind of page to write.
+    PageType, field = "page_type", code = "invalid_page_type", default = Landing, {
+        Landing => "landing": "a marketing landing page with a hero, features, social proof and a call to action",
+        Portfolio => "portfolio": "a personal portfolio showing work, skills and a way to get in touch",
+        Blog => "blog": "a blog front page with featured and recent posts",
+        Product => "product": "a product page with the product, its benefits, pricing and FAQs",
+        Event => "event": "an event page with date, venue, schedule, speakers and registration",
+        Restaurant => "restaurant": "a restaurant or cafe page with menu highlights, hours and location",
+        Resume => "resume": "a one-page resume with experience, education and skills",
+    }
+}
+
+options! {
+    /// The visual direction of the page.
+    Theme, field = "theme", code = "invalid_theme", default = Modern, {
+        Modern => "modern": "clean and contemporary: generous whitespace, indigo accents, soft shadows",
+        Minimal => "minimal": "minimal and typographic: black on white, one accent colour, no ornament",
+        Dark => "dark": "dark mode: slate backgrounds, bright accents, high contrast",
+        Playful => "playful": "playful and warm: rounded shapes, cheerful colours, friendly copy",
+        Corporate => "corporate": "corporate and trustworthy: navy and blue, structured grid, calm tone",
+        Elegant => "elegant": "elegant and refined: serif headings, muted earth tones, ample spacing",
+    }
+}
+
+/// An upstream model slug such as `anthropic/claude-sonnet-4.5`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Model(String);
+
+impl Model {
+    /// Accepts `raw` only when it is one of the `allowed` models.
+    pub fn parse(raw: Option<&str>, default: &Model, allowed: &[Model]) -> Result<Self, Invalid> {
+        let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(default.clone());
+        };
+        allowed
+            .iter()
+            .find(|m| m.0 == raw)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(Model::as_str).collect();
+                Invalid::new(
+                    "model_not_allowed",
+                    "model",
+                    format!("model must be one of: {}", names.join(", ")),
+                )
+            })
+    }
+
+    /// A slug from configuration: non-empty, no whitespace.
+    pub fn from_config(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.chars().any(char::is_whitespace) {
+            return Err(format!("{raw:?} is not a model slug"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Tokens and cost of one generation, as the upstream reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// In credits (US dollars on OpenRouter), when the upstream reports it.
+    pub cost: Option<f64>,
+}
+
+/// The body of `POST /api/generate` as it arrives: every field optional, so that a missing field
+/// gets the same clear, field-named error as a bad one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub struct GenerateBody {
+    pub email: Option<String>,
+    pub prompt: Option<String>,
+    pub page_type: Option<String>,
+    pub theme: Option<String>,
+    pub model: Option<String>,
+    /// Ask for `preview` events (the sanitized document so far) while generating.
+    #[serde(default)]
+    pub preview: bool,
+}
+
+/// A validated request for one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationRequest {
+    pub email: Email,
+    pub prompt: Prompt,
+    pub page_type: PageType,
+    pub theme: Theme,
+    pub model: Model,
+    pub preview: bool,
+}
+
+impl GenerationRequest {
+    /// Validates every field, reporting the first bad one in the order of the form.
+    pub fn parse(body: &GenerateBody, default_model: &Model, allowed: &[Model]) -> Result<Self, Invalid> {
+        Ok(Self {
+            email: Email::parse(body.email.as_deref().unwrap_or_default())?,
+            prompt: Prompt::parse(body.prompt.as_deref().unwrap_or_default())?,
+            page_type: PageType::parse(body.page_type.as_deref())?,
+            theme: Theme::parse(body.theme.as_deref())?,
+            model: Model::parse(body.model.as_deref(), default_model, allowed)?,
+            preview: body.preview,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        for bad in ["", "ann", "ann@", "@example.com", "ann@localhost", "a b@example.com"] {
+            assert_eq!(Email::parse(bad).unwrap_err().code, "invalid_email", "{bad:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::parse(&long).unwrap_err().code, "invalid_email");
+    }
+
+    #[test]
+    fn prompts_must_be_present_and_bounded() {
+        assert_eq!(Prompt::parse("  a bakery \n").unwrap().as_str(), "a bakery");
+        assert_eq!(Prompt::parse("   ").unwrap_err().code, "invalid_prompt");
+        assert_eq!(Prompt::parse("a\u{0}b").unwrap_err().code, "invalid_prompt");
+        assert!(Prompt::parse(&"é".repeat(MAX_PROMPT_CHARS)).is_ok());
+        assert_eq!(
+            Prompt::parse(&"x".repeat(MAX_PROMPT_CHARS + 1)).unwrap_err().code,
+            "prompt_too_long"
+        );
+    }
+
+    #[test]
+    fn options_default_when_absent_and_refuse_unknown_names() {
+        assert_eq!(PageType::parse(None).unwrap(), PageType::Landing);
+        assert_eq!(PageType::parse(Some("")).unwrap(), PageType::Landing);
+        assert_eq!(PageType::parse(Some("Portfolio")).unwrap(), PageType::Portfolio);
+        assert_eq!(Theme::parse(Some("dark")).unwrap(), Theme::Dark);
+        let err = Theme::parse(Some("neon")).unwrap_err();
+        assert_eq!((err.code, err.field), ("invalid_theme", "theme"));
+        assert!(err.message.contains("modern"));
+    }
+
+    #[test]
+    fn models_come_from_the_allow_list() {
+        let a = Model::from_config("a/one").unwrap();
+        let b = Model::from_config("b/two").unwrap();
+        let allowed = [a.clone(), b.clone()];
+        assert_eq!(Model::parse(None, &a, &allowed).unwrap(), a);
+        assert_eq!(Model::parse(Some("b/two"), &a, &allowed).unwrap(), b);
+        assert_eq!(
+            Model::parse(Some("c/three"), &a, &allowed).unwrap_err().code,
+            "model_not_allowed"
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! The domain events of a generation, as the pipeline produces them.
+//!
+//! They know nothing of SSE: `crate::http::sse` maps each to one frame, using [`Event::name`] as
+//! the event type and the serialized payload as its data.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::Usage;
+
+/// One thing that happened to a generation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    Started(Started),
+    Progress(Progress),
+    Delta(Delta),
+    Preview(Preview),
+    Completed(Completed),
+    Error(Failed),
+}
+
+impl Event {
+    /// The SSE event type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Started(_) => "started",
+            Self::Progress(_) => "progress",
+            Self::Delta(_) => "delta",
+            Self::Preview(_) => "preview",
+            Self::Completed(_) => "completed",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// `completed` and `error` end a stream.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Completed(_) | Self::Error(_))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    pub generation_id: Uuid,
+    pub model: String,
+    pub events_url: String,
+    pub status_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The stages a generation goes through, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Queued,
+    Connecting,
+    Generating,
+    Sanitizing,
+    Saving,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub stage: Stage,
+    /// Generations ahead of this one, while queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u64>,
+    /// Content deltas received so far (each is roughly one token).
+    pub tokens: u64,
+    /// Bytes of model output received so far.
+    pub bytes: u64,
+    pub elapsed_ms: u64,
+    /// An estimate for progress bars, never decreasing.
+    pub percent: u8,
+    /// The upstream attempt, from 1, while connecting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub html: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Completed {
+    pub page_id: Uuid,
+    pub live_url: String,
+    pub title: String,
+    pub usage: Usage,
+    /// The upstream failed before writing anything and this is the fallback page.
+    pub fallback: bool,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Whether the same request may succeed if tried again.
+    pub retryable: bool,
+}
+
+/// Stable codes of `error` events (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Every attempt failed before the first token and the fallback page is off.
+    UpstreamUnavailable,
+    /// The upstream refused the request (400/401/402/403) and the fallback page is off.
+    UpstreamRejected,
+    /// The model reported an error mid-stream.
+    UpstreamError,
+    /// The connection to the upstream dropped mid-stream.
+    UpstreamDisconnected,
+    /// The upstream sent something that is not a chunk.
+    UpstreamProtocol,
+    /// No token within the first-token timeout.
+    UpstreamTimeout,
+    /// No chunk within the idle timeout, mid-stream.
+    UpstreamStalled,
+    /// The model stopped at its length limit: the page would be cut off.
+    Truncated,
+    /// The model finished without writing anything.
+    EmptyOutput,
+    /// The whole generation took longer than allowed.
+    GenerationTimeout,
+    /// The page could not be saved.
+    StorageUnavailable,
+    /// Cancelled on request.
+    Cancelled,
+    /// The server shut down before the generation finished.
+    Shutdown,
+    /// A bug on our side; details are in the log.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamRejected => "upstream_rejected",
+            Self::UpstreamError => "upstream_error",
+            Self::UpstreamDisconnected => "upstream_disconnected",
+            Self::UpstreamProtocol => "upstream_protocol",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamStalled => "upstream_stalled",
+            Self::Truncated => "truncated",
+            Self::EmptyOutput => "empty_output",
+            Self::GenerationTimeout => "generation_timeout",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::Cancelled => "cancelled",
+            Self::Shutdown => "shutdown",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Whether trying the same request again may succeed.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Self::UpstreamRejected | Self::Cancelled)
+    }
+}

@@ -1,0 +1,229 @@
+//! The event log of one generation: every event in order, numbered, replayable from any point.
+//!
+//! The generation task appends; any number of subscribers read. A subscriber is a cursor into
+//! the log, not a bounded channel, so a slow reader never blocks the writer or the other readers
+//! and never misses an event: it catches up from the log. Entries are shared (`Arc`), never
+//! copied per subscriber. The lock is held only to push or to clone a batch of `Arc`s, never
+//! across an await.
+//!
+//! `preview` events are the exception to "keep everything": each holds a whole document, so
+//! when a new one is appended the previous one is dropped from the log (its number stays
+//! used). A reader catching up therefore gets only the latest preview.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::Stream;
+use tokio::sync::watch;
+
+use super::event::Event;
+
+/// An event and its number (the SSE `id`), starting at 1.
+#[derive(Debug)]
+pub struct Entry {
+    pub seq: u64,
+    pub event: Event,
+}
+
+#[derive(Debug)]
+pub struct EventLog {
+    state: Mutex<State>,
+    /// Bumped after every append and on close; subscribers wait on it for news.
+    changed: watch::Sender<()>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `entries[i]` has seq `i + 1`; `None` is a superseded preview.
+    entries: Vec<Option<Arc<Entry>>>,
+    /// Index of the latest preview, to drop it when the next one arrives.
+    last_preview: Option<usize>,
+    closed: bool,
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventLog {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            changed: watch::Sender::new(()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the log half-written (every critical
+        // section is a single push or clone), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends an event and returns its seq. Appending to a closed log is ignored (returns 0):
+    /// nothing may follow a terminal event.
+    pub fn push(&self, event: Event) -> u64 {
+        let seq = {
+            let mut state = self.state();
+            if state.closed {
+                return 0;
+            }
+            let index = state.entries.len();
+            if matches!(event, Event::Preview(_)) {
+                if let Some(previous) = state.last_preview.replace(index) {
+                    state.entries[previous] = None;
+                }
+            }
+            let seq = index as u64 + 1;
+            state.entries.push(Some(Arc::new(Entry { seq, event })));
+            seq
+        };
+        self.changed.send_replace(());
+        seq
+    }
+
+    /// Appends a terminal event and closes the log.
+    pub fn finish(&self, event: Event) -> u64 {
+        debug_assert!(event.is_terminal());
+        let seq = self.push(event);
+        self.close();
+        seq
+    }
+
+    /// Marks the log complete; subscribers end after the last entry.
+    pub fn close(&self) {
+        self.state().closed = true;
+        self.changed.send_replace(());
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// The seq of the latest event (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.state().entries.len() as u64
+    }
+
+    /// The latest value `pick` finds, searching from the newest event back.
+    pub fn latest<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Option<T> {
+        let state = self.state();
+        state.entries.iter().rev().flatten().find_map(|entry| pick(&entry.event))
+    }
+
+    /// The entries after `after`, and whether the log is closed.
+    fn read_after(&self, after: u64) -> (Vec<Arc<Entry>>, bool) {
+        let state = self.state();
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(state.entries.len());
+        let batch = state.entries[start..].iter().flatten().cloned().collect();
+        (batch, state.closed)
+    }
+
+    /// Every event after seq `after`, then the live tail, ending when the log closes.
+    pub fn subscribe(self: &Arc<Self>, after: u64) -> impl Stream<Item = Arc<Entry>> + Send + 'static {
+        let log = Arc::clone(self);
+        // Subscribing before the first read means an append between a read and the wait
+        // below still wakes us: no lost wake-ups.
+        let mut changed = log.changed.subscribe();
+        async_stream::stream! {
+            let mut cursor = after;
+            loop {
+                let (batch, closed) = log.read_after(cursor);
+                let caught_up = batch.is_empty();
+                for entry in batch {
+                    cursor = entry.seq;
+                    yield entry;
+                }
+                if caught_up && closed {
+                    break;
+                }
+                if caught_up && changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::generation::event::{Delta, ErrorCode, Failed, Preview};
+
+    fn delta(text: &str) -> Event {
+        Event::Delta(Delta { text: text.into() })
+    }
+
+    fn texts(entries: &[Arc<Entry>]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match &e.event {
+                Event::Delta(d) => d.text.clone(),
+                Event::Preview(p) => format!("preview:{}", p.html),
+                other => other.name().to_owned(),
+            })
+            .collect()
+    }
+
+    fn failed() -> Event {
+        Event::Error(Failed { code: ErrorCode::Cancelled, message: "x".into(), retryable: false })
+    }
+
+    #[tokio::test]
+    async fn subscribers_replay_from_any_point_then_follow_the_tail() {
+        let log = Arc::new(EventLog::new());
+        log.push(delta("a"));
+        log.push(delta("b"));
+        let late = log.subscribe(1);
+        let early = log.subscribe(0);
+        log.push(delta("c"));
+        log.finish(failed());
+        let late: Vec<_> = late.collect().await;
+        let early: Vec<_> = early.collect().await;
+        assert_eq!(texts(&late), ["b", "c", "error"]);
+        assert_eq!(texts(&early), ["a", "b", "c", "error"]);
+        assert_eq!(early.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_past_the_end_of_a_closed_log_ends_at_once() {
+        let log = Arc::new(EventLog::new());
+        log.finish(failed());
+        assert_eq!(log.subscribe(1).count().await, 0);
+        assert_eq!(log.subscribe(99).count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn nothing_follows_a_terminal_event() {
+        let log = EventLog::new();
+        log.finish(failed());
+        assert_eq!(log.push(delta("late")), 0);
+        assert_eq!(log.last_seq(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_preview_is_kept_but_numbers_stay_used() {
+        let log = Arc::new(EventLog::new());
+        log.push(Event::Preview(Preview { html: "1".into() }));
+        log.push(delta("a"));
+        log.push(Event::Preview(Preview { html: "2".into() }));
+        log.finish(failed());
+        let all: Vec<_> = log.subscribe(0).collect().await;
+        assert_eq!(texts(&all), ["a", "preview:2", "error"]);
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_misses_nothing() {
+        let log = Arc::new(EventLog::new());
+        let reader = log.subscribe(0);
+        for i in 0..10_000 {
+            log.push(delta(&i.to_string()));
+        }
+        log.finish(failed());
+        let seqs: Vec<u64> = reader.map(|e| e.seq).collect().await;
+        assert_eq!(seqs, (1..=10_001).collect::<Vec<_>>());
+    }
+}

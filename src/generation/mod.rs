@@ -1,0 +1,271 @@
+//! Generations: each one a task that owns its work, registered so that any request can find it.
+//!
+//! [`Generations::start`] spawns the task and returns its [`Generation`] handle at once; the
+//! HTTP connection that asked for it only subscribes to its [`EventLog`]. A client that goes away
+//! therefore loses nothing: the task carries on, saves the page and keeps its log for
+//! `retention` so that the client can resume. Only [`Generation::cancel`] (a request, or a
+//! shutdown past its deadline) stops a task early.
+
+pub mod event;
+mod fallback;
+pub mod log;
+pub mod prompt;
+mod run;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::GenerationRequest;
+use crate::sanitize::Sanitizer;
+use crate::store::Store;
+use crate::upstream::UpstreamClient;
+
+pub use event::{ErrorCode, Event, Stage};
+pub use log::{Entry, EventLog};
+
+/// How generations behave; derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct GenerationSettings {
+    /// Serve a fallback page when every attempt fails before the first token.
+    pub fallback: bool,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub generation_timeout: Duration,
+    pub preview_interval: Duration,
+    pub progress_interval: Duration,
+    /// How long a finished generation stays in memory for replay.
+    pub retention: Duration,
+    pub max_concurrent: u32,
+    pub max_queued: u32,
+    pub public_url: Url,
+    pub pages_url: Url,
+}
+
+impl GenerationSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            fallback: config.fallback,
+            max_attempts: config.max_attempts,
+            retry_base: config.retry_base,
+            retry_max: config.retry_max,
+            first_token_timeout: config.first_token_timeout,
+            idle_timeout: config.idle_timeout,
+            generation_timeout: config.generation_timeout,
+            preview_interval: config.preview_interval,
+            progress_interval: config.progress_interval,
+            retention: config.event_retention,
+            max_concurrent: config.max_concurrent,
+            max_queued: config.max_queued,
+            public_url: config.public_url(),
+            pages_url: config.pages_url(),
+        }
+    }
+
+    /// The absolute URL of a published page.
+    pub fn live_url(&self, page_id: Uuid) -> String {
+        join(&self.pages_url, &format!("p/{page_id}"))
+    }
+
+    pub fn status_url(&self, generation_id: Uuid) -> String {
+        join(&self.public_url, &format!("api/generations/{generation_id}"))
+    }
+
+    pub fn events_url(&self, generation_id: Uuid) -> String {
+        join(&self.public_url, &format!("api/generations/{generation_id}/events"))
+    }
+}
+
+fn join(base: &Url, path: &str) -> String {
+    base.join(path).map_or_else(|_| format!("{base}{path}"), String::from)
+}
+
+/// Why a generation could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// Every slot is busy and the queue is full.
+    QueueFull,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// A running or recently finished generation.
+#[derive(Debug)]
+pub struct Generation {
+    pub id: Uuid,
+    pub model: String,
+    pub created_at: OffsetDateTime,
+    pub log: Arc<EventLog>,
+    /// Cancelled to stop the task; dropping its upstream request closes the connection.
+    cancel: CancellationToken,
+    /// Why it was cancelled: the first reason given wins.
+    cancel_reason: OnceLock<ErrorCode>,
+}
+
+impl Generation {
+    /// Stops the generation, if it is still running; the stream ends with an `error` of `code`.
+    /// Returns false when it had already finished.
+    pub fn cancel(&self, code: ErrorCode) -> bool {
+        if self.log.is_closed() {
+            return false;
+        }
+        let _ = self.cancel_reason.set(code);
+        self.cancel.cancel();
+        true
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.log.is_closed()
+    }
+}
+
+/// The registry of generations and everything their tasks share.
+#[derive(Debug)]
+pub struct Generations {
+    store: Store,
+    upstream: UpstreamClient,
+    sanitizer: Arc<Sanitizer>,
+    settings: GenerationSettings,
+    /// Slots for talking to the upstream. Tokio's semaphore is fair, so waiting generations
+    /// get slots in the order they arrived.
+    slots: Arc<Semaphore>,
+    /// Tickets of the generations waiting for a slot; a generation's queue position is the
+    /// number of smaller tickets.
+    waiting: Mutex<BTreeSet<u64>>,
+    next_ticket: AtomicU64,
+    /// Running generations, and finished ones until their retention ends.
+    live: Mutex<HashMap<Uuid, Arc<Generation>>>,
+    /// Every generation task, so that shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Cleared on shutdown: new generations are refused.
+    accepting: AtomicBool,
+}
+
+impl Generations {
+    pub fn new(
+        store: Store,
+        upstream: UpstreamClient,
+        sanitizer: Arc<Sanitizer>,
+        settings: GenerationSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            slots: Arc::new(Semaphore::new(settings.max_concurrent as usize)),
+            store,
+            upstream,
+            sanitizer,
+            settings,
+            waiting: Mutex::default(),
+            next_ticket: AtomicU64::new(0),
+            live: Mutex::default(),
+            tasks: TaskTracker::new(),
+            accepting: AtomicBool::new(true),
+        })
+    }
+
+    pub fn settings(&self) -> &GenerationSettings {
+        &self.settings
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Generation>>> {
+        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts a generation in its own task and returns its handle. Its log already holds the
+    /// `started` event, so a subscriber from seq 0 sees it first.
+    pub fn start(self: &Arc<Self>, request: GenerationRequest) -> Result<Arc<Generation>, StartError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(StartError::ShuttingDown);
+        }
+        if self.slots.available_permits() == 0 && self.waiting().len() >= self.settings.max_queued as usize {
+            return Err(StartError::QueueFull);
+        }
+        let id = Uuid::now_v7();
+        let generation = Arc::new(Generation {
+            id,
+            model: request.model.to_string(),
+            created_at: OffsetDateTime::now_utc(),
+            log: Arc::new(EventLog::new()),
+            cancel: CancellationToken::new(),
+            cancel_reason: OnceLock::new(),
+        });
+        generation.log.push(Event::Started(event::Started {
+            generation_id: id,
+            model: generation.model.clone(),
+            events_url: self.settings.events_url(id),
+            status_url: self.settings.status_url(id),
+            created_at: generation.created_at,
+        }));
+        self.live().insert(id, Arc::clone(&generation));
+
+        let span = tracing::info_span!("generation", id = %id, model = %generation.model);
+        let registry = Arc::clone(self);
+        let handle = Arc::clone(&generation);
+        self.tasks.spawn(
+            async move {
+                run::Run::new(&registry, &handle, &request).execute().await;
+                registry.forget_later(handle.id);
+            }
+            .instrument(span),
+        );
+        Ok(generation)
+    }
+
+    /// A running or recently finished generation.
+    pub fn get(&self, id: Uuid) -> Option<Arc<Generation>> {
+        self.live().get(&id).cloned()
+    }
+
+    /// Generations currently running.
+    pub fn running(&self) -> usize {
+        self.live().values().filter(|g| !g.is_finished()).count()
+    }
+
+    /// Generations waiting for an upstream slot.
+    pub fn queued(&self) -> usize {
+        self.waiting().len()
+    }
+
+    /// Drops a finished generation's log from memory once its retention has passed.
+    fn forget_later(self: &Arc<Self>, id: Uuid) {
+        let registry: Weak<Self> = Arc::downgrade(self);
+        let retention = self.settings.retention;
+        tokio::spawn(async move {
+            tokio::time::sleep(retention).await;
+            if let Some(registry) = registry.upgrade() {
+                registry.live().remove(&id);
+            }
+        });
+    }
+
+    /// Refuses new generations, lets running ones finish for up to `grace`, then cancels the
+    /// rest with code `shutdown` and waits for them to record it.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.accepting.store(false, Ordering::Release);
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            let running: Vec<_> = self.live().values().cloned().collect();
+            tracing::warn!(count = running.len(), "drain deadline passed; cancelling generations");
+            for generation in running {
+                generation.cancel(ErrorCode::Shutdown);
+            }
+            self.tasks.wait().await;
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! One generation from queue to saved page: the pipeline of DESIGN §1.
+//!
+//! [`Run::execute`] drives the stages and turns every way of ending into exactly one terminal
+//! event: `completed` (only after the page is committed) or `error`. Upstream failures before
+//! the first token are retried with capped, jittered exponential backoff; after the first token
+//! they end the generation, keeping the partial output on the generation row.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::event::{Completed, Delta, ErrorCode, Event, Failed, Preview, Progress, Stage};
+use super::{Generation, Generations, fallback, prompt};
+use crate::domain::{GenerationRequest, Usage};
+use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome};
+use crate::upstream::{ChatRequest, Chunk, ChunkStream, Finish, UpstreamError};
+
+/// Typical size of a generated page; the progress estimate approaches 90% around it.
+const EXPECTED_OUTPUT_BYTES: f64 = 12_000.0;
+
+/// How often a queued generation re-checks its queue position.
+const QUEUE_POLL: Duration = Duration::from_secs(1);
+
+/// Why a generation ended without a page.
+#[derive(Debug)]
+struct Failure {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// A failure after the first token: the stream is broken and retrying it would duplicate
+    /// the text already relayed.
+    fn mid_stream(err: UpstreamError) -> Self {
+        let code = match err {
+            UpstreamError::Provider(_) => ErrorCode::UpstreamError,
+            UpstreamError::Malformed(_) => ErrorCode::UpstreamProtocol,
+            _ => ErrorCode::UpstreamDisconnected,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+/// Why no token came from the upstream.
+#[derive(Debug)]
+enum NoToken {
+    Upstream(UpstreamError),
+    Timeout,
+    /// The stream finished cleanly without content (an "empty stop").
+    Empty { native_reason: Option<String> },
+}
+
+impl NoToken {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Upstream(err) => err.is_retryable(),
+            Self::Timeout | Self::Empty { .. } => true,
+        }
+    }
+
+    fn into_failure(self, attempts: u32) -> Failure {
+        let after = if attempts > 1 { format!(" (after {attempts} attempts)") } else { String::new() };
+        match self {
+            Self::Upstream(err) if !err.is_retryable() => Failure::new(ErrorCode::UpstreamRejected, err.to_string()),
+            Self::Upstream(err) => Failure::new(ErrorCode::UpstreamUnavailable, format!("{err}{after}")),
+            Self::Timeout => Failure::new(
+                ErrorCode::UpstreamTimeout,
+                format!("the model did not start writing in time{after}"),
+            ),
+            Self::Empty { native_reason } => Failure::new(
+                ErrorCode::EmptyOutput,
+                format!(
+                    "the model finished without writing anything (reason: {}){after}",
+                    native_reason.as_deref().unwrap_or("none given")
+                ),
+            ),
+        }
+    }
+}
+
+/// The state of one generation while it runs.
+pub(super) struct Run<'a> {
+    registry: &'a Generations,
+    generation: &'a Generation,
+    request: &'a GenerationRequest,
+    started: Instant,
+    /// The raw model output so far.
+    text: String,
+    /// Content deltas received.
+    tokens: u64,
+    percent: u8,
+    first_token_ms: Option<u64>,
+    finish: Option<Finish>,
+    usage: Option<Usage>,
+    last_progress: Instant,
+    last_preview: Option<Instant>,
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn new(registry: &'a Generations, generation: &'a Generation, request: &'a GenerationRequest) -> Self {
+        let now = Instant::now();
+        Self {
+            registry,
+            generation,
+            request,
+            started: now,
+            text: String::new(),
+            tokens: 0,
+            percent: 0,
+            first_token_ms: None,
+            finish: None,
+            usage: None,
+            last_progress: now,
+            last_preview: None,
+        }
+    }
+
+    /// Runs the generation to its end and closes its log with the terminal event.
+    pub(super) async fn execute(mut self) {
+        let settings = &self.registry.settings;
+        let cancel = self.generation.cancel.clone();
+        let result = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                let code = *self.generation.cancel_reason.get().unwrap_or(&ErrorCode::Cancelled);
+                Err(Failure::new(code, match code {
+                    ErrorCode::Shutdown => "the server shut down before the page was finished",
+                    _ => "the generation was cancelled",
+                }))
+            }
+            result = tokio::time::timeout(settings.generation_timeout, self.pipeline()) => {
+                result.unwrap_or_else(|_| Err(Failure::new(
+                    ErrorCode::GenerationTimeout,
+                    format!("the generation took longer than {}s", settings.generation_timeout.as_secs()),
+                )))
+            }
+        };
+        match result {
+            Ok(completed) => {
+                tracing::info!(page_id = %completed.page_id, fallback = completed.fallback, "page saved");
+                self.generation.log.finish(Event::Completed(completed));
+            }
+            Err(failure) => self.fail(failure).await,
+        }
+    }
+
+    async fn pipeline(&mut self) -> Result<Completed, Failure> {
+        self.record_start().await?;
+        let slot = self.wait_for_slot().await;
+        let fallback_reason = match self.generate().await {
+            Ok(()) => None,
+            Err(Err(no_token)) if self.registry.settings.fallback => Some(no_token),
+            Err(Err(no_token)) => {
+                let attempts = self.registry.settings.max_attempts;
+                return Err(no_token.into_failure(attempts));
+            }
+            Err(Ok(failure)) => return Err(failure),
+        };
+        drop(slot);
+
+        let raw = match &fallback_reason {
+            Some(reason) => {
+                tracing::warn!(?reason, "upstream failed before the first token; serving the fallback page");
+                fallback::page(self.request)
+            }
+            None => self.text.clone(),
+        };
+        self.progress(Stage::Sanitizing, None, None);
+        let sanitizer = std::sync::Arc::clone(&self.registry.sanitizer);
+        let html = tokio::task::spawn_blocking(move || sanitizer.sanitize(&raw))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "the sanitizer panicked");
+                Failure::new(ErrorCode::Internal, "the page could not be prepared")
+            })?;
+        if fallback_reason.is_some() && self.request.preview {
+            self.generation.log.push(Event::Preview(Preview { html: html.as_str().to_owned() }));
+        }
+
+        self.progress(Stage::Saving, None, None);
+        let page_id = Uuid::now_v7();
+        let fallback = fallback_reason.is_some();
+        let usage = self.usage.unwrap_or_default();
+        let duration_ms = self.elapsed_ms();
+        let meta_data = serde_json::json!({
+            "generation_id": self.generation.id,
+            "model": self.generation.model,
+            "fallback": fallback,
+            "usage": usage,
+        });
+        let page = NewPage { id: page_id, html: &html, meta_data: &meta_data, created_at: OffsetDateTime::now_utc() };
+        let outcome = self.outcome(GenerationStatus::Completed, None);
+        self.registry
+            .store
+            .save_page(self.generation.id, &page, &outcome)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "saving the page failed");
+                Failure::new(ErrorCode::StorageUnavailable, "the page could not be saved; please try again")
+            })?;
+
+        Ok(Completed {
+            page_id,
+            live_url: self.registry.settings.live_url(page_id),
+            title: html.title().to_owned(),
+            usage,
+            fallback,
+            duration_ms,
+        })
+    }
+
+    /// Inserts the generation row, so that it can be looked up while it runs.
+    async fn record_start(&self) -> Result<(), Failure> {
+        let row = NewGeneration { id: self.generation.id, request: self.request, created_at: self.generation.created_at };
+        self.registry.store.insert_generation(&row).await.map_err(|err| {
+            tracing::error!(error = %err, "recording the generation failed");
+            Failure::new(ErrorCode::StorageUnavailable, "the database is unavailable; please try again")
+        })
+    }
+
+    /// Waits for a slot to talk to the upstream, reporting the queue position meanwhile.
+    async fn wait_for_slot(&mut self) -> OwnedSemaphorePermit {
+        let slots = std::sync::Arc::clone(&self.registry.slots);
+        if let Ok(permit) = std::sync::Arc::clone(&slots).try_acquire_owned() {
+            return permit;
+        }
+        let ticket = QueueTicket::take(self.registry);
+        let acquire = slots.acquire_owned();
+        tokio::pin!(acquire);
+        let mut reported = None;
+        loop {
+            let position = ticket.position();
+            if reported != Some(position) {
+                self.progress(Stage::Queued, None, Some(position));
+                reported = Some(position);
+            }
+            tokio::select! {
+                permit = &mut acquire => return permit.expect("the slot semaphore is never closed"),
+                () = tokio::time::sleep(QUEUE_POLL) => {}
+            }
+        }
+    }
+
+    /// Connects (with retries) and relays the model's output to the end.
+    /// `Err(Err(_))`: nothing was written; `Err(Ok(_))`: failed mid-stream.
+    async fn generate(&mut self) -> Result<(), Result<Failure, NoToken>> {
+        let system = prompt::system_prompt(self.request.page_type, self.request.theme);
+        let request = ChatRequest { model: self.request.model.as_str(), system: &system, user: self.request.prompt.as_str() };
+        let mut stream = self.connect(request).await.map_err(Err)?;
+
+        let idle = self.registry.settings.idle_timeout;
+        loop {
+            match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => {
+                    return Err(Ok(Failure::new(
+                        ErrorCode::UpstreamStalled,
+                        format!("the model stopped sending for {}s", idle.as_secs()),
+                    )));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(err))) => return Err(Ok(Failure::mid_stream(err))),
+                Ok(Some(Ok(chunk))) => self.absorb(chunk),
+            }
+        }
+        self.check_finish().map_err(Ok)
+    }
+
+    /// Opens the upstream stream and reads up to the first token, retrying failures on the way.
+    async fn connect(&mut self, request: ChatRequest<'_>) -> Result<ChunkStream, NoToken> {
+        let settings = &self.registry.settings;
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(settings.retry_base)
+            .with_max_delay(settings.retry_max)
+            .with_max_times(settings.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
+            .build();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.progress(Stage::Connecting, Some(attempt), None);
+            let err = match self.open_until_first_token(request).await {
+                Ok(stream) => return Ok(stream),
+                Err(err) => err,
+            };
+            let retry_after = match &err {
+                NoToken::Upstream(err) => err.retry_after(),
+                _ => None,
+            };
+            let delay = match delays.next() {
+                Some(delay) if err.is_retryable() => retry_after.map_or(delay, |asked| asked.max(delay)),
+                _ => return Err(err),
+            };
+            if delay > settings.retry_max.max(settings.retry_base) {
+                tracing::warn!(?delay, "the upstream asked to wait longer than LIVEPAGE_RETRY_MAX; giving up");
+                return Err(err);
+            }
+            tracing::warn!(attempt, ?delay, error = ?err, "upstream attempt failed before the first token; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn open_until_first_token(&mut self, request: ChatRequest<'_>) -> Result<ChunkStream, NoToken> {
+        let deadline = Instant::now() + self.registry.settings.first_token_timeout;
+        let upstream = &self.registry.upstream;
+        let mut stream = tokio::time::timeout_at(deadline, upstream.open(request))
+            .await
+            .map_err(|_| NoToken::Timeout)?
+            .map_err(NoToken::Upstream)?;
+        self.finish = None;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(NoToken::Timeout),
+                Ok(None) => {
+                    let native_reason = self.finish.take().and_then(|f| f.native_reason);
+                    return Err(NoToken::Empty { native_reason });
+                }
+                Ok(Some(Err(err))) => return Err(NoToken::Upstream(err)),
+                Ok(Some(Ok(chunk))) => {
+                    let has_content = chunk.content.is_some();
+                    self.absorb(chunk);
+                    if has_content {
+                        return Ok(stream);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes in one chunk: relays its content, remembers the finish reason and usage.
+    fn absorb(&mut self, chunk: Chunk) {
+        if let Some(text) = chunk.content {
+            if self.first_token_ms.is_none() {
+                self.first_token_ms = Some(self.elapsed_ms());
+                self.progress(Stage::Generating, None, None);
+            }
+            self.text.push_str(&text);
+            self.tokens += 1;
+            self.generation.log.push(Event::Delta(Delta { text }));
+            self.maybe_report();
+        }
+        // The usage chunk that follows the finish chunk carries `finish_reason: null`;
+        // the first reason given is the one that counts.
+        if self.finish.is_none() {
+            self.finish = chunk.finish;
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+    }
+
+    /// Periodic progress and, when asked for, throttled previews.
+    fn maybe_report(&mut self) {
+        let now = Instant::now();
+        let settings = &self.registry.settings;
+        if now.duration_since(self.last_progress) >= settings.progress_interval {
+            self.progress(Stage::Generating, None, None);
+        }
+        let preview_due = self
+            .last_preview
+            .is_none_or(|last| now.duration_since(last) >= settings.preview_interval);
+        if self.request.preview && preview_due {
+            self.last_preview = Some(now);
+            let html = self.registry.sanitizer.sanitize(&self.text).into_string();
+            self.generation.log.push(Event::Preview(Preview { html }));
+        }
+    }
+
+    /// After `[DONE]`: was the page finished, or cut off?
+    fn check_finish(&self) -> Result<(), Failure> {
+        let Some(finish) = &self.finish else { return Ok(()) };
+        let native = finish.native_reason.as_deref().unwrap_or_default();
+        match finish.reason.as_str() {
+            "length" => Err(Failure::new(
+                ErrorCode::Truncated,
+                "the model reached its length limit before finishing the page",
+            )),
+            "content_filter" => Err(Failure::new(ErrorCode::UpstreamError, "the provider's content filter stopped the page")),
+            "error" => Err(Failure::new(ErrorCode::UpstreamError, "the model provider reported an error")),
+            _ if native.to_ascii_lowercase().contains("error") => Err(Failure::new(
+                ErrorCode::UpstreamError,
+                format!("the model provider failed while writing ({native})"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the failure, then ends the stream with it.
+    async fn fail(&self, failure: Failure) {
+        tracing::warn!(code = failure.code.as_str(), message = %failure.message, "generation failed");
+        let status = match failure.code {
+            ErrorCode::Cancelled | ErrorCode::Shutdown => GenerationStatus::Cancelled,
+            _ => GenerationStatus::Failed,
+        };
+        let mut outcome = self.outcome(status, Some(&failure));
+        outcome.partial_output = Some(&self.text).filter(|t| !t.is_empty()).map(String::as_str);
+        if let Err(err) = self.registry.store.finish_generation(self.generation.id, &outcome).await {
+            tracing::error!(error = %err, "recording the failed generation failed");
+        }
+        self.generation.log.finish(Event::Error(Failed {
+            code: failure.code,
+            retryable: failure.code.is_retryable(),
+            message: failure.message,
+        }));
+    }
+
+    fn outcome<'f>(&'f self, status: GenerationStatus, failure: Option<&'f Failure>) -> Outcome<'f> {
+        Outcome {
+            status,
+            error_code: failure.map(|f| f.code.as_str()),
+            error_message: failure.map(|f| f.message.as_str()),
+            usage: self.usage,
+            first_token_ms: self.first_token_ms,
+            duration_ms: self.elapsed_ms(),
+            partial_output: None,
+            finished_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    fn progress(&mut self, stage: Stage, attempt: Option<u32>, queue_position: Option<u64>) {
+        let bytes = self.text.len() as u64;
+        let estimate = match stage {
+            Stage::Queued => 0,
+            Stage::Connecting => 2,
+            // Approaches 90% asymptotically, so a long page never shows "done" too early.
+            Stage::Generating => 5 + (85.0 * (1.0 - (-(bytes as f64) / EXPECTED_OUTPUT_BYTES).exp())) as u8,
+            Stage::Sanitizing => 92,
+            Stage::Saving => 96,
+        };
+        self.percent = self.percent.max(estimate);
+        self.last_progress = Instant::now();
+        self.generation.log.push(Event::Progress(Progress {
+            stage,
+            queue_position,
+            tokens: self.tokens,
+            bytes,
+            elapsed_ms: self.elapsed_ms(),
+            percent: self.percent,
+            attempt,
+        }));
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A place in the queue for an upstream slot; leaving the queue (admitted or cancelled) frees it.
+struct QueueTicket<'a> {
+    registry: &'a Generations,
+    ticket: u64,
+}
+
+impl<'a> QueueTicket<'a> {
+    fn take(registry: &'a Generations) -> Self {
+        let ticket = registry.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        registry.waiting().insert(ticket);
+        Self { registry, ticket }
+    }
+
+    /// Generations ahead of this one.
+    fn position(&self) -> u64 {
+        self.registry.waiting().range(..self.ticket).count() as u64
+    }
+}
+
+impl Drop for QueueTicket<'_> {
+    fn drop(&mut self) {
+        self.registry.waiting().remove(&self.ticket);
+    }
+}

@@ -1,0 +1,24 @@
+//! LivePage: a prompt in, a live-streamed, sanitized, published web page out.
+//!
+//! # Layout
+//! - [`config`]: settings from environment variables and flags, checked at start-up.
+//! - [`app`]: wires the parts together; builds on a bound listener, runs until shutdown.
+//! - [`http`]: the route table, handlers, the API's error shape and SSE framing.
+//! - [`generation`]: the registry of generations, each a task producing a numbered event log.
+//! - [`upstream`]: the OpenRouter / OpenAI-compatible streaming client.
+//! - [`mock`]: the OpenAI-compatible mock upstream (demo mode, tests, benchmarks).
+//! - [`sanitize`]: raw model output → [`sanitize::SanitizedHtml`], the only thing pages are made of.
+//! - [`store`]: pages and generations in SQLite or PostgreSQL, behind one [`store::Store`].
+//! - [`views`]: batched page view counting.
+//! - [`domain`]: values from outside, parsed once (`Email`, `Prompt`, `PageType`, …).
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod generation;
+pub mod http;
+pub mod mock;
+pub mod sanitize;
+pub mod store;
+pub mod upstream;
+pub mod views;

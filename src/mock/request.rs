@@ -1,0 +1,151 @@
+//! Reading an OpenAI chat-completions request the way the mock needs it.
+//!
+//! The mock only needs a few things from a request: the model to echo, the inputs of the demo
+//! page (the user's prompt, and the page type and theme that our system prompt states on lines
+//! `Page type: …` and `Theme: …`), and a size for the usage chunk.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::domain::{PageType, Theme};
+
+/// The model echoed when a request names none.
+const DEFAULT_MODEL: &str = "mock/demo";
+
+/// What the mock takes from one valid request.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ChatRequest {
+    pub model: String,
+    /// The content of the last user message.
+    pub prompt: String,
+    pub page_type: PageType,
+    pub theme: Theme,
+    /// About a quarter of the characters of all messages, as tokenizers go for English.
+    pub prompt_tokens: u64,
+}
+
+impl ChatRequest {
+    /// Checks what a real endpoint would refuse outright; the error is the 400 message.
+    pub fn read(body: &Value) -> Result<Self, &'static str> {
+        let Some(object) = body.as_object() else {
+            return Err("the request body must be a JSON object");
+        };
+        if object.get("stream") != Some(&Value::Bool(true)) {
+            return Err("this endpoint only streams: set \"stream\": true");
+        }
+        let messages: Vec<(&str, Cow<'_, str>)> = object
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| (role(m), text(m)))
+            .collect();
+        let system = messages.iter().filter(|(r, _)| *r == "system");
+        let (page_type, theme) = options(system.map(|(_, t)| t.as_ref()));
+        let chars: usize = messages.iter().map(|(_, t)| t.chars().count()).sum();
+        let prompt = messages.iter().rev().find(|(r, _)| *r == "user");
+        Ok(Self {
+            model: object
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or(DEFAULT_MODEL)
+                .to_owned(),
+            prompt: prompt.map(|(_, t)| t.clone().into_owned()).unwrap_or_default(),
+            page_type,
+            theme,
+            prompt_tokens: chars.div_ceil(4).max(1) as u64,
+        })
+    }
+}
+
+fn role(message: &Value) -> &str {
+    message.get("role").and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A message's text: a plain string, or the text parts of a multi-part content array.
+fn text(message: &Value) -> Cow<'_, str> {
+    match message.get("content") {
+        Some(Value::String(text)) => Cow::Borrowed(text),
+        Some(Value::Array(parts)) => Cow::Owned(
+            parts
+                .iter()
+                .filter_map(|part| part.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        _ => Cow::Borrowed(""),
+    }
+}
+
+/// The page type and theme named in the system messages, defaulting when absent or unknown.
+fn options<'a>(system: impl Iterator<Item = &'a str>) -> (PageType, Theme) {
+    let (mut page_type, mut theme) = (None, None);
+    for text in system {
+        for line in text.lines() {
+            page_type = page_type.or_else(|| labelled(line, &["page type:", "page_type:"]));
+            theme = theme.or_else(|| labelled(line, &["theme:"]));
+        }
+    }
+    (
+        page_type.and_then(|n| PageType::parse(Some(n)).ok()).unwrap_or_default(),
+        theme.and_then(|n| Theme::parse(Some(n)).ok()).unwrap_or_default(),
+    )
+}
+
+/// The first word after one of `labels` (matched case-insensitively) on `line`, so that
+/// "- **Page type:** landing — a marketing page" gives "landing".
+fn labelled<'a>(line: &'a str, labels: &[&str]) -> Option<&'a str> {
+    // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `line`.
+    let lower = line.to_ascii_lowercase();
+    let end = labels
+        .iter()
+        .find_map(|label| lower.find(label).map(|at| at + label.len()))?;
+    line[end..]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|word| !word.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_prompt_page_type_and_theme_are_read_from_the_messages() {
+        let body = json!({
+            "model": "openai/gpt-4o", "stream": true,
+            "messages": [
+                {"role": "system", "content": "You write pages.\nPage type: product — a product page\n**Theme:** Dark"},
+                {"role": "user", "content": "an old prompt"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"type": "text", "text": "a bakery"}]},
+            ]
+        });
+        let request = ChatRequest::read(&body).unwrap();
+        assert_eq!(request.model, "openai/gpt-4o");
+        assert_eq!(request.prompt, "a bakery");
+        assert_eq!((request.page_type, request.theme), (PageType::Product, Theme::Dark));
+        assert!(request.prompt_tokens > 10);
+    }
+
+    #[test]
+    fn missing_or_unknown_options_fall_back_to_the_defaults() {
+        let body = json!({"stream": true, "messages": [
+            {"role": "system", "content": "Page type: spaceship"},
+            {"role": "user", "content": "hi"},
+        ]});
+        let request = ChatRequest::read(&body).unwrap();
+        assert_eq!((request.page_type, request.theme), (PageType::Landing, Theme::Modern));
+        assert_eq!(request.model, DEFAULT_MODEL);
+    }
+
+    #[test]
+    fn only_streaming_object_requests_are_accepted() {
+        assert!(ChatRequest::read(&json!([1])).is_err());
+        assert!(ChatRequest::read(&json!({"messages": []})).is_err());
+        assert!(ChatRequest::read(&json!({"stream": "true"})).is_err());
+        assert!(ChatRequest::read(&json!({"stream": true})).is_ok());
+    }
+}

@@ -1,0 +1,171 @@
+//! Reads what a page keeps from the model's document: its title, its language, the classes
+//! on `<body>` and the body's markup.
+//!
+//! Everything else in the model's `<head>` (scripts, styles, metas, links, its own Tailwind
+//! config) is dropped: the sanitizer writes a fixed head. The document is parsed with
+//! html5ever, the parser browsers' behaviour is specified by, so a truncated or malformed
+//! document is read the way a browser would read it.
+
+use scraper::{ElementRef, Html, Node};
+
+use super::policy::REMOVED_WITH_CONTENT;
+
+const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
+
+/// The title when the document has neither a `<title>` nor an `<h1>` with text.
+const UNTITLED: &str = "Untitled page";
+
+/// Titles are shown in lists and tabs; a model that writes a paragraph there gets it cut.
+const TITLE_MAX_CHARS: usize = 200;
+
+/// The language when `<html lang>` is missing or not a language tag.
+const DEFAULT_LANG: &str = "en";
+
+/// The parts of the model's document that the rebuilt page is made from. Everything but
+/// `body_html` is already safe to write into the fixed head (after escaping).
+#[derive(Debug)]
+pub(super) struct SourceDocument {
+    /// Whitespace collapsed, capped to [`TITLE_MAX_CHARS`], never empty.
+    pub(super) title: String,
+    /// A syntactically valid language tag.
+    pub(super) lang: String,
+    /// Only class names made of the characters Tailwind class names use, space-separated.
+    pub(super) body_classes: String,
+    /// The body's inner HTML, still unsanitized.
+    pub(super) body_html: String,
+}
+
+/// Parses `document` (a full document, a fragment, or a truncated one) and takes its parts.
+pub(super) fn read(document: &str) -> SourceDocument {
+    let parsed = Html::parse_document(document);
+    let root = root_html_element(&parsed);
+    let body = root.and_then(body_element);
+    SourceDocument {
+        title: title(&parsed),
+        lang: root
+            .and_then(|html| html.attr("lang"))
+            .filter(|lang| is_language_tag(lang))
+            .unwrap_or(DEFAULT_LANG)
+            .to_owned(),
+        body_classes: body
+            .and_then(|body| body.attr("class"))
+            .map(safe_classes)
+            .unwrap_or_default(),
+        // A `<frameset>` document has no body; there is nothing to keep from it.
+        body_html: body.map(|body| body.inner_html()).unwrap_or_default(),
+    }
+}
+
+/// `<html>`: html5ever always creates it for a document, but nothing here relies on that.
+fn root_html_element(parsed: &Html) -> Option<ElementRef<'_>> {
+    parsed
+        .tree
+        .root()
+        .children()
+        .filter_map(ElementRef::wrap)
+        .find(|element| is_html_element(element, "html"))
+}
+
+fn body_element(html: ElementRef<'_>) -> Option<ElementRef<'_>> {
+    html.child_elements()
+        .find(|element| is_html_element(element, "body"))
+}
+
+/// Compares the namespace too: an SVG `<title>` is not the document's title.
+fn is_html_element(element: &ElementRef<'_>, local_name: &str) -> bool {
+    let name = &element.value().name;
+    &*name.ns == HTML_NAMESPACE && &*name.local == local_name
+}
+
+/// The first `<title>` in tree order (as `document.title` does), else the first `<h1>`.
+fn title(parsed: &Html) -> String {
+    let first = |local_name: &str| {
+        parsed
+            .tree
+            .root()
+            .descendants()
+            .filter_map(ElementRef::wrap)
+            .find(|element| is_html_element(element, local_name))
+    };
+    [first("title"), first("h1")]
+        .into_iter()
+        .flatten()
+        .map(visible_text)
+        .find(|text| !text.is_empty())
+        .unwrap_or_else(|| UNTITLED.to_owned())
+}
+
+/// The element's text with whitespace collapsed and capped, leaving out text inside elements
+/// that the body cleaner removes with their content (an `<h1>` holding a `<script>`).
+fn visible_text(element: ElementRef<'_>) -> String {
+    let text: String = element
+        .descendants()
+        .filter(|node| {
+            !node
+                .ancestors()
+                .take_while(|ancestor| ancestor.id() != element.id())
+                .filter_map(ElementRef::wrap)
+                .any(|ancestor| REMOVED_WITH_CONTENT.contains(&ancestor.value().name()))
+        })
+        .filter_map(|node| match node.value() {
+            Node::Text(text) => Some(&**text),
+            _ => None,
+        })
+        .collect();
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let capped: String = collapsed.chars().take(TITLE_MAX_CHARS).collect();
+    // Cutting may leave a space at the end; trimming keeps the title stable on re-sanitizing.
+    capped.trim_end().to_owned()
+}
+
+/// `[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*`: the shape of a BCP 47 tag, which is all a browser
+/// needs from `lang`, and nothing that could leave the attribute.
+fn is_language_tag(lang: &str) -> bool {
+    let mut subtags = lang.split('-');
+    let primary_ok = subtags
+        .next()
+        .is_some_and(|primary| is_subtag(primary, u8::is_ascii_alphabetic));
+    primary_ok && subtags.all(|subtag| is_subtag(subtag, u8::is_ascii_alphanumeric))
+}
+
+fn is_subtag(subtag: &str, allowed: fn(&u8) -> bool) -> bool {
+    (1..=8).contains(&subtag.len()) && subtag.bytes().all(|byte| allowed(&byte))
+}
+
+/// Keeps the class names that could be Tailwind classes (`bg-slate-50`, `md:flex`,
+/// `w-1/2`, `bg-[#0f172a]`, `!mt-0`) and drops the rest, so the one attribute copied into
+/// the fixed skeleton carries nothing but class names even before it is escaped.
+fn safe_classes(classes: &str) -> String {
+    classes
+        .split_ascii_whitespace()
+        .filter(|class| class.bytes().all(is_tailwind_class_byte))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_tailwind_class_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-_:/.[]#%!".contains(&byte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_language_tag, safe_classes};
+
+    #[test]
+    fn language_tags_are_recognised_by_shape() {
+        for lang in ["en", "fr", "en-US", "zh-Hant-TW", "de-CH-1996", "x-klingon"] {
+            assert!(is_language_tag(lang), "{lang}");
+        }
+        for lang in ["", "e n", "en_", "en-", "-en", "1en", "abcdefghi", "en\"x", "en-US-"] {
+            assert!(!is_language_tag(lang), "{lang}");
+        }
+    }
+
+    #[test]
+    fn only_tailwind_shaped_classes_survive() {
+        assert_eq!(
+            safe_classes("  bg-slate-50 md:flex w-1/2\tbg-[#0f172a] !mt-0 x\" onload=\"a <b> "),
+            "bg-slate-50 md:flex w-1/2 bg-[#0f172a] !mt-0"
+        );
+    }
+}

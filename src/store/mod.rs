@@ -1,0 +1,308 @@
+//! Persistence of pages and generations, behind one interface with a backend per database.
+//!
+//! [`Store`] is chosen from the scheme of `DATABASE_URL` and dispatches to the SQLite or the
+//! PostgreSQL implementation; each has its own migrations folder (`migrations/sqlite`,
+//! `migrations/postgres`). The store only accepts [`SanitizedHtml`] as page content, so "nothing
+//! unsanitized is stored" is checked by the compiler.
+
+mod postgres;
+mod sqlite;
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{GenerationRequest, Usage};
+use crate::sanitize::SanitizedHtml;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in storage, independent of HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached (pool timeout, refused connection, I/O).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else: a bad query, a constraint, a decoding failure.
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+    /// `DATABASE_URL` has a scheme no backend serves.
+    #[error(
+        "unsupported database URL scheme {0:?} (expected sqlite://, postgres:// or postgresql://)"
+    )]
+    UnsupportedScheme(String),
+    /// Migrations failed to apply.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// Tuning of the connection pool.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a generation stands; stored as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl GenerationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Completed,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A generation as it starts: inserted with status `running`.
+#[derive(Debug, Clone, Copy)]
+pub struct NewGeneration<'a> {
+    pub id: Uuid,
+    pub request: &'a GenerationRequest,
+    pub created_at: OffsetDateTime,
+}
+
+/// The page a successful generation produced.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPage<'a> {
+    pub id: Uuid,
+    pub html: &'a SanitizedHtml,
+    /// Free-form facts about the page (model, fallback, usage, generation id…).
+    pub meta_data: &'a serde_json::Value,
+    pub created_at: OffsetDateTime,
+}
+
+/// How a generation ended, success or not.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    pub status: GenerationStatus,
+    pub error_code: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub usage: Option<Usage>,
+    pub first_token_ms: Option<u64>,
+    pub duration_ms: u64,
+    /// The raw model output of a failed generation, kept for diagnosis.
+    pub partial_output: Option<&'a str>,
+    pub finished_at: OffsetDateTime,
+}
+
+/// Page metadata (everything but the HTML).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub prompt: String,
+    pub page_type: String,
+    pub theme: String,
+    pub title: String,
+    pub is_public: bool,
+    pub view_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub meta_data: serde_json::Value,
+}
+
+/// A generation row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerationRecord {
+    pub id: Uuid,
+    pub page_id: Option<Uuid>,
+    pub email: String,
+    pub prompt: String,
+    pub page_type: String,
+    pub theme: String,
+    pub model: String,
+    pub status: GenerationStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub usage: Option<Usage>,
+    pub first_token_ms: Option<i64>,
+    pub duration_ms: Option<i64>,
+    #[serde(skip)]
+    pub partial_output: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// The database behind LivePage.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Calls the same method on whichever backend this store is.
+macro_rules! dispatch {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self {
+            Store::Sqlite(store) => store.$method($($arg),*).await,
+            Store::Postgres(store) => store.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
+    ///
+    /// Errors never contain `url`, so a password in it does not reach the logs.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite(SqliteStore::connect(url, options).await?)),
+            "postgres" | "postgresql" => Ok(Self::Postgres(PgStore::connect(url, options).await?)),
+            // Only the scheme is echoed: the rest of the URL may hold a password.
+            other => Err(StoreError::UnsupportedScheme(other.to_owned())),
+        }
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
+    }
+
+    pub async fn insert_generation(
+        &self,
+        generation: &NewGeneration<'_>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_generation(generation))
+    }
+
+    /// In one transaction: inserts the page and marks its generation completed with `outcome`.
+    pub async fn save_page(
+        &self,
+        generation_id: Uuid,
+        page: &NewPage<'_>,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.save_page(generation_id, page, outcome))
+    }
+
+    /// Records how a generation that produced no page ended.
+    pub async fn finish_generation(
+        &self,
+        generation_id: Uuid,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.finish_generation(generation_id, outcome))
+    }
+
+    pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
+        dispatch!(self.page(id))
+    }
+
+    /// The stored document of a public page.
+    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
+        dispatch!(self.public_page_html(id))
+    }
+
+    pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
+        dispatch!(self.generation(id))
+    }
+
+    /// The email's pages, newest first, strictly older than the page `before` when given.
+    pub async fn history(
+        &self,
+        email: &str,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        dispatch!(self.history(email, limit, before))
+    }
+
+    /// Adds counted views, `(page id, views)`, in one transaction.
+    pub async fn add_views(&self, views: &[(Uuid, u64)]) -> Result<(), StoreError> {
+        dispatch!(self.add_views(views))
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self.close())
+    }
+}
+
+/// Milliseconds and counts are `u64` in Rust and signed 64-bit in both databases; nothing real
+/// reaches `i64::MAX`, so saturate rather than fail.
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `NotFound` when an `UPDATE … WHERE id = ?` matched no row.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a stored status; the schema's CHECK makes an unknown one a corrupted row.
+fn parse_status(raw: &str) -> Result<GenerationStatus, sqlx::Error> {
+    GenerationStatus::parse(raw)
+        .ok_or_else(|| column_decode_error("status", format!("unknown generation status {raw:?}")))
+}
+
+fn column_decode_error(
+    column: &str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: source.into(),
+    }
+}

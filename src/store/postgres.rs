@@ -1,0 +1,331 @@
+//! The PostgreSQL backend of [`Store`](super::Store): the production database
+//! (`postgres://…`).
+//!
+//! It owns the connection settings (a per-connection `statement_timeout`, so a stuck query
+//! cannot hold a pooled connection forever), the migrations in `migrations/postgres`, and the
+//! mapping to PostgreSQL's native types: `uuid`, `timestamptz`, `jsonb`, `bigint`, `boolean`.
+//! Migrations run under sqlx's advisory lock, so several instances may start at once.
+
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{
+    GenerationRecord, GenerationStatus, NewGeneration, NewPage, Outcome, PageRecord, StoreError,
+    StoreOptions, found, parse_status, saturating_i64,
+};
+use crate::domain::Usage;
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Pages and generations in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and applies pending migrations.
+    ///
+    /// Errors never show the URL, so its password cannot leak into logs.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect_options(url, options)?)
+            .await?;
+        // sqlx's migrator holds a PostgreSQL advisory lock while it runs, so instances that
+        // start together apply each migration once; keep its locking on.
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn insert_generation(
+        &self,
+        generation: &NewGeneration<'_>,
+    ) -> Result<(), StoreError> {
+        let request = generation.request;
+        sqlx::query(
+            "INSERT INTO generations (id, email, prompt, page_type, theme, model, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(generation.id)
+        .bind(request.email.as_str())
+        .bind(request.prompt.as_str())
+        .bind(request.page_type.as_str())
+        .bind(request.theme.as_str())
+        .bind(request.model.as_str())
+        .bind(GenerationStatus::Running.as_str())
+        .bind(generation.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// In one transaction: the page (copying owner and prompt from its generation), then the
+    /// generation marked completed. A missing generation rolls everything back.
+    pub async fn save_page(
+        &self,
+        generation_id: Uuid,
+        page: &NewPage<'_>,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let saved = insert_page(&mut tx, generation_id, page).await?
+            && complete_generation(&mut tx, generation_id, page.id, outcome).await?;
+        if !saved {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn finish_generation(
+        &self,
+        generation_id: Uuid,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = $1, error_code = $2, error_message = $3, usage = $4, first_token_ms = $5,
+                 duration_ms = $6, partial_output = $7, finished_at = $8
+             WHERE id = $9",
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.error_code)
+        .bind(outcome.error_message)
+        .bind(outcome.usage.map(Json))
+        .bind(outcome.first_token_ms.map(saturating_i64))
+        .bind(saturating_i64(outcome.duration_ms))
+        .bind(outcome.partial_output)
+        .bind(outcome.finished_at)
+        .bind(generation_id)
+        .execute(&self.pool)
+        .await?;
+        found(updated.rows_affected())
+    }
+
+    pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
+                    meta_data
+             FROM pages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(page_from_row(&row)?)
+    }
+
+    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
+        sqlx::query_scalar("SELECT html_content FROM pages WHERE id = $1 AND is_public")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
+                    error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
+                    finished_at
+             FROM generations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(generation_from_row(&row)?)
+    }
+
+    /// Newest first by UUIDv7 id; without a cursor, "before the largest possible id".
+    pub async fn history(
+        &self,
+        email: &str,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
+                    meta_data
+             FROM pages WHERE email = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(email)
+        .bind(before.unwrap_or(Uuid::max()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(page_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Atomic increments in one transaction; views of pages that no longer exist are dropped.
+    pub async fn add_views(&self, views: &[(Uuid, u64)]) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for &(page_id, count) in views {
+            sqlx::query("UPDATE pages SET view_count = view_count + $1 WHERE id = $2")
+                .bind(saturating_i64(count))
+                .bind(page_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Inserts the page, taking email, prompt, page type and theme from its generation row, so the
+/// insert itself checks that the generation exists. Returns whether it did.
+async fn insert_page(
+    tx: &mut Transaction,
+    generation_id: Uuid,
+    page: &NewPage<'_>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO pages
+             (id, email, prompt, page_type, theme, title, html_content, is_public, created_at,
+              meta_data)
+         SELECT $1, email, prompt, page_type, theme, $2, $3, TRUE, $4, $5
+         FROM generations WHERE id = $6",
+    )
+    .bind(page.id)
+    .bind(page.html.title())
+    .bind(page.html.as_str())
+    .bind(page.created_at)
+    .bind(Json(page.meta_data))
+    .bind(generation_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Marks the generation completed with its page. The output is the page now, so no partial
+/// output is kept. Returns whether the generation existed.
+async fn complete_generation(
+    tx: &mut Transaction,
+    generation_id: Uuid,
+    page_id: Uuid,
+    outcome: &Outcome<'_>,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE generations
+         SET status = 'completed', page_id = $1, error_code = $2, error_message = $3, usage = $4,
+             first_token_ms = $5, duration_ms = $6, partial_output = NULL, finished_at = $7
+         WHERE id = $8",
+    )
+    .bind(page_id)
+    .bind(outcome.error_code)
+    .bind(outcome.error_message)
+    .bind(outcome.usage.map(Json))
+    .bind(outcome.first_token_ms.map(saturating_i64))
+    .bind(saturating_i64(outcome.duration_ms))
+    .bind(outcome.finished_at)
+    .bind(generation_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+fn connect_options(url: &str, options: &StoreOptions) -> Result<PgConnectOptions, StoreError> {
+    let statement_timeout = format!("{}ms", options.statement_timeout.as_millis());
+    Ok(PgConnectOptions::from_str(url)?
+        // Sent at connection start-up, so it holds for every statement on every pooled
+        // connection, migrations included, with no extra round trip.
+        .options([("statement_timeout", statement_timeout)])
+        // Names our sessions in pg_stat_activity.
+        .application_name("livepage"))
+}
+
+fn page_from_row(row: &PgRow) -> Result<PageRecord, sqlx::Error> {
+    Ok(PageRecord {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        prompt: row.try_get("prompt")?,
+        page_type: row.try_get("page_type")?,
+        theme: row.try_get("theme")?,
+        title: row.try_get("title")?,
+        is_public: row.try_get("is_public")?,
+        view_count: row.try_get("view_count")?,
+        created_at: row.try_get("created_at")?,
+        meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+    })
+}
+
+fn generation_from_row(row: &PgRow) -> Result<GenerationRecord, sqlx::Error> {
+    Ok(GenerationRecord {
+        id: row.try_get("id")?,
+        page_id: row.try_get("page_id")?,
+        email: row.try_get("email")?,
+        prompt: row.try_get("prompt")?,
+        page_type: row.try_get("page_type")?,
+        theme: row.try_get("theme")?,
+        model: row.try_get("model")?,
+        status: parse_status(row.try_get("status")?)?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        usage: row
+            .try_get::<Option<Json<Usage>>, _>("usage")?
+            .map(|usage| usage.0),
+        first_token_ms: row.try_get("first_token_ms")?,
+        duration_ms: row.try_get("duration_ms")?,
+        partial_output: row.try_get("partial_output")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::testing::{Backend, FreshDatabase};
+
+    #[tokio::test]
+    async fn every_connection_has_the_configured_statement_timeout() {
+        let Some(backend) = Backend::available()
+            .into_iter()
+            .find(|backend| matches!(backend, Backend::Postgres { .. }))
+        else {
+            return;
+        };
+        let database = FreshDatabase::create(&backend).await;
+        let options = StoreOptions {
+            statement_timeout: Duration::from_millis(1_500),
+            ..StoreOptions::default()
+        };
+        let store = PgStore::connect(database.url(), &options).await.unwrap();
+
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(timeout, "1500ms");
+        let slow = sqlx::query("SELECT pg_sleep(5)").execute(&store.pool).await;
+        assert!(matches!(slow, Err(sqlx::Error::Database(_))), "{slow:?}");
+
+        store.close().await;
+        database.cleanup().await;
+    }
+}

@@ -1,0 +1,393 @@
+//! The SQLite backend of [`Store`](super::Store): the embedded default (`sqlite://livepage.db`),
+//! so that `cargo run` needs nothing installed.
+//!
+//! It owns the connection settings that make SQLite a good server database (WAL, a busy timeout,
+//! foreign keys), the migrations in `migrations/sqlite`, and the mapping between the store's
+//! types and SQLite's few storage classes: UUIDs as hyphenated text, timestamps as fixed-width
+//! RFC 3339 text (see [`format_timestamp`] and the migration for why), JSON as text.
+
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use uuid::Uuid;
+use uuid::fmt::Hyphenated;
+
+use super::{
+    GenerationRecord, GenerationStatus, NewGeneration, NewPage, Outcome, PageRecord, StoreError,
+    StoreOptions, column_decode_error, found, parse_status, saturating_i64,
+};
+use crate::domain::Usage;
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How timestamps are stored: UTC, always six fractional digits, so that text order is time
+/// order and the value round-trips with the same precision as PostgreSQL's `timestamptz`.
+const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// Pages and generations in one SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database at `url` (creating the file if needed) and applies pending migrations.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let pool = pool_options(url, options)
+            .connect_with(connect_options(url, options)?)
+            .await?;
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn insert_generation(
+        &self,
+        generation: &NewGeneration<'_>,
+    ) -> Result<(), StoreError> {
+        let request = generation.request;
+        sqlx::query(
+            "INSERT INTO generations (id, email, prompt, page_type, theme, model, status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(generation.id.hyphenated())
+        .bind(request.email.as_str())
+        .bind(request.prompt.as_str())
+        .bind(request.page_type.as_str())
+        .bind(request.theme.as_str())
+        .bind(request.model.as_str())
+        .bind(GenerationStatus::Running.as_str())
+        .bind(format_timestamp(generation.created_at)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// In one write transaction: the page (copying owner and prompt from its generation), then
+    /// the generation marked completed. A missing generation rolls everything back.
+    pub async fn save_page(
+        &self,
+        generation_id: Uuid,
+        page: &NewPage<'_>,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let saved = insert_page(&mut tx, generation_id, page).await?
+            && complete_generation(&mut tx, generation_id, page.id, outcome).await?;
+        if !saved {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn finish_generation(
+        &self,
+        generation_id: Uuid,
+        outcome: &Outcome<'_>,
+    ) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = ?, error_code = ?, error_message = ?, usage = ?, first_token_ms = ?,
+                 duration_ms = ?, partial_output = ?, finished_at = ?
+             WHERE id = ?",
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.error_code)
+        .bind(outcome.error_message)
+        .bind(outcome.usage.map(Json))
+        .bind(outcome.first_token_ms.map(saturating_i64))
+        .bind(saturating_i64(outcome.duration_ms))
+        .bind(outcome.partial_output)
+        .bind(format_timestamp(outcome.finished_at)?)
+        .bind(generation_id.hyphenated())
+        .execute(&self.pool)
+        .await?;
+        found(updated.rows_affected())
+    }
+
+    pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
+                    meta_data
+             FROM pages WHERE id = ?",
+        )
+        .bind(id.hyphenated())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(page_from_row(&row)?)
+    }
+
+    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
+        sqlx::query_scalar("SELECT html_content FROM pages WHERE id = ? AND is_public")
+            .bind(id.hyphenated())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
+                    error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
+                    finished_at
+             FROM generations WHERE id = ?",
+        )
+        .bind(id.hyphenated())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(generation_from_row(&row)?)
+    }
+
+    /// Newest first by UUIDv7 id; without a cursor, "before the largest possible id".
+    pub async fn history(
+        &self,
+        email: &str,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
+                    meta_data
+             FROM pages WHERE email = ? AND id < ?
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(email)
+        .bind(before.unwrap_or(Uuid::max()).hyphenated())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(page_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Atomic increments in one write transaction; views of pages that no longer exist are dropped.
+    pub async fn add_views(&self, views: &[(Uuid, u64)]) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for &(page_id, count) in views {
+            sqlx::query("UPDATE pages SET view_count = view_count + ? WHERE id = ?")
+                .bind(saturating_i64(count))
+                .bind(page_id.hyphenated())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+type Transaction = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// Inserts the page, taking email, prompt, page type and theme from its generation row, so the
+/// insert itself checks that the generation exists. Returns whether it did.
+async fn insert_page(
+    tx: &mut Transaction,
+    generation_id: Uuid,
+    page: &NewPage<'_>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO pages
+             (id, email, prompt, page_type, theme, title, html_content, is_public, created_at,
+              meta_data)
+         SELECT ?, email, prompt, page_type, theme, ?, ?, TRUE, ?, ?
+         FROM generations WHERE id = ?",
+    )
+    .bind(page.id.hyphenated())
+    .bind(page.html.title())
+    .bind(page.html.as_str())
+    .bind(format_timestamp(page.created_at)?)
+    .bind(Json(page.meta_data))
+    .bind(generation_id.hyphenated())
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Marks the generation completed with its page. The output is the page now, so no partial
+/// output is kept. Returns whether the generation existed.
+async fn complete_generation(
+    tx: &mut Transaction,
+    generation_id: Uuid,
+    page_id: Uuid,
+    outcome: &Outcome<'_>,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE generations
+         SET status = 'completed', page_id = ?, error_code = ?, error_message = ?, usage = ?,
+             first_token_ms = ?, duration_ms = ?, partial_output = NULL, finished_at = ?
+         WHERE id = ?",
+    )
+    .bind(page_id.hyphenated())
+    .bind(outcome.error_code)
+    .bind(outcome.error_message)
+    .bind(outcome.usage.map(Json))
+    .bind(outcome.first_token_ms.map(saturating_i64))
+    .bind(saturating_i64(outcome.duration_ms))
+    .bind(format_timestamp(outcome.finished_at)?)
+    .bind(generation_id.hyphenated())
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// The pool: as many connections as configured for a file (WAL lets readers run alongside the
+/// one writer); exactly one, kept forever, for an in-memory database, which lives only as long
+/// as a connection to it and is private to that connection.
+fn pool_options(url: &str, options: &StoreOptions) -> SqlitePoolOptions {
+    let pool = SqlitePoolOptions::new().acquire_timeout(options.acquire_timeout);
+    if is_in_memory(url) {
+        pool.max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool.max_connections(options.max_connections)
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+fn connect_options(url: &str, options: &StoreOptions) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        // Readers never block the writer nor each other, so page views keep being served while
+        // a page is saved.
+        .journal_mode(SqliteJournalMode::Wal)
+        // With WAL, NORMAL loses no committed data on an application crash (only, at worst, the
+        // last transactions on power loss) and saves an fsync per commit.
+        .synchronous(SqliteSynchronous::Normal)
+        // SQLite has a single writer: a writer waits this long for the lock rather than failing
+        // at once with "database is locked".
+        .busy_timeout(options.statement_timeout)
+        // Off by default in SQLite; the schema relies on them (generations.page_id).
+        .foreign_keys(true))
+}
+
+/// Applies pending migrations while holding SQLite's write lock.
+///
+/// sqlx's migrator takes an advisory lock on PostgreSQL but none on SQLite, so two processes
+/// starting on a fresh file would both find nothing applied and race to create the tables.
+/// `BEGIN IMMEDIATE` takes the database's single write lock up front: a second migrator waits
+/// (busy timeout), then finds every migration recorded. The migrator's own per-migration
+/// transactions become savepoints inside this one.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    MIGRATOR.run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn page_from_row(row: &SqliteRow) -> Result<PageRecord, sqlx::Error> {
+    Ok(PageRecord {
+        id: uuid(row, "id")?,
+        email: row.try_get("email")?,
+        prompt: row.try_get("prompt")?,
+        page_type: row.try_get("page_type")?,
+        theme: row.try_get("theme")?,
+        title: row.try_get("title")?,
+        is_public: row.try_get("is_public")?,
+        view_count: row.try_get("view_count")?,
+        created_at: timestamp(row, "created_at")?,
+        meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+    })
+}
+
+fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error> {
+    Ok(GenerationRecord {
+        id: uuid(row, "id")?,
+        page_id: row
+            .try_get::<Option<Hyphenated>, _>("page_id")?
+            .map(Hyphenated::into_uuid),
+        email: row.try_get("email")?,
+        prompt: row.try_get("prompt")?,
+        page_type: row.try_get("page_type")?,
+        theme: row.try_get("theme")?,
+        model: row.try_get("model")?,
+        status: parse_status(row.try_get("status")?)?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        usage: row
+            .try_get::<Option<Json<Usage>>, _>("usage")?
+            .map(|usage| usage.0),
+        first_token_ms: row.try_get("first_token_ms")?,
+        duration_ms: row.try_get("duration_ms")?,
+        partial_output: row.try_get("partial_output")?,
+        created_at: timestamp(row, "created_at")?,
+        finished_at: row
+            .try_get::<Option<&str>, _>("finished_at")?
+            .map(|text| parse_timestamp("finished_at", text))
+            .transpose()?,
+    })
+}
+
+fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, sqlx::Error> {
+    Ok(row.try_get::<Hyphenated, _>(column)?.into_uuid())
+}
+
+fn timestamp(row: &SqliteRow, column: &str) -> Result<OffsetDateTime, sqlx::Error> {
+    parse_timestamp(column, row.try_get(column)?)
+}
+
+/// The stored form of an instant (see [`TIMESTAMP_FORMAT`]); sub-microsecond digits are dropped.
+fn format_timestamp(at: OffsetDateTime) -> Result<String, sqlx::Error> {
+    at.to_offset(UtcOffset::UTC)
+        .format(TIMESTAMP_FORMAT)
+        .map_err(|err| sqlx::Error::Encode(err.into()))
+}
+
+fn parse_timestamp(column: &str, text: &str) -> Result<OffsetDateTime, sqlx::Error> {
+    PrimitiveDateTime::parse(text, TIMESTAMP_FORMAT)
+        .map(PrimitiveDateTime::assume_utc)
+        .map_err(|err| column_decode_error(column, err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_fixed_width_utc_text_that_sorts_like_time() {
+        let at = datetime!(2025-01-31 10:05:00.1234567 +01:00);
+        let text = format_timestamp(at).unwrap();
+        assert_eq!(text, "2025-01-31T09:05:00.123456Z");
+        assert_eq!(
+            parse_timestamp("t", &text).unwrap(),
+            datetime!(2025-01-31 09:05:00.123456 UTC)
+        );
+        let whole_second = format_timestamp(datetime!(2025-01-31 09:05:01 UTC)).unwrap();
+        assert_eq!(whole_second, "2025-01-31T09:05:01.000000Z");
+        assert!(text < whole_second);
+    }
+
+    #[test]
+    fn in_memory_urls_are_recognised() {
+        assert!(is_in_memory("sqlite::memory:"));
+        assert!(is_in_memory("sqlite://app.db?mode=memory"));
+        assert!(!is_in_memory("sqlite://livepage.db"));
+    }
+}

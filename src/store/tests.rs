@@ -1,0 +1,396 @@
+//! The store's behaviour, written once and run against every available backend
+//! (see [`testing`](super::testing)).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::testing::{Backend, FreshDatabase, TestDatabase, for_each_backend};
+use super::{GenerationStatus, NewGeneration, NewPage, Outcome, Store, StoreError, StoreOptions};
+use crate::domain::{GenerateBody, GenerationRequest, Model, Usage};
+use crate::sanitize::{SanitizedHtml, Sanitizer};
+
+fn request(email: &str) -> GenerationRequest {
+    let model = Model::from_config("a/b").unwrap();
+    let body = GenerateBody {
+        email: Some(email.to_owned()),
+        prompt: Some("a page for a small bakery".to_owned()),
+        page_type: Some("restaurant".to_owned()),
+        theme: Some("playful".to_owned()),
+        ..GenerateBody::default()
+    };
+    GenerationRequest::parse(&body, &model, &[model.clone()]).unwrap()
+}
+
+fn html() -> SanitizedHtml {
+    Sanitizer::new(Default::default())
+        .sanitize("<html><head><title>Bakery</title></head><body><h1>Bread</h1></body></html>")
+}
+
+/// Now, at the microsecond precision both backends store.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap()
+}
+
+fn usage() -> Usage {
+    Usage {
+        prompt_tokens: 812,
+        completion_tokens: 4_096,
+        cost: Some(0.0123),
+    }
+}
+
+fn success(finished_at: OffsetDateTime) -> Outcome<'static> {
+    Outcome {
+        status: GenerationStatus::Completed,
+        error_code: None,
+        error_message: None,
+        usage: Some(usage()),
+        first_token_ms: Some(420),
+        duration_ms: 9_000,
+        partial_output: None,
+        finished_at,
+    }
+}
+
+async fn start_generation(store: &Store, email: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    let request = request(email);
+    let generation = NewGeneration {
+        id,
+        request: &request,
+        created_at: now(),
+    };
+    store.insert_generation(&generation).await.unwrap();
+    id
+}
+
+async fn save_page(store: &Store, generation_id: Uuid) -> Result<Uuid, StoreError> {
+    let page_id = Uuid::now_v7();
+    let html = html();
+    let meta_data = json!({ "model": "a/b", "fallback": false });
+    let page = NewPage {
+        id: page_id,
+        html: &html,
+        meta_data: &meta_data,
+        created_at: now(),
+    };
+    store
+        .save_page(generation_id, &page, &success(now()))
+        .await?;
+    Ok(page_id)
+}
+
+/// A generation that produced a page for `email`; returns the page id.
+async fn publish_page(store: &Store, email: &str) -> Uuid {
+    let generation_id = start_generation(store, email).await;
+    save_page(store, generation_id).await.unwrap()
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let generation_id = Uuid::now_v7();
+        let request = request("Ann@Example.com");
+        let started = now();
+        let generation = NewGeneration {
+            id: generation_id,
+            request: &request,
+            created_at: started,
+        };
+        store.insert_generation(&generation).await.unwrap();
+        let running = store.generation(generation_id).await.unwrap();
+        assert_eq!(running.status, GenerationStatus::Running);
+        assert_eq!((running.page_id, running.finished_at), (None, None));
+
+        let page_id = Uuid::now_v7();
+        let html = html();
+        let meta_data =
+            json!({ "model": "a/b", "fallback": false, "generation_id": generation_id });
+        let created_at = now();
+        let page = NewPage {
+            id: page_id,
+            html: &html,
+            meta_data: &meta_data,
+            created_at,
+        };
+        let finished_at = now();
+        store
+            .save_page(generation_id, &page, &success(finished_at))
+            .await
+            .unwrap();
+
+        let record = store.page(page_id).await.unwrap();
+        assert_eq!(record.id, page_id);
+        assert_eq!(record.email, "ann@example.com");
+        assert_eq!(record.prompt, "a page for a small bakery");
+        assert_eq!(
+            (record.page_type.as_str(), record.theme.as_str()),
+            ("restaurant", "playful")
+        );
+        assert_eq!(record.title, html.title());
+        assert!(record.is_public);
+        assert_eq!(record.view_count, 0);
+        assert_eq!(record.created_at, created_at);
+        assert_eq!(record.meta_data, meta_data);
+        assert_eq!(
+            store.public_page_html(page_id).await.unwrap(),
+            html.as_str()
+        );
+
+        let completed = store.generation(generation_id).await.unwrap();
+        assert_eq!(completed.status, GenerationStatus::Completed);
+        assert_eq!(completed.page_id, Some(page_id));
+        assert_eq!(completed.model, "a/b");
+        assert_eq!(completed.usage, Some(usage()));
+        assert_eq!(
+            (completed.first_token_ms, completed.duration_ms),
+            (Some(420), Some(9_000))
+        );
+        assert_eq!(
+            (completed.created_at, completed.finished_at),
+            (started, Some(finished_at))
+        );
+        assert_eq!(
+            (completed.error_code, completed.partial_output),
+            (None, None)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_generation_keeps_its_partial_output_and_error() {
+    for_each_backend(async |db: &TestDatabase| {
+        let generation_id = start_generation(&db.store, "ann@example.com").await;
+        let finished_at = now();
+        let outcome = Outcome {
+            status: GenerationStatus::Failed,
+            error_code: Some("upstream_error"),
+            error_message: Some("the provider dropped the connection"),
+            usage: None,
+            first_token_ms: Some(300),
+            duration_ms: 1_234,
+            partial_output: Some("<!DOCTYPE html><html><body><h1>Half a pa"),
+            finished_at,
+        };
+        db.store
+            .finish_generation(generation_id, &outcome)
+            .await
+            .unwrap();
+
+        let failed = db.store.generation(generation_id).await.unwrap();
+        assert_eq!(failed.status, GenerationStatus::Failed);
+        assert_eq!(failed.page_id, None);
+        assert_eq!(failed.error_code.as_deref(), Some("upstream_error"));
+        assert_eq!(
+            failed.error_message.as_deref(),
+            Some("the provider dropped the connection")
+        );
+        assert_eq!(failed.partial_output.as_deref(), outcome.partial_output);
+        assert_eq!(failed.usage, None);
+        assert_eq!(
+            (failed.first_token_ms, failed.duration_ms),
+            (Some(300), Some(1_234))
+        );
+        assert_eq!(failed.finished_at, Some(finished_at));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn history_is_newest_first_paginated_by_cursor_and_private_to_each_email() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let mut anns = Vec::new();
+        for i in 0..7 {
+            anns.push(publish_page(store, "ann@example.com").await);
+            if i % 3 == 0 {
+                publish_page(store, "bob@example.com").await;
+            }
+        }
+        anns.reverse();
+
+        let mut seen = Vec::new();
+        let mut before = None;
+        let mut page_sizes = Vec::new();
+        loop {
+            let page = store.history("ann@example.com", 3, before).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.iter().all(|p| p.email == "ann@example.com"));
+            page_sizes.push(page.len());
+            before = page.last().map(|p| p.id);
+            seen.extend(page.iter().map(|p| p.id));
+        }
+        assert_eq!(page_sizes, [3, 3, 1]);
+        assert_eq!(seen, anns);
+
+        let bobs = store.history("bob@example.com", 50, None).await.unwrap();
+        assert_eq!(bobs.len(), 3);
+        assert!(bobs.windows(2).all(|w| w[0].id > w[1].id));
+        assert!(
+            store
+                .history("eve@example.com", 50, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found() {
+    for_each_backend(async |db: &TestDatabase| {
+        let unknown = Uuid::now_v7();
+        assert_not_found(db.store.page(unknown).await);
+        assert_not_found(db.store.public_page_html(unknown).await);
+        assert_not_found(db.store.generation(unknown).await);
+        assert_not_found(db.store.finish_generation(unknown, &success(now())).await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_html_of_a_page_that_is_not_public_is_not_found() {
+    for_each_backend(async |db: &TestDatabase| {
+        let page_id = publish_page(&db.store, "ann@example.com").await;
+        db.database
+            .execute(&format!(
+                "UPDATE pages SET is_public = FALSE WHERE id = '{page_id}'"
+            ))
+            .await;
+
+        assert_not_found(db.store.public_page_html(page_id).await);
+        assert!(!db.store.page(page_id).await.unwrap().is_public);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn views_added_from_50_concurrent_tasks_add_up_exactly() {
+    for_each_backend(async |db: &TestDatabase| {
+        let first = publish_page(&db.store, "ann@example.com").await;
+        let second = publish_page(&db.store, "ann@example.com").await;
+
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let store = db.store.clone();
+                // A view of a page that is gone must not fail the batch.
+                let views = [(first, 3), (second, 1), (Uuid::now_v7(), 5)];
+                tokio::spawn(async move { store.add_views(&views).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        db.store.add_views(&[]).await.unwrap();
+
+        assert_eq!(db.store.page(first).await.unwrap().view_count, 150);
+        assert_eq!(db.store.page(second).await.unwrap().view_count, 50);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn saving_a_page_for_a_missing_generation_fails_and_leaves_no_page() {
+    for_each_backend(async |db: &TestDatabase| {
+        let missing_generation = Uuid::now_v7();
+        let result = save_page(&db.store, missing_generation).await;
+        assert_not_found(result);
+        let pages = db.store.history("ann@example.com", 50, None).await.unwrap();
+        assert!(pages.is_empty(), "{pages:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_migrating_one_fresh_database_at_once_both_succeed() {
+    for backend in Backend::available() {
+        println!("--- on {backend}");
+        let database = FreshDatabase::create(&backend).await;
+        let options = StoreOptions::default();
+        let (first, second) = tokio::join!(
+            Store::connect(database.url(), &options),
+            Store::connect(database.url(), &options),
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+
+        let page_id = publish_page(&first, "ann@example.com").await;
+        assert_eq!(second.page(page_id).await.unwrap().id, page_id);
+
+        first.close().await;
+        second.close().await;
+        database.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_works() {
+    let store = Store::connect("sqlite::memory:", &StoreOptions::default())
+        .await
+        .unwrap();
+    let page_id = publish_page(&store, "ann@example.com").await;
+    assert_eq!(store.page(page_id).await.unwrap().id, page_id);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_unsupported_scheme_is_refused_without_echoing_the_url() {
+    let err = Store::connect(
+        "mysql://root:hunter2-secret@db/app",
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnsupportedScheme(scheme) if scheme == "mysql"),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("hunter2-secret"));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_unavailable_quickly_and_does_not_leak_the_password() {
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_millis(300),
+        ..StoreOptions::default()
+    };
+    let started = Instant::now();
+    let err = Store::connect("postgres://postgres:hunter2-secret@127.0.0.1:1/x", &options)
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        !error_chain(&err).contains("hunter2-secret"),
+        "{}",
+        error_chain(&err)
+    );
+}
+
+/// Everything an error would print: its text, its debug form, and its sources.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{err} {err:?}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" / {cause} {cause:?}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,173 @@
+//! One `data:` payload of an OpenAI-compatible stream, parsed once into what LivePage needs.
+//!
+//! The real wire format (see `tests/fixtures/upstream/`) has more variety than the OpenAI
+//! reference suggests: role chunks with empty content, chunks with no `content` at all,
+//! `reasoning` fields, a usage chunk after the finish chunk whose choice says
+//! `finish_reason: null`, error chunks with a top-level `error` and sometimes `"choices": []`.
+//! Unknown fields are ignored so that new provider extensions never break the stream.
+
+use serde::Deserialize;
+
+use crate::domain::Usage;
+
+/// What one chunk tells us. A chunk may carry several of these at once.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Chunk {
+    /// New text of the page (never empty).
+    pub content: Option<String>,
+    /// Why the model stopped, when this chunk says so.
+    pub finish: Option<Finish>,
+    pub usage: Option<Usage>,
+    /// A provider error reported inside the stream (after HTTP 200).
+    pub error: Option<ProviderError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    /// `stop`, `length`, `content_filter`, `error`, …
+    pub reason: String,
+    /// What the provider itself said; reveals failures hidden behind an empty `stop`.
+    pub native_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The payload was not a chunk at all.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed upstream chunk: {0}")]
+pub struct MalformedChunk(#[from] serde_json::Error);
+
+/// Parses the data of one SSE event (not `[DONE]`).
+pub fn parse(data: &str) -> Result<Chunk, MalformedChunk> {
+    let wire: WireChunk = serde_json::from_str(data)?;
+    let mut chunk = Chunk {
+        usage: wire.usage.map(WireUsage::into_usage),
+        error: wire.error.map(WireError::into_error),
+        ..Chunk::default()
+    };
+    if let Some(choice) = wire.choices.into_iter().next() {
+        chunk.content = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty());
+        chunk.finish = choice.finish_reason.map(|reason| Finish {
+            reason,
+            native_reason: choice.native_finish_reason,
+        });
+    }
+    Ok(chunk)
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    usage: Option<WireUsage>,
+    error: Option<WireError>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    delta: Option<WireDelta>,
+    finish_reason: Option<String>,
+    native_finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    cost: Option<f64>,
+}
+
+impl WireUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost: self.cost,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireError {
+    /// A number on OpenRouter, a string on some OpenAI-compatible servers.
+    #[serde(default)]
+    code: serde_json::Value,
+    #[serde(default)]
+    message: String,
+}
+
+impl WireError {
+    fn into_error(self) -> ProviderError {
+        let code = match self.code {
+            serde_json::Value::String(code) => code,
+            serde_json::Value::Null => "unknown".to_owned(),
+            other => other.to_string(),
+        };
+        ProviderError {
+            code,
+            message: self.message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_chunks_with_empty_content_carry_nothing() {
+        let chunk = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#).unwrap();
+        assert_eq!(chunk, Chunk::default());
+    }
+
+    #[test]
+    fn content_and_reasoning_fields() {
+        let chunk = parse(r#"{"choices":[{"delta":{"content":" are","reasoning":null,"reasoning_details":[]},"finish_reason":null}]}"#).unwrap();
+        assert_eq!(chunk.content.as_deref(), Some(" are"));
+    }
+
+    #[test]
+    fn usage_after_finish_has_a_null_finish_reason() {
+        let chunk = parse(r#"{"choices":[{"delta":{"content":""},"finish_reason":null,"native_finish_reason":null}],"usage":{"prompt_tokens":1697,"completion_tokens":52,"total_tokens":1749,"cost":0.0012}}"#).unwrap();
+        assert_eq!(chunk.finish, None);
+        assert_eq!(
+            chunk.usage,
+            Some(Usage { prompt_tokens: 1697, completion_tokens: 52, cost: Some(0.0012) })
+        );
+    }
+
+    #[test]
+    fn error_chunks_with_and_without_choices() {
+        let chunk = parse(r#"{"error":{"code":429,"message":"Rate limit exceeded"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#).unwrap();
+        assert_eq!(chunk.error, Some(ProviderError { code: "429".into(), message: "Rate limit exceeded".into() }));
+        assert_eq!(chunk.finish.unwrap().reason, "error");
+        let chunk = parse(r#"{"error":{"code":"server_error","message":"boom"},"choices":[]}"#).unwrap();
+        assert_eq!(chunk.error.unwrap().code, "server_error");
+    }
+
+    #[test]
+    fn an_empty_stop_keeps_its_native_reason() {
+        let chunk = parse(r#"{"choices":[{"delta":{"content":""},"finish_reason":"stop","native_finish_reason":"network_error"}]}"#).unwrap();
+        assert_eq!(
+            chunk.finish,
+            Some(Finish { reason: "stop".into(), native_reason: Some("network_error".into()) })
+        );
+    }
+
+    #[test]
+    fn non_json_is_malformed() {
+        assert!(parse("{not json").is_err());
+        assert!(parse("").is_err());
+    }
+}
