@@ -3,8 +3,9 @@
 //!
 //! Views are added up in memory and written in one transaction per flush (every
 //! `LIVEPAGE_VIEW_FLUSH_INTERVAL`, and on shutdown). A flush that fails puts its counts back, so
-//! views are delayed, never lost. Readers add the pending counts to the stored ones, so this
-//! instance's own answers are exact at every moment.
+//! views are delayed, never lost. Readers add the pending counts to the stored ones while
+//! holding [`ViewCounter::read_lock`], which keeps a flush from landing between their database
+//! read and their look at the pending counts, so this instance's answers are exact.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -17,7 +18,11 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, Default)]
 pub struct ViewCounter {
+    /// Views counted but not yet written, by page.
     pending: Mutex<HashMap<Uuid, u64>>,
+    /// Held for writing by a flush, for reading by readers of counts: a count is read either
+    /// wholly before or wholly after a flush, never half-moved.
+    flushing: tokio::sync::RwLock<()>,
 }
 
 impl ViewCounter {
@@ -35,8 +40,14 @@ impl ViewCounter {
         self.pending().get(&page_id).copied().unwrap_or_default()
     }
 
+    /// Hold this while reading a stored count and adding [`Self::pending_for`] to it.
+    pub async fn read_lock(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.flushing.read().await
+    }
+
     /// Writes the pending counts; on failure they are kept for the next flush.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
+        let _exclusive = self.flushing.write().await;
         let batch: Vec<(Uuid, u64)> = self.pending().drain().collect();
         if batch.is_empty() {
             return Ok(());

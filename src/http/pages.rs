@@ -102,6 +102,7 @@ impl PageView {
 /// `GET /api/pages/{id}`: metadata, no HTML.
 pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PageView>, ApiError> {
     let id = super::generations::parse_id(&id, "page")?;
+    let _consistent_counts = state.views.read_lock().await;
     let record = state.store.page(id).await.map_err(|err| match err {
         StoreError::NotFound => ApiError::NotFound("page"),
         other => other.into(),
@@ -159,6 +160,7 @@ pub async fn history(State(state): State<AppState>, Query(params): Query<History
             message: "before must be a page id from a previous response's next_before".into(),
         })?),
     };
+    let _consistent_counts = state.views.read_lock().await;
     let records = state.store.history(email.as_str(), limit, before).await?;
     let next_before = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
     let pages = records

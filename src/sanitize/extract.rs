@@ -16,6 +16,11 @@ const FENCE: &str = "```";
 
 /// The part of `raw` that is the page: from `<!DOCTYPE` (else `<html`) to the last `</html>`;
 /// without either, the content of the first code fence, or all of `raw`.
+///
+/// The *last* `</html>`, because one inside the document (a script's string, say) would
+/// otherwise cut the page short; prose after the page that quotes `</html>` only costs a
+/// stray sentence at the bottom of the page. Our own output holds exactly one `</html>`
+/// (text and attribute values have `<` escaped), so re-sanitizing finds the right one.
 pub(super) fn document_text(raw: &str) -> &str {
     match document_start(raw) {
         Some(start) => {

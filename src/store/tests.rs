@@ -21,7 +21,7 @@ fn request(email: &str) -> GenerationRequest {
         theme: Some("playful".to_owned()),
         ..GenerateBody::default()
     };
-    GenerationRequest::parse(&body, &model, &[model.clone()]).unwrap()
+    GenerationRequest::parse(&body, &model, std::slice::from_ref(&model)).unwrap()
 }
 
 fn html() -> SanitizedHtml {

@@ -21,6 +21,7 @@ enum Icon {
     Calendar,
     Check,
     Star,
+    Arrow,
 }
 
 impl Icon {
@@ -34,6 +35,7 @@ impl Icon {
             Self::Pin => "M17.657 16.657L13.414 20.9a2 2 0 01-2.827 0l-4.244-4.243a8 8 0 1111.314 0zM15 11a3 3 0 11-6 0 3 3 0 016 0z",
             Self::Calendar => "M8 7V3m8 4V3m-9 8h10M5 21h14a2 2 0 002-2V7a2 2 0 00-2-2H5a2 2 0 00-2 2v12a2 2 0 002 2z",
             Self::Check => "M5 13l4 4L19 7",
+            Self::Arrow => "M13 7l5 5m0 0l-5 5m5-5H6",
             Self::Star => "M11.48 3.5a.56.56 0 011.04 0l2.12 5.11 5.52.44c.5.04.7.66.32.99l-4.2 3.6 1.28 5.38a.56.56 0 01-.84.61L12 16.75l-4.72 2.88a.56.56 0 01-.84-.61l1.28-5.38-4.2-3.6a.56.56 0 01.32-.99l5.52-.44 2.12-5.11z",
         }
     }
@@ -210,18 +212,17 @@ pub(super) fn landing(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
         ("They remembered my name on the second visit. That is rare these days.", "Daniel Kim", "Local teacher"),
         ("I recommend them to everyone. The quality speaks for itself.", "Priya Shah", "Small-business owner"),
     ] {
-        write!(out, r#"          <figure class="{} {} p-8">
-            <div class="flex gap-1 {}">"#, p.radius, p.card, p.accent)?;
-        for _ in 0..5 {
-            icon(out, Icon::Star, "h-5 w-5")?;
-        }
         write!(
             out,
-            r#"</div>
+            r#"          <figure class="{radius} {card} p-8">
+            <p class="text-lg tracking-widest {accent}" aria-label="Rated 5 out of 5">★★★★★</p>
             <blockquote class="mt-4 {heading}">“{quote}”</blockquote>
             <figcaption class="mt-6 text-sm {muted}"><span class="font-semibold">{who}</span> · {role}</figcaption>
           </figure>
 "#,
+            radius = p.radius,
+            card = p.card,
+            accent = p.accent,
             heading = p.heading,
             muted = p.muted,
         )?;
@@ -256,7 +257,10 @@ pub(super) fn portfolio(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result
         for tag in tags {
             write!(out, r#"<span class="{} {} px-3 py-1 text-xs font-medium">{tag}</span>"#, p.radius, p.chip)?;
         }
-        out.write_str("</div>\n            </div>\n          </article>\n")?;
+        write!(out, r##"</div>
+              <a href="#contact" class="mt-6 inline-flex items-center gap-2 font-semibold {} hover:underline">Read the case study "##, p.accent)?;
+        icon(out, Icon::Arrow, "h-4 w-4 transition group-hover:translate-x-1")?;
+        out.write_str("</a>\n            </div>\n          </article>\n")?;
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
@@ -285,11 +289,7 @@ pub(super) fn blog(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
           <p class="text-sm font-semibold uppercase tracking-widest {accent}">Featured · 8 min read</p>
           <h2 class="mt-3 text-3xl md:text-4xl {heading}">What a year of {name} taught us</h2>
           <p class="mt-4 text-lg {muted}">The mistakes, the surprises and the small habits that made the biggest difference — written down so you can skip the hard parts.</p>
-          <a href="#posts" class="mt-6 inline-block font-semibold {accent} hover:underline">Read the story →</a>
-        </div>
-      </div>
-    </section>
-"##,
+          <a href="#posts" class="mt-6 inline-flex items-center gap-2 font-semibold {accent} hover:underline">Read the story "##,
         alt = p.alt,
         radius = p.radius,
         accent = p.accent,
@@ -297,6 +297,8 @@ pub(super) fn blog(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
         name = b.name,
         muted = p.muted,
     )?;
+    icon(out, Icon::Arrow, "h-4 w-4")?;
+    out.write_str("</a>\n        </div>\n      </div>\n    </section>\n")?;
     open_section(out, p, "posts", "", "Latest posts", "Fresh writing, straight from the notebook.")?;
     writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#)?;
     for (date, title, text) in [

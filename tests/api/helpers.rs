@@ -1,0 +1,236 @@
+//! The test harness: a real LivePage server on a real port, a real database of its own, and the
+//! mock upstream on another real port, all in this process; and a client that reads the event
+//! stream the way a browser does.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use livepage::app::Application;
+use livepage::config::Config;
+use livepage::mock::{MockUpstream, Script};
+pub use livepage::store::testing::Backend;
+use livepage::store::testing::{FreshDatabase, POSTGRES_URL_VAR};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The API key the tests configure; it must never show up in an event or a response.
+pub const API_KEY: &str = "sk-or-test-4f1d9c2e-never-leak-me";
+
+/// Declares an async test body `fn(Backend)` and runs it once per storage backend, as
+/// `name::sqlite` and `name::postgres`. The PostgreSQL case runs when `LIVEPAGE_TEST_POSTGRES_URL`
+/// is set; otherwise it says it was skipped — and fails in CI, where it must run.
+macro_rules! backend_tests {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)+) => {$(
+        async fn $name($backend: $crate::helpers::Backend) $body
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::postgres_backend() {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use backend_tests;
+
+/// The PostgreSQL backend when configured; in CI its absence is a failure, not a skip.
+pub fn postgres_backend() -> Option<Backend> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(admin_url) if !admin_url.trim().is_empty() => Some(Backend::Postgres { admin_url }),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("{POSTGRES_URL_VAR} must be set in CI: the PostgreSQL tests may not be skipped")
+        }
+        _ => {
+            eprintln!("SKIPPED: {POSTGRES_URL_VAR} is not set, so this PostgreSQL case did not run");
+            None
+        }
+    }
+}
+
+/// A running LivePage with its own database and mock upstream.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub mock: MockUpstream,
+    pub config: Config,
+    database: Option<FreshDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _mock_server: JoinHandle<()>,
+}
+
+/// Settings for tests: fast retries and timeouts, quick flushes, the mock as upstream.
+pub fn test_config(database_url: &str, mock_url: &str) -> Config {
+    let mut config = Config::from_env().expect("the default configuration parses");
+    config.database_url = database_url.to_owned();
+    config.openrouter_base_url = mock_url.parse().expect("mock URL");
+    config.openrouter_api_key = Some(SecretString::from(API_KEY));
+    config.public_url = None;
+    config.pages_url = None;
+    config.retry_base = Duration::from_millis(10);
+    config.retry_max = Duration::from_millis(100);
+    config.first_token_timeout = Duration::from_secs(5);
+    config.idle_timeout = Duration::from_secs(5);
+    config.view_flush_interval = Duration::from_millis(50);
+    config.shutdown_grace = Duration::from_secs(5);
+    config
+}
+
+/// Spawns an app on `backend` with the test configuration.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Spawns an app on `backend`, letting the test adjust the configuration first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mock = MockUpstream::new(Script::default());
+    let mock_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+    let mock_url = format!("http://{}/", mock_listener.local_addr().expect("mock addr"));
+    let mock_server = tokio::spawn({
+        let router = mock.router();
+        async move {
+            axum::serve(mock_listener, router).await.expect("mock server");
+        }
+    });
+
+    let database = FreshDatabase::create(&backend).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
+    let address = listener.local_addr().expect("app addr");
+    let mut config = test_config(database.url(), &mock_url);
+    config.addr = address;
+    configure(&mut config);
+
+    let app = Application::build(config.clone(), listener).await.expect("the app builds");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        mock,
+        config,
+        database: Some(database),
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _mock_server: mock_server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn database(&self) -> &FreshDatabase {
+        self.database.as_ref().expect("the database lives as long as the app")
+    }
+
+    /// `POST /api/generate` with a JSON body.
+    pub async fn post_generate(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/generate"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /api/generate")
+    }
+
+    /// Starts a generation and reads its whole stream.
+    pub async fn generate(&self, body: &Value) -> Vec<SseEvent> {
+        let response = self.post_generate(body).await;
+        assert_eq!(response.status(), 200, "POST /api/generate answered {}", response.status());
+        read_events(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Stops the server gracefully, then removes its database.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran cleanly");
+        }
+        if let Some(database) = self.database.take() {
+            database.cleanup().await;
+        }
+    }
+}
+
+/// A generation request body with sensible defaults.
+pub fn body(prompt: &str) -> Value {
+    json!({ "email": "ann@example.com", "prompt": prompt, "page_type": "landing", "theme": "modern" })
+}
+
+/// One received SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: u64,
+    pub event: String,
+    pub data: Value,
+}
+
+impl SseEvent {
+    pub fn text(&self) -> &str {
+        self.data["text"].as_str().unwrap_or_default()
+    }
+}
+
+/// Reads an SSE response to its end, as a client would.
+pub async fn read_events(response: reqwest::Response) -> Vec<SseEvent> {
+    let mut stream = response.bytes_stream().eventsource();
+    let mut events = Vec::new();
+    while let Some(event) = stream.next().await {
+        let event = event.expect("a well-formed SSE stream");
+        events.push(SseEvent {
+            id: event.id.parse().unwrap_or_else(|_| panic!("numeric id, got {:?}", event.id)),
+            data: serde_json::from_str(&event.data).unwrap_or_else(|_| panic!("JSON data, got {:?}", event.data)),
+            event: event.event,
+        });
+    }
+    events
+}
+
+/// The concatenated `delta` texts.
+pub fn deltas(events: &[SseEvent]) -> String {
+    events.iter().filter(|e| e.event == "delta").map(SseEvent::text).collect()
+}
+
+/// The last event, which must be the terminal one.
+pub fn last(events: &[SseEvent]) -> &SseEvent {
+    events.last().expect("at least one event")
+}
+
+/// Event names in order, with runs of `delta`/`progress` collapsed, for readable assertions.
+pub fn outline(events: &[SseEvent]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for event in events {
+        if names.last() != Some(&event.event) || !matches!(event.event.as_str(), "delta" | "progress" | "preview") {
+            names.push(event.event.clone());
+        }
+    }
+    names
+}
