@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::generation::{GenerationSettings, Generations};
+use crate::http::limits::RateLimits;
 use crate::http::{self, AppState};
 use crate::mock::{MockUpstream, Script};
 use crate::sanitize::Sanitizer;
@@ -69,7 +70,12 @@ impl Application {
         .context("building the upstream HTTP client")?;
 
         let sanitizer = Arc::new(Sanitizer::new(config.styles));
-        let generations = Generations::new(store.clone(), upstream, sanitizer, GenerationSettings::from_config(&config));
+        let generations = Generations::new(
+            store.clone(),
+            upstream,
+            sanitizer,
+            GenerationSettings::from_config(&config),
+        );
         let views = Arc::new(ViewCounter::default());
         let stop_flusher = CancellationToken::new();
         let flusher = tokio::spawn({
@@ -78,8 +84,27 @@ impl Application {
             async move { views.run(store, interval, stop).await }
         });
 
-        let state = AppState { config: Arc::new(config), store, generations, views };
-        Ok(Self { listener, state, demo_upstream, stop_flusher, flusher })
+        let limits = Arc::new(RateLimits::new(
+            config.rate_limit_per_ip,
+            config.rate_limit_per_email,
+            config.trusted_proxies.clone(),
+        ));
+        tokio::spawn(forget_idle_clients(Arc::downgrade(&limits)));
+
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            generations,
+            views,
+            limits,
+        };
+        Ok(Self {
+            listener,
+            state,
+            demo_upstream,
+            stop_flusher,
+            flusher,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -91,21 +116,36 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains and cleans up.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, state, demo_upstream, stop_flusher, flusher } = self;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            demo_upstream,
+            stop_flusher,
+            flusher,
+        } = self;
         let generations = Arc::clone(&state.generations);
         let grace = state.config.shutdown_grace;
         let router = http::router(state.clone());
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining generations");
-                // The server keeps serving meanwhile, so running streams reach their end.
-                generations.shutdown(grace).await;
-            })
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: draining generations"
+            );
+            // The server keeps serving meanwhile, so running streams reach their end.
+            generations.shutdown(grace).await;
+        })
+        .await
+        .context("serving HTTP")?;
 
         stop_flusher.cancel();
         if let Err(err) = flusher.await {
@@ -122,13 +162,23 @@ impl Application {
 
 /// Serves the mock upstream on its own loopback port, as the demo model.
 async fn start_demo_upstream(config: &Config) -> anyhow::Result<(Url, JoinHandle<()>)> {
-    let mock = MockUpstream::new(Script { pace: config.demo_pace, ..Script::default() });
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the demo model's port")?;
-    let url = Url::parse(&format!("http://{}/", listener.local_addr()?))?;
-    let task = tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, mock.router()).await {
-            tracing::error!(error = %err, "the demo model stopped");
-        }
+    let mock = MockUpstream::new(Script {
+        pace: config.demo_pace,
+        ..Script::default()
     });
-    Ok((url, task))
+    // The demo model serves forever: recording its requests would only grow memory.
+    mock.set_recording(false);
+    mock.spawn().await.context("starting the demo model")
+}
+
+/// Keeps the rate limiters' memory bounded; ends when the limits are dropped.
+async fn forget_idle_clients(limits: std::sync::Weak<RateLimits>) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        ticks.tick().await;
+        match limits.upgrade() {
+            Some(limits) => limits.forget_idle(),
+            None => return,
+        }
+    }
 }

@@ -18,14 +18,29 @@ use crate::sanitize::Styles;
 pub const DEFAULT_MODEL: &str = "anthropic/claude-sonnet-4.5";
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "livepage", version, about = "Streams AI-written web pages live, then publishes them.")]
+#[command(
+    name = "livepage",
+    version,
+    about = "Streams AI-written web pages live, then publishes them."
+)]
 pub struct Config {
     /// Listen address.
-    #[arg(long = "addr", env = "LIVEPAGE_ADDR", value_name = "LIVEPAGE_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long = "addr",
+        env = "LIVEPAGE_ADDR",
+        value_name = "LIVEPAGE_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub addr: SocketAddr,
 
     /// `sqlite://…` or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", default_value = "sqlite://livepage.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "sqlite://livepage.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// Base of absolute URLs in events (default: `http://{LIVEPAGE_ADDR}`).
@@ -61,7 +76,12 @@ pub struct Config {
     pub models: Vec<Model>,
 
     /// Upper bound on completion tokens per generation.
-    #[arg(long, env = "LIVEPAGE_MAX_TOKENS", value_name = "LIVEPAGE_MAX_TOKENS", default_value_t = 16_000)]
+    #[arg(
+        long,
+        env = "LIVEPAGE_MAX_TOKENS",
+        value_name = "LIVEPAGE_MAX_TOKENS",
+        default_value_t = 16_000
+    )]
     pub max_tokens: u32,
 
     /// Bearer token for `/api/admin/*`; unset turns the admin API off.
@@ -109,7 +129,12 @@ pub struct Config {
     pub max_concurrent: u32,
 
     /// Generations waiting for a slot before new ones are refused with 503.
-    #[arg(long, env = "LIVEPAGE_MAX_QUEUED", value_name = "LIVEPAGE_MAX_QUEUED", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "LIVEPAGE_MAX_QUEUED",
+        value_name = "LIVEPAGE_MAX_QUEUED",
+        default_value_t = 256
+    )]
     pub max_queued: u32,
 
     /// Interval of SSE keep-alive comments while a stream is idle.
@@ -156,6 +181,28 @@ pub struct Config {
     #[arg(long, env = "LIVEPAGE_DB_STATEMENT_TIMEOUT", value_name = "LIVEPAGE_DB_STATEMENT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub db_statement_timeout: Duration,
 
+    /// Generations a client IP may start per minute (0 = unlimited).
+    #[arg(
+        long,
+        env = "LIVEPAGE_RATE_LIMIT_PER_IP",
+        value_name = "LIVEPAGE_RATE_LIMIT_PER_IP",
+        default_value_t = 20
+    )]
+    pub rate_limit_per_ip: u32,
+
+    /// Generations an email may start per minute (0 = unlimited).
+    #[arg(
+        long,
+        env = "LIVEPAGE_RATE_LIMIT_PER_EMAIL",
+        value_name = "LIVEPAGE_RATE_LIMIT_PER_EMAIL",
+        default_value_t = 10
+    )]
+    pub rate_limit_per_email: u32,
+
+    /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "LIVEPAGE_TRUSTED_PROXIES", value_name = "LIVEPAGE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "LIVEPAGE_LOG_FORMAT", value_name = "LIVEPAGE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -187,7 +234,8 @@ impl Config {
     /// Base of absolute URLs in events and responses.
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
-            Url::parse(&format!("http://{}/", self.addr)).expect("a socket address makes a valid URL")
+            Url::parse(&format!("http://{}/", self.addr))
+                .expect("a socket address makes a valid URL")
         })
     }
 
@@ -210,6 +258,13 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url)
+}
+
+fn parse_net(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{raw:?} is not an IP address or CIDR range"))
 }
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {
@@ -259,13 +314,20 @@ mod tests {
         assert_eq!(config.public_url().as_str(), "http://127.0.0.1:9999/");
         assert_eq!(config.pages_url(), config.public_url());
         let config = parse(&["--pages-url", "https://pages.example.com/base"]).unwrap();
-        assert_eq!(config.pages_url().as_str(), "https://pages.example.com/base/");
+        assert_eq!(
+            config.pages_url().as_str(),
+            "https://pages.example.com/base/"
+        );
     }
 
     #[test]
     fn the_default_model_is_always_allowed_and_first() {
         let config = parse(&["--model", "a/x", "--models", "b/y,a/x,c/z"]).unwrap();
-        let names: Vec<_> = config.allowed_models().iter().map(|m| m.to_string()).collect();
+        let names: Vec<_> = config
+            .allowed_models()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         assert_eq!(names, ["a/x", "b/y", "c/z"]);
     }
 }

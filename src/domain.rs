@@ -81,7 +81,11 @@ impl Prompt {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let prompt = raw.trim();
         if prompt.is_empty() {
-            return Err(Invalid::new("invalid_prompt", "prompt", "prompt is required"));
+            return Err(Invalid::new(
+                "invalid_prompt",
+                "prompt",
+                "prompt is required",
+            ));
         }
         let chars = prompt.chars().count();
         if chars > MAX_PROMPT_CHARS {
@@ -195,18 +199,14 @@ impl Model {
         let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
             return Ok(default.clone());
         };
-        allowed
-            .iter()
-            .find(|m| m.0 == raw)
-            .cloned()
-            .ok_or_else(|| {
-                let names: Vec<&str> = allowed.iter().map(Model::as_str).collect();
-                Invalid::new(
-                    "model_not_allowed",
-                    "model",
-                    format!("model must be one of: {}", names.join(", ")),
-                )
-            })
+        allowed.iter().find(|m| m.0 == raw).cloned().ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(Model::as_str).collect();
+            Invalid::new(
+                "model_not_allowed",
+                "model",
+                format!("model must be one of: {}", names.join(", ")),
+            )
+        })
     }
 
     /// A slug from configuration: non-empty, no whitespace.
@@ -265,7 +265,11 @@ pub struct GenerationRequest {
 
 impl GenerationRequest {
     /// Validates every field, reporting the first bad one in the order of the form.
-    pub fn parse(body: &GenerateBody, default_model: &Model, allowed: &[Model]) -> Result<Self, Invalid> {
+    pub fn parse(
+        body: &GenerateBody,
+        default_model: &Model,
+        allowed: &[Model],
+    ) -> Result<Self, Invalid> {
         Ok(Self {
             email: Email::parse(body.email.as_deref().unwrap_or_default())?,
             prompt: Prompt::parse(body.prompt.as_deref().unwrap_or_default())?,
@@ -283,9 +287,23 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@example.com", "ann@localhost", "a b@example.com"] {
-            assert_eq!(Email::parse(bad).unwrap_err().code, "invalid_email", "{bad:?}");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@localhost",
+            "a b@example.com",
+        ] {
+            assert_eq!(
+                Email::parse(bad).unwrap_err().code,
+                "invalid_email",
+                "{bad:?}"
+            );
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert_eq!(Email::parse(&long).unwrap_err().code, "invalid_email");
@@ -298,7 +316,9 @@ mod tests {
         assert_eq!(Prompt::parse("a\u{0}b").unwrap_err().code, "invalid_prompt");
         assert!(Prompt::parse(&"é".repeat(MAX_PROMPT_CHARS)).is_ok());
         assert_eq!(
-            Prompt::parse(&"x".repeat(MAX_PROMPT_CHARS + 1)).unwrap_err().code,
+            Prompt::parse(&"x".repeat(MAX_PROMPT_CHARS + 1))
+                .unwrap_err()
+                .code,
             "prompt_too_long"
         );
     }
@@ -307,7 +327,10 @@ mod tests {
     fn options_default_when_absent_and_refuse_unknown_names() {
         assert_eq!(PageType::parse(None).unwrap(), PageType::Landing);
         assert_eq!(PageType::parse(Some("")).unwrap(), PageType::Landing);
-        assert_eq!(PageType::parse(Some("Portfolio")).unwrap(), PageType::Portfolio);
+        assert_eq!(
+            PageType::parse(Some("Portfolio")).unwrap(),
+            PageType::Portfolio
+        );
         assert_eq!(Theme::parse(Some("dark")).unwrap(), Theme::Dark);
         let err = Theme::parse(Some("neon")).unwrap_err();
         assert_eq!((err.code, err.field), ("invalid_theme", "theme"));
@@ -322,7 +345,9 @@ mod tests {
         assert_eq!(Model::parse(None, &a, &allowed).unwrap(), a);
         assert_eq!(Model::parse(Some("b/two"), &a, &allowed).unwrap(), b);
         assert_eq!(
-            Model::parse(Some("c/three"), &a, &allowed).unwrap_err().code,
+            Model::parse(Some("c/three"), &a, &allowed)
+                .unwrap_err()
+                .code,
             "model_not_allowed"
         );
     }

@@ -33,7 +33,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,livepage=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,livepage=info"));
     let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
         subscriber.json().flatten_event(true).init();

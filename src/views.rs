@@ -27,7 +27,9 @@ pub struct ViewCounter {
 
 impl ViewCounter {
     fn pending(&self) -> MutexGuard<'_, HashMap<Uuid, u64>> {
-        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Counts one view of a page.

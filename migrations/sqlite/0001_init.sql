@@ -8,8 +8,9 @@
 --   (time-ordered), so `ORDER BY id DESC` is newest first and `id < ?` is a stable cursor.
 -- * Timestamps are TEXT in RFC 3339, always UTC, always with exactly six fractional digits
 --   (`2025-01-31T09:05:00.123456Z`, see `sqlite.rs`). Fixed width makes text order equal time
---   order, so range filters (`created_at >= ?`) and indexes work on plain strings; SQLite's date
---   functions (`julianday`, `unixepoch`) accept the format for arithmetic; microseconds match
+--   order, so range filters (`created_at >= ?`, binding a cutoff formatted the same way) and
+--   indexes work on plain strings; SQLite's date functions accept the format for arithmetic
+--   (`unixepoch(finished_at, 'subsec') - unixepoch(created_at, 'subsec')`); microseconds match
 --   PostgreSQL's `timestamptz`, so both backends round-trip the same values. The CHECKs below
 --   enforce the layout, because a single row in another format would break the ordering.
 -- * JSON is TEXT checked with `json_valid`, so `json_extract` in stats queries never meets junk.

@@ -143,6 +143,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    const ALL: [ErrorCode; 14] = [
+        Self::UpstreamUnavailable,
+        Self::UpstreamRejected,
+        Self::UpstreamError,
+        Self::UpstreamDisconnected,
+        Self::UpstreamProtocol,
+        Self::UpstreamTimeout,
+        Self::UpstreamStalled,
+        Self::Truncated,
+        Self::EmptyOutput,
+        Self::GenerationTimeout,
+        Self::StorageUnavailable,
+        Self::Cancelled,
+        Self::Shutdown,
+        Self::Internal,
+    ];
+
+    /// The code with this name (as stored on a generation row).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UpstreamUnavailable => "upstream_unavailable",

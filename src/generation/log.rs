@@ -57,7 +57,9 @@ impl EventLog {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the log half-written (every critical
         // section is a single push or clone), so a poisoned lock is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends an event and returns its seq. Appending to a closed log is ignored (returns 0):
@@ -69,10 +71,10 @@ impl EventLog {
                 return 0;
             }
             let index = state.entries.len();
-            if matches!(event, Event::Preview(_)) {
-                if let Some(previous) = state.last_preview.replace(index) {
-                    state.entries[previous] = None;
-                }
+            if matches!(event, Event::Preview(_))
+                && let Some(previous) = state.last_preview.replace(index)
+            {
+                state.entries[previous] = None;
             }
             let seq = index as u64 + 1;
             state.entries.push(Some(Arc::new(Entry { seq, event })));
@@ -100,6 +102,23 @@ impl EventLog {
         self.state().closed
     }
 
+    /// Resolves once the log is closed.
+    pub async fn closed(&self) {
+        let mut changed = self.changed.subscribe();
+        while !self.is_closed() {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The terminal event, once the log is closed.
+    pub fn terminal(&self) -> Option<Arc<Entry>> {
+        let state = self.state();
+        let last = state.entries.last()?.as_ref()?;
+        (state.closed && last.event.is_terminal()).then(|| Arc::clone(last))
+    }
+
     /// The seq of the latest event (0 when empty).
     pub fn last_seq(&self) -> u64 {
         self.state().entries.len() as u64
@@ -108,19 +127,29 @@ impl EventLog {
     /// The latest value `pick` finds, searching from the newest event back.
     pub fn latest<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Option<T> {
         let state = self.state();
-        state.entries.iter().rev().flatten().find_map(|entry| pick(&entry.event))
+        state
+            .entries
+            .iter()
+            .rev()
+            .flatten()
+            .find_map(|entry| pick(&entry.event))
     }
 
     /// The entries after `after`, and whether the log is closed.
     fn read_after(&self, after: u64) -> (Vec<Arc<Entry>>, bool) {
         let state = self.state();
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(state.entries.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(state.entries.len());
         let batch = state.entries[start..].iter().flatten().cloned().collect();
         (batch, state.closed)
     }
 
     /// Every event after seq `after`, then the live tail, ending when the log closes.
-    pub fn subscribe(self: &Arc<Self>, after: u64) -> impl Stream<Item = Arc<Entry>> + Send + 'static {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        after: u64,
+    ) -> impl Stream<Item = Arc<Entry>> + Send + 'static {
         let log = Arc::clone(self);
         // Subscribing before the first read means an append between a read and the wait
         // below still wakes us: no lost wake-ups.
@@ -168,7 +197,11 @@ mod tests {
     }
 
     fn failed() -> Event {
-        Event::Error(Failed { code: ErrorCode::Cancelled, message: "x".into(), retryable: false })
+        Event::Error(Failed {
+            code: ErrorCode::Cancelled,
+            message: "x".into(),
+            retryable: false,
+        })
     }
 
     #[tokio::test]
@@ -184,7 +217,10 @@ mod tests {
         let early: Vec<_> = early.collect().await;
         assert_eq!(texts(&late), ["b", "c", "error"]);
         assert_eq!(texts(&early), ["a", "b", "c", "error"]);
-        assert_eq!(early.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(
+            early.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
     }
 
     #[tokio::test]

@@ -26,7 +26,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::domain::GenerationRequest;
+use crate::domain::{GenerateBody, GenerationRequest};
 use crate::sanitize::Sanitizer;
 use crate::store::Store;
 use crate::upstream::UpstreamClient;
@@ -81,16 +81,23 @@ impl GenerationSettings {
     }
 
     pub fn status_url(&self, generation_id: Uuid) -> String {
-        join(&self.public_url, &format!("api/generations/{generation_id}"))
+        join(
+            &self.public_url,
+            &format!("api/generations/{generation_id}"),
+        )
     }
 
     pub fn events_url(&self, generation_id: Uuid) -> String {
-        join(&self.public_url, &format!("api/generations/{generation_id}/events"))
+        join(
+            &self.public_url,
+            &format!("api/generations/{generation_id}/events"),
+        )
     }
 }
 
 fn join(base: &Url, path: &str) -> String {
-    base.join(path).map_or_else(|_| format!("{base}{path}"), String::from)
+    base.join(path)
+        .map_or_else(|_| format!("{base}{path}"), String::from)
 }
 
 /// Why a generation could not be started.
@@ -100,6 +107,16 @@ pub enum StartError {
     QueueFull,
     /// The server is shutting down.
     ShuttingDown,
+    /// The idempotency key was used before with a different request body.
+    KeyReused,
+}
+
+/// An `Idempotency-Key` and the body it was sent with: a repeat of both attaches to the first
+/// generation instead of starting (and paying for) another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub body: GenerateBody,
 }
 
 /// A running or recently finished generation.
@@ -113,6 +130,8 @@ pub struct Generation {
     cancel: CancellationToken,
     /// Why it was cancelled: the first reason given wins.
     cancel_reason: OnceLock<ErrorCode>,
+    /// The `Idempotency-Key` it was started with, forgotten with the generation.
+    idempotency_key: Option<String>,
 }
 
 impl Generation {
@@ -132,6 +151,13 @@ impl Generation {
     }
 }
 
+/// An idempotency key's generation and the body that started it.
+#[derive(Debug)]
+struct Remembered {
+    body: GenerateBody,
+    generation: Arc<Generation>,
+}
+
 /// The registry of generations and everything their tasks share.
 #[derive(Debug)]
 pub struct Generations {
@@ -148,6 +174,8 @@ pub struct Generations {
     next_ticket: AtomicU64,
     /// Running generations, and finished ones until their retention ends.
     live: Mutex<HashMap<Uuid, Arc<Generation>>>,
+    /// Generations by idempotency key, as long as they are in `live`.
+    by_key: Mutex<HashMap<String, Remembered>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
     /// Cleared on shutdown: new generations are refused.
@@ -170,6 +198,7 @@ impl Generations {
             waiting: Mutex::default(),
             next_ticket: AtomicU64::new(0),
             live: Mutex::default(),
+            by_key: Mutex::default(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
         })
@@ -180,20 +209,73 @@ impl Generations {
     }
 
     fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Generation>>> {
-        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn by_key(&self) -> MutexGuard<'_, HashMap<String, Remembered>> {
+        self.by_key
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The generation an idempotency key already started, if any. `Err(KeyReused)` when the key
+    /// came with a different body.
+    pub fn find_by_key(&self, key: &IdempotencyKey) -> Result<Option<Arc<Generation>>, StartError> {
+        match self.by_key().get(&key.key) {
+            Some(known) if known.body == key.body => Ok(Some(Arc::clone(&known.generation))),
+            Some(_) => Err(StartError::KeyReused),
+            None => Ok(None),
+        }
     }
 
     fn waiting(&self) -> MutexGuard<'_, BTreeSet<u64>> {
-        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts a generation in its own task and returns its handle. Its log already holds the
-    /// `started` event, so a subscriber from seq 0 sees it first.
-    pub fn start(self: &Arc<Self>, request: GenerationRequest) -> Result<Arc<Generation>, StartError> {
+    /// `started` event, so a subscriber from seq 0 sees it first. With an idempotency key that
+    /// already started one (even concurrently), returns that one instead.
+    pub fn start(
+        self: &Arc<Self>,
+        request: GenerationRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Arc<Generation>, StartError> {
+        let Some(key) = key else {
+            return self.spawn(request, None);
+        };
+        // Held across the check and the start, so two concurrent repeats start one generation.
+        let mut by_key = self.by_key();
+        match by_key.get(&key.key) {
+            Some(known) if known.body == key.body => return Ok(Arc::clone(&known.generation)),
+            Some(_) => return Err(StartError::KeyReused),
+            None => {}
+        }
+        let generation = self.spawn(request, Some(key.key.clone()))?;
+        by_key.insert(
+            key.key,
+            Remembered {
+                body: key.body,
+                generation: Arc::clone(&generation),
+            },
+        );
+        Ok(generation)
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        request: GenerationRequest,
+        key: Option<String>,
+    ) -> Result<Arc<Generation>, StartError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(StartError::ShuttingDown);
         }
-        if self.slots.available_permits() == 0 && self.waiting().len() >= self.settings.max_queued as usize {
+        if self.slots.available_permits() == 0
+            && self.waiting().len() >= self.settings.max_queued as usize
+        {
             return Err(StartError::QueueFull);
         }
         let id = Uuid::now_v7();
@@ -204,6 +286,7 @@ impl Generations {
             log: Arc::new(EventLog::new()),
             cancel: CancellationToken::new(),
             cancel_reason: OnceLock::new(),
+            idempotency_key: key,
         });
         generation.log.push(Event::Started(event::Started {
             generation_id: id,
@@ -249,7 +332,10 @@ impl Generations {
         tokio::spawn(async move {
             tokio::time::sleep(retention).await;
             if let Some(registry) = registry.upgrade() {
-                registry.live().remove(&id);
+                let forgotten = registry.live().remove(&id);
+                if let Some(key) = forgotten.and_then(|g| g.idempotency_key.clone()) {
+                    registry.by_key().remove(&key);
+                }
             }
         });
     }
@@ -259,9 +345,15 @@ impl Generations {
     pub async fn shutdown(&self, grace: Duration) {
         self.accepting.store(false, Ordering::Release);
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
             let running: Vec<_> = self.live().values().cloned().collect();
-            tracing::warn!(count = running.len(), "drain deadline passed; cancelling generations");
+            tracing::warn!(
+                count = running.len(),
+                "drain deadline passed; cancelling generations"
+            );
             for generation in running {
                 generation.cancel(ErrorCode::Shutdown);
             }

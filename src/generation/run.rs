@@ -34,7 +34,10 @@ struct Failure {
 
 impl Failure {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     /// A failure after the first token: the stream is broken and retrying it would duplicate
@@ -55,7 +58,9 @@ enum NoToken {
     Upstream(UpstreamError),
     Timeout,
     /// The stream finished cleanly without content (an "empty stop").
-    Empty { native_reason: Option<String> },
+    Empty {
+        native_reason: Option<String>,
+    },
 }
 
 impl NoToken {
@@ -67,10 +72,18 @@ impl NoToken {
     }
 
     fn into_failure(self, attempts: u32) -> Failure {
-        let after = if attempts > 1 { format!(" (after {attempts} attempts)") } else { String::new() };
+        let after = if attempts > 1 {
+            format!(" (after {attempts} attempts)")
+        } else {
+            String::new()
+        };
         match self {
-            Self::Upstream(err) if !err.is_retryable() => Failure::new(ErrorCode::UpstreamRejected, err.to_string()),
-            Self::Upstream(err) => Failure::new(ErrorCode::UpstreamUnavailable, format!("{err}{after}")),
+            Self::Upstream(err) if !err.is_retryable() => {
+                Failure::new(ErrorCode::UpstreamRejected, err.to_string())
+            }
+            Self::Upstream(err) => {
+                Failure::new(ErrorCode::UpstreamUnavailable, format!("{err}{after}"))
+            }
             Self::Timeout => Failure::new(
                 ErrorCode::UpstreamTimeout,
                 format!("the model did not start writing in time{after}"),
@@ -105,7 +118,11 @@ pub(super) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    pub(super) fn new(registry: &'a Generations, generation: &'a Generation, request: &'a GenerationRequest) -> Self {
+    pub(super) fn new(
+        registry: &'a Generations,
+        generation: &'a Generation,
+        request: &'a GenerationRequest,
+    ) -> Self {
         let now = Instant::now();
         Self {
             registry,
@@ -168,7 +185,10 @@ impl<'a> Run<'a> {
 
         let raw = match &fallback_reason {
             Some(reason) => {
-                tracing::warn!(?reason, "upstream failed before the first token; serving the fallback page");
+                tracing::warn!(
+                    ?reason,
+                    "upstream failed before the first token; serving the fallback page"
+                );
                 fallback::page(self.request)
             }
             None => self.text.clone(),
@@ -182,7 +202,9 @@ impl<'a> Run<'a> {
                 Failure::new(ErrorCode::Internal, "the page could not be prepared")
             })?;
         if fallback_reason.is_some() && self.request.preview {
-            self.generation.log.push(Event::Preview(Preview { html: html.as_str().to_owned() }));
+            self.generation.log.push(Event::Preview(Preview {
+                html: html.as_str().to_owned(),
+            }));
         }
 
         self.progress(Stage::Saving, None, None);
@@ -196,7 +218,12 @@ impl<'a> Run<'a> {
             "fallback": fallback,
             "usage": usage,
         });
-        let page = NewPage { id: page_id, html: &html, meta_data: &meta_data, created_at: OffsetDateTime::now_utc() };
+        let page = NewPage {
+            id: page_id,
+            html: &html,
+            meta_data: &meta_data,
+            created_at: OffsetDateTime::now_utc(),
+        };
         let outcome = self.outcome(GenerationStatus::Completed, None);
         self.registry
             .store
@@ -204,7 +231,10 @@ impl<'a> Run<'a> {
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "saving the page failed");
-                Failure::new(ErrorCode::StorageUnavailable, "the page could not be saved; please try again")
+                Failure::new(
+                    ErrorCode::StorageUnavailable,
+                    "the page could not be saved; please try again",
+                )
             })?;
 
         Ok(Completed {
@@ -219,11 +249,22 @@ impl<'a> Run<'a> {
 
     /// Inserts the generation row, so that it can be looked up while it runs.
     async fn record_start(&self) -> Result<(), Failure> {
-        let row = NewGeneration { id: self.generation.id, request: self.request, created_at: self.generation.created_at };
-        self.registry.store.insert_generation(&row).await.map_err(|err| {
-            tracing::error!(error = %err, "recording the generation failed");
-            Failure::new(ErrorCode::StorageUnavailable, "the database is unavailable; please try again")
-        })
+        let row = NewGeneration {
+            id: self.generation.id,
+            request: self.request,
+            created_at: self.generation.created_at,
+        };
+        self.registry
+            .store
+            .insert_generation(&row)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "recording the generation failed");
+                Failure::new(
+                    ErrorCode::StorageUnavailable,
+                    "the database is unavailable; please try again",
+                )
+            })
     }
 
     /// Waits for a slot to talk to the upstream, reporting the queue position meanwhile.
@@ -253,7 +294,11 @@ impl<'a> Run<'a> {
     /// `Err(Err(_))`: nothing was written; `Err(Ok(_))`: failed mid-stream.
     async fn generate(&mut self) -> Result<(), Result<Failure, NoToken>> {
         let system = prompt::system_prompt(self.request.page_type, self.request.theme);
-        let request = ChatRequest { model: self.request.model.as_str(), system: &system, user: self.request.prompt.as_str() };
+        let request = ChatRequest {
+            model: self.request.model.as_str(),
+            system: &system,
+            user: self.request.prompt.as_str(),
+        };
         let mut stream = self.connect(request).await.map_err(Err)?;
 
         let idle = self.registry.settings.idle_timeout;
@@ -295,11 +340,16 @@ impl<'a> Run<'a> {
                 _ => None,
             };
             let delay = match delays.next() {
-                Some(delay) if err.is_retryable() => retry_after.map_or(delay, |asked| asked.max(delay)),
+                Some(delay) if err.is_retryable() => {
+                    retry_after.map_or(delay, |asked| asked.max(delay))
+                }
                 _ => return Err(err),
             };
             if delay > settings.retry_max.max(settings.retry_base) {
-                tracing::warn!(?delay, "the upstream asked to wait longer than LIVEPAGE_RETRY_MAX; giving up");
+                tracing::warn!(
+                    ?delay,
+                    "the upstream asked to wait longer than LIVEPAGE_RETRY_MAX; giving up"
+                );
                 return Err(err);
             }
             tracing::warn!(attempt, ?delay, error = ?err, "upstream attempt failed before the first token; retrying");
@@ -307,7 +357,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn open_until_first_token(&mut self, request: ChatRequest<'_>) -> Result<ChunkStream, NoToken> {
+    async fn open_until_first_token(
+        &mut self,
+        request: ChatRequest<'_>,
+    ) -> Result<ChunkStream, NoToken> {
         let deadline = Instant::now() + self.registry.settings.first_token_timeout;
         let upstream = &self.registry.upstream;
         let mut stream = tokio::time::timeout_at(deadline, upstream.open(request))
@@ -375,15 +428,23 @@ impl<'a> Run<'a> {
 
     /// After `[DONE]`: was the page finished, or cut off?
     fn check_finish(&self) -> Result<(), Failure> {
-        let Some(finish) = &self.finish else { return Ok(()) };
+        let Some(finish) = &self.finish else {
+            return Ok(());
+        };
         let native = finish.native_reason.as_deref().unwrap_or_default();
         match finish.reason.as_str() {
             "length" => Err(Failure::new(
                 ErrorCode::Truncated,
                 "the model reached its length limit before finishing the page",
             )),
-            "content_filter" => Err(Failure::new(ErrorCode::UpstreamError, "the provider's content filter stopped the page")),
-            "error" => Err(Failure::new(ErrorCode::UpstreamError, "the model provider reported an error")),
+            "content_filter" => Err(Failure::new(
+                ErrorCode::UpstreamError,
+                "the provider's content filter stopped the page",
+            )),
+            "error" => Err(Failure::new(
+                ErrorCode::UpstreamError,
+                "the model provider reported an error",
+            )),
             _ if native.to_ascii_lowercase().contains("error") => Err(Failure::new(
                 ErrorCode::UpstreamError,
                 format!("the model provider failed while writing ({native})"),
@@ -400,8 +461,15 @@ impl<'a> Run<'a> {
             _ => GenerationStatus::Failed,
         };
         let mut outcome = self.outcome(status, Some(&failure));
-        outcome.partial_output = Some(&self.text).filter(|t| !t.is_empty()).map(String::as_str);
-        if let Err(err) = self.registry.store.finish_generation(self.generation.id, &outcome).await {
+        outcome.partial_output = Some(&self.text)
+            .filter(|t| !t.is_empty())
+            .map(String::as_str);
+        if let Err(err) = self
+            .registry
+            .store
+            .finish_generation(self.generation.id, &outcome)
+            .await
+        {
             tracing::error!(error = %err, "recording the failed generation failed");
         }
         self.generation.log.finish(Event::Error(Failed {
@@ -411,7 +479,11 @@ impl<'a> Run<'a> {
         }));
     }
 
-    fn outcome<'f>(&'f self, status: GenerationStatus, failure: Option<&'f Failure>) -> Outcome<'f> {
+    fn outcome<'f>(
+        &'f self,
+        status: GenerationStatus,
+        failure: Option<&'f Failure>,
+    ) -> Outcome<'f> {
         Outcome {
             status,
             error_code: failure.map(|f| f.code.as_str()),
@@ -430,7 +502,9 @@ impl<'a> Run<'a> {
             Stage::Queued => 0,
             Stage::Connecting => 2,
             // Approaches 90% asymptotically, so a long page never shows "done" too early.
-            Stage::Generating => 5 + (85.0 * (1.0 - (-(bytes as f64) / EXPECTED_OUTPUT_BYTES).exp())) as u8,
+            Stage::Generating => {
+                5 + (85.0 * (1.0 - (-(bytes as f64) / EXPECTED_OUTPUT_BYTES).exp())) as u8
+            }
             Stage::Sanitizing => 92,
             Stage::Saving => 96,
         };
@@ -460,7 +534,9 @@ struct QueueTicket<'a> {
 
 impl<'a> QueueTicket<'a> {
     fn take(registry: &'a Generations) -> Self {
-        let ticket = registry.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ticket = registry
+            .next_ticket
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         registry.waiting().insert(ticket);
         Self { registry, ticket }
     }

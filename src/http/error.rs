@@ -28,7 +28,10 @@ pub enum ApiError {
     InvalidBody(String),
     /// 400: a query parameter is malformed.
     #[error("{message}")]
-    InvalidParameter { field: &'static str, message: String },
+    InvalidParameter {
+        field: &'static str,
+        message: String,
+    },
     /// 415: the body is not `application/json`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -41,6 +44,12 @@ pub enum ApiError {
     /// 409: the resource is in a state that does not allow this.
     #[error("{0}")]
     Conflict(&'static str),
+    /// 422: the `Idempotency-Key` was used before with a different body.
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    /// 429: too many generations from this client or email.
+    #[error("too many generations; try again in {} s", .retry_after.as_secs().max(1))]
+    RateLimited { retry_after: Duration },
     /// 401: missing or wrong credentials.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -61,7 +70,10 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) | Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::InvalidBody(_) | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,6 +98,8 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unauthorized => "unauthorized",
             Self::QueueFull { .. } => "queue_full",
             Self::ShuttingDown => "shutting_down",
@@ -104,7 +118,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::QueueFull { retry_after } => Some(*retry_after),
+            Self::QueueFull { retry_after } | Self::RateLimited { retry_after } => {
+                Some(*retry_after)
+            }
             Self::ShuttingDown | Self::StorageUnavailable(_) => Some(Duration::from_secs(5)),
             _ => None,
         }
@@ -139,7 +155,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(retry_after) = self.retry_after() {
-            let seconds = retry_after.as_secs().max(1);
+            // Whole seconds, rounded up: coming back a little late is fine, early is not.
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let seconds = seconds.max(1);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

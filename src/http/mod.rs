@@ -5,6 +5,7 @@
 
 pub mod error;
 mod generations;
+pub mod limits;
 mod pages;
 pub mod sse;
 mod system;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub store: Store,
     pub generations: Arc<Generations>,
     pub views: Arc<ViewCounter>,
+    pub limits: Arc<limits::RateLimits>,
 }
 
 impl AppState {
@@ -55,9 +57,13 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(system::index))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
-        .route("/api/generate", post(generations::generate).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .route(
+            "/api/generate",
+            post(generations::generate).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .route("/api/generations/{id}", get(generations::status))
         .route("/api/generations/{id}/events", get(generations::events))
+        .route("/api/generations/{id}/cancel", post(generations::cancel))
         .route("/api/pages/{id}", get(pages::page))
         .route("/api/history", get(pages::history))
         .route("/p/{id}", get(pages::live_page))

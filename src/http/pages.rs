@@ -20,7 +20,11 @@ const DEFAULT_HISTORY_LIMIT: u32 = 20;
 
 /// `GET /p/{id}`: the stored, sanitized document under headers that contain whatever might
 /// still slip through. Unknown, malformed and non-public ids all get the same 404 page.
-pub async fn live_page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+pub async fn live_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Ok(id) = Uuid::try_parse(&id) else {
         return not_found_page();
     };
@@ -36,7 +40,10 @@ pub async fn live_page(State(state): State<AppState>, Path(id): Path<String>, he
     let revalidated = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
     if revalidated {
         return (StatusCode::NOT_MODIFIED, page_headers).into_response();
     }
@@ -55,11 +62,26 @@ fn page_headers(styles: Styles, etag: &str) -> [(header::HeaderName, HeaderValue
         ),
     };
     [
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&csp).expect("static CSP is a valid header")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=0, must-revalidate")),
-        (header::ETAG, HeaderValue::from_str(etag).expect("a quoted uuid is a valid header")),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&csp).expect("static CSP is a valid header"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=0, must-revalidate"),
+        ),
+        (
+            header::ETAG,
+            HeaderValue::from_str(etag).expect("a quoted uuid is a valid header"),
+        ),
     ]
 }
 
@@ -100,7 +122,10 @@ impl PageView {
 }
 
 /// `GET /api/pages/{id}`: metadata, no HTML.
-pub async fn page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<PageView>, ApiError> {
+pub async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PageView>, ApiError> {
     let id = super::generations::parse_id(&id, "page")?;
     let _consistent_counts = state.views.read_lock().await;
     let record = state.store.page(id).await.map_err(|err| match err {
@@ -140,7 +165,10 @@ pub struct HistoryItem {
 }
 
 /// `GET /api/history?email=…&limit=…&before=…`: the email's pages, newest first.
-pub async fn history(State(state): State<AppState>, Query(params): Query<HistoryParams>) -> Result<Json<History>, ApiError> {
+pub async fn history(
+    State(state): State<AppState>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<History>, ApiError> {
     let email = Email::parse(params.email.as_deref().unwrap_or_default())?;
     let limit = match params.limit.as_deref() {
         None | Some("") => DEFAULT_HISTORY_LIMIT,
@@ -155,21 +183,29 @@ pub async fn history(State(state): State<AppState>, Query(params): Query<History
     };
     let before = match params.before.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(Uuid::try_parse(raw).map_err(|_| ApiError::InvalidParameter {
-            field: "before",
-            message: "before must be a page id from a previous response's next_before".into(),
-        })?),
+        Some(raw) => Some(
+            Uuid::try_parse(raw).map_err(|_| ApiError::InvalidParameter {
+                field: "before",
+                message: "before must be a page id from a previous response's next_before".into(),
+            })?,
+        ),
     };
     let _consistent_counts = state.views.read_lock().await;
     let records = state.store.history(email.as_str(), limit, before).await?;
-    let next_before = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
+    let next_before = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
     let pages = records
         .into_iter()
         .map(|record| {
             let view = PageView::new(&state, record);
             let record = view.record;
             HistoryItem {
-                fallback: record.meta_data.get("fallback").and_then(|f| f.as_bool()).unwrap_or(false),
+                fallback: record
+                    .meta_data
+                    .get("fallback")
+                    .and_then(|f| f.as_bool())
+                    .unwrap_or(false),
                 id: record.id,
                 title: record.title,
                 prompt: record.prompt,

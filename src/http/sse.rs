@@ -43,7 +43,10 @@ pub fn frame(entry: &Entry) -> Frame {
 }
 
 /// An SSE response over a subscription to a generation's log.
-pub fn response(entries: impl Stream<Item = Arc<Entry>> + Send + 'static, options: StreamOptions) -> Response {
+pub fn response(
+    entries: impl Stream<Item = Arc<Entry>> + Send + 'static,
+    options: StreamOptions,
+) -> Response {
     let mut first = true;
     let frames = entries
         .filter(move |entry| {
@@ -57,12 +60,22 @@ pub fn response(entries: impl Stream<Item = Arc<Entry>> + Send + 'static, option
             }
             Ok::<_, Infallible>(frame)
         });
-    let sse = Sse::new(frames).keep_alive(KeepAlive::new().interval(options.keepalive).text("keep-alive"));
+    let sse = Sse::new(frames).keep_alive(
+        KeepAlive::new()
+            .interval(options.keepalive)
+            .text("keep-alive"),
+    );
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+            (
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
         ],
         sse,
     )

@@ -26,7 +26,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let demo_mode = state.config.demo_mode();
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready", "database": "ok", "demo_mode": demo_mode })).into_response(),
+        Ok(()) => Json(json!({ "status": "ready", "database": "ok", "demo_mode": demo_mode }))
+            .into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check: database unreachable");
             let body = json!({ "status": "unavailable", "database": "unreachable", "demo_mode": demo_mode });

@@ -19,10 +19,7 @@ const TARGETS: [usize; 10] = [4, 7, 3, 9, 5, 11, 6, 2, 8, 5];
 /// The concatenation of the deltas is exactly `text`; every delta is non-empty, at most 12
 /// characters long and ends on a character boundary.
 pub fn deltas_for(text: &str) -> Vec<String> {
-    Cutter::default()
-        .pieces(text)
-        .map(str::to_owned)
-        .collect()
+    Cutter::default().pieces(text).map(str::to_owned).collect()
 }
 
 /// The state of cutting one text: which target length comes next.
@@ -68,9 +65,7 @@ impl Cutter {
 /// Whether a tokenizer would start a new token between `prev` and `next`: before a word's
 /// leading whitespace, before a tag, after a tag or a quote.
 fn is_boundary(prev: char, next: char) -> bool {
-    (next.is_whitespace() && !prev.is_whitespace())
-        || next == '<'
-        || matches!(prev, '>' | '"')
+    (next.is_whitespace() && !prev.is_whitespace()) || next == '<' || matches!(prev, '>' | '"')
 }
 
 #[cfg(test)]
@@ -82,7 +77,10 @@ mod tests {
     #[test]
     fn html_is_cut_at_word_and_tag_boundaries() {
         let deltas = deltas_for("<h1 class=\"text-4xl font-bold\">Fresh bread, every morning</h1>");
-        assert_eq!(deltas.concat(), "<h1 class=\"text-4xl font-bold\">Fresh bread, every morning</h1>");
+        assert_eq!(
+            deltas.concat(),
+            "<h1 class=\"text-4xl font-bold\">Fresh bread, every morning</h1>"
+        );
         assert!(deltas.iter().any(|d| d.starts_with(" font")), "{deltas:?}");
         assert!(deltas.iter().any(|d| d.starts_with("</h1")), "{deltas:?}");
     }
@@ -106,7 +104,7 @@ mod tests {
             prop_assert_eq!(deltas.concat(), text.clone());
             for (i, delta) in deltas.iter().enumerate() {
                 let chars = delta.chars().count();
-                prop_assert!(chars >= 1 && chars <= MAX_CHARS, "{:?}", delta);
+                prop_assert!((1..=MAX_CHARS).contains(&chars), "{:?}", delta);
                 if i + 1 < deltas.len() {
                     prop_assert!(chars >= MIN_CHARS, "{:?}", delta);
                 }

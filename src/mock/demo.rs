@@ -93,25 +93,42 @@ mod tests {
     fn every_page_type_and_theme_gives_a_complete_titled_document() {
         for (page_type, theme, page) in every_page("a landing page for my bakery") {
             let case = format!("{page_type}/{theme}");
-            eprintln!("SIZE {case} {}", page.len());
-            assert!(page.starts_with("```html\n<!DOCTYPE html>\n<html lang=\"en\">"), "{case}");
+            assert!(
+                page.starts_with("```html\n<!DOCTYPE html>\n<html lang=\"en\">"),
+                "{case}"
+            );
             assert!(page.ends_with("</html>\n```"), "{case}");
             assert!(page.contains("<title>Bakery | "), "{case}");
             assert!(page.contains("<meta charset=\"UTF-8\">"), "{case}");
             assert!(page.contains("name=\"viewport\""), "{case}");
             assert!(page.contains("<nav") && page.contains("<footer"), "{case}");
-            assert!(page.contains("<svg") && page.contains("viewBox=\"0 0 24 24\""), "{case}");
+            assert!(
+                page.contains("<svg") && page.contains("viewBox=\"0 0 24 24\""),
+                "{case}"
+            );
             assert!(page.contains("md:") && page.contains("hover:"), "{case}");
             assert!(page.contains("bg-gradient-to-"), "{case}");
             assert!(!page.to_lowercase().contains("lorem"), "{case}");
-            
+            assert!(
+                (5_000..=12_000).contains(&page.len()),
+                "{case}: {} bytes",
+                page.len()
+            );
         }
     }
 
     #[test]
     fn pages_are_deterministic() {
-        let a = demo_page("Portfolio for Jane Doe, a wedding photographer", PageType::Portfolio, Theme::Elegant);
-        let b = demo_page("Portfolio for Jane Doe, a wedding photographer", PageType::Portfolio, Theme::Elegant);
+        let a = demo_page(
+            "Portfolio for Jane Doe, a wedding photographer",
+            PageType::Portfolio,
+            Theme::Elegant,
+        );
+        let b = demo_page(
+            "Portfolio for Jane Doe, a wedding photographer",
+            PageType::Portfolio,
+            Theme::Elegant,
+        );
         assert_eq!(a, b);
         assert!(a.contains("Jane Doe"));
         assert!(a.contains("A wedding photographer."));

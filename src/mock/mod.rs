@@ -270,7 +270,11 @@ async fn fallback(
 fn error_response(code: u16, message: &str, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = HeaderValue::from_static("application/json");
-    let mut response = (status, [(header::CONTENT_TYPE, json)], wire::error_body(code, message))
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, json)],
+        wire::error_body(code, message),
+    )
         .into_response();
     if let Some(seconds) = retry_after {
         response
@@ -302,7 +306,10 @@ fn stream_response(mock: &MockUpstream, script: Arc<Script>, request: ChatReques
     );
     let guard = FinishGuard::new(mock.shared.disconnects.clone());
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (HeaderName::from_static("x-generation-id"), generation_id),
     ];

@@ -51,7 +51,9 @@ impl ChatRequest {
                 .and_then(Value::as_str)
                 .unwrap_or(DEFAULT_MODEL)
                 .to_owned(),
-            prompt: prompt.map(|(_, t)| t.clone().into_owned()).unwrap_or_default(),
+            prompt: prompt
+                .map(|(_, t)| t.clone().into_owned())
+                .unwrap_or_default(),
             page_type,
             theme,
             prompt_tokens: chars.div_ceil(4).max(1) as u64,
@@ -60,7 +62,10 @@ impl ChatRequest {
 }
 
 fn role(message: &Value) -> &str {
-    message.get("role").and_then(Value::as_str).unwrap_or_default()
+    message
+        .get("role")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// A message's text: a plain string, or the text parts of a multi-part content array.
@@ -88,8 +93,12 @@ fn options<'a>(system: impl Iterator<Item = &'a str>) -> (PageType, Theme) {
         }
     }
     (
-        page_type.and_then(|n| PageType::parse(Some(n)).ok()).unwrap_or_default(),
-        theme.and_then(|n| Theme::parse(Some(n)).ok()).unwrap_or_default(),
+        page_type
+            .and_then(|n| PageType::parse(Some(n)).ok())
+            .unwrap_or_default(),
+        theme
+            .and_then(|n| Theme::parse(Some(n)).ok())
+            .unwrap_or_default(),
     )
 }
 
@@ -126,7 +135,10 @@ mod tests {
         let request = ChatRequest::read(&body).unwrap();
         assert_eq!(request.model, "openai/gpt-4o");
         assert_eq!(request.prompt, "a bakery");
-        assert_eq!((request.page_type, request.theme), (PageType::Product, Theme::Dark));
+        assert_eq!(
+            (request.page_type, request.theme),
+            (PageType::Product, Theme::Dark)
+        );
         assert!(request.prompt_tokens > 10);
     }
 
@@ -137,7 +149,10 @@ mod tests {
             {"role": "user", "content": "hi"},
         ]});
         let request = ChatRequest::read(&body).unwrap();
-        assert_eq!((request.page_type, request.theme), (PageType::Landing, Theme::Modern));
+        assert_eq!(
+            (request.page_type, request.theme),
+            (PageType::Landing, Theme::Modern)
+        );
         assert_eq!(request.model, DEFAULT_MODEL);
     }
 

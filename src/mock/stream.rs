@@ -38,7 +38,11 @@ pub(super) struct Plan {
 #[derive(Debug)]
 enum Source {
     /// A text cut into deltas as it goes (the demo page), `at` bytes sent so far.
-    Text { text: String, at: usize, cutter: Cutter },
+    Text {
+        text: String,
+        at: usize,
+        cutter: Cutter,
+    },
     /// The script's own list of deltas, `next` the index of the next one.
     List { next: usize },
     /// The script's raw transcript, `at` bytes sent so far.
@@ -71,7 +75,9 @@ enum Frame {
     ListDelta(usize),
     Finish,
     Usage,
-    Error { empty_choices: bool },
+    Error {
+        empty_choices: bool,
+    },
     Raw(Range<usize>),
     Stall,
     Abort,
@@ -96,7 +102,14 @@ impl Plan {
             (Content::Demo, page) => {
                 let text = page.unwrap_or_default();
                 let cutter = Cutter::default();
-                (Source::Text { text, at: 0, cutter }, Phase::Comments(script.comments))
+                (
+                    Source::Text {
+                        text,
+                        at: 0,
+                        cutter,
+                    },
+                    Phase::Comments(script.comments),
+                )
             }
         };
         Self {
@@ -208,7 +221,11 @@ impl Plan {
         let len = raw_block_len(rest);
         let span = *at..*at + len;
         *at += len;
-        let next = if len == rest.len() { Phase::End } else { Phase::Raw };
+        let next = if len == rest.len() {
+            Phase::End
+        } else {
+            Phase::Raw
+        };
         (next, Some(Frame::Raw(span)))
     }
 
@@ -224,21 +241,29 @@ impl Plan {
     fn render(&self, frame: &Frame) -> Bytes {
         match frame {
             Frame::Fixed(bytes) => Bytes::from_static(bytes),
-            Frame::Role => self.envelope.content(Delta { text: "", stamp: None }),
+            Frame::Role => self.envelope.content(Delta {
+                text: "",
+                stamp: None,
+            }),
             Frame::TextDelta(span) => match &self.source {
                 Source::Text { text, .. } => self.envelope.content(self.delta(&text[span.clone()])),
                 _ => Bytes::new(),
             },
-            Frame::ListDelta(index) => self.envelope.content(self.delta(&list_of(&self.script)[*index])),
-            Frame::Finish => self
+            Frame::ListDelta(index) => self
                 .envelope
-                .finish(&self.script.finish_reason, &self.script.native_finish_reason),
+                .content(self.delta(&list_of(&self.script)[*index])),
+            Frame::Finish => self.envelope.finish(
+                &self.script.finish_reason,
+                &self.script.native_finish_reason,
+            ),
             Frame::Usage => self
                 .envelope
                 .usage(WireUsage::new(self.prompt_tokens, self.sent as u64)),
             Frame::Error { empty_choices } => self.envelope.error(*empty_choices),
             Frame::Raw(span) => match &self.script.content {
-                Content::Raw(transcript) => Bytes::copy_from_slice(transcript[span.clone()].as_bytes()),
+                Content::Raw(transcript) => {
+                    Bytes::copy_from_slice(transcript[span.clone()].as_bytes())
+                }
                 _ => Bytes::new(),
             },
             // Not data: handled by `body` before rendering.
@@ -376,7 +401,10 @@ mod tests {
     }
 
     fn content(frame: &str) -> String {
-        json(frame)["choices"][0]["delta"]["content"].as_str().unwrap().to_owned()
+        json(frame)["choices"][0]["delta"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[tokio::test]
@@ -402,7 +430,10 @@ mod tests {
     async fn the_demo_page_streams_as_deltas_for_it() {
         let page = "```html\n<p class=\"x\">Hello there, world</p>\n```";
         let (frames, _) = run(Script::default(), Some(page)).await;
-        let streamed: Vec<String> = frames[2..frames.len() - 3].iter().map(|f| content(f)).collect();
+        let streamed: Vec<String> = frames[2..frames.len() - 3]
+            .iter()
+            .map(|f| content(f))
+            .collect();
         assert_eq!(streamed, deltas_for(page));
     }
 
@@ -414,18 +445,36 @@ mod tests {
             fault: Some(fault),
             ..Script::default()
         };
-        let (frames, _) = run(script(Fault::MidStreamError { after: 1, empty_choices: false }), None).await;
+        let (frames, _) = run(
+            script(Fault::MidStreamError {
+                after: 1,
+                empty_choices: false,
+            }),
+            None,
+        )
+        .await;
         assert_eq!(frames.len(), 4, "role, a, error, [DONE]");
         assert_eq!(json(&frames[2])["choices"][0]["finish_reason"], "error");
         assert_eq!(frames[3], "data: [DONE]\n\n");
 
         let (frames, _) = run(script(Fault::Malformed { after: 2 }), None).await;
         assert_eq!(frames[3], "data: {not json\n\n");
-        assert_eq!(content(&frames[4]), "c", "the stream goes on after the bad line");
+        assert_eq!(
+            content(&frames[4]),
+            "c",
+            "the stream goes on after the bad line"
+        );
         assert_eq!(frames.last().unwrap(), "data: [DONE]\n\n");
 
         // Past the end of the content, a fault strikes after the last delta.
-        let (frames, _) = run(script(Fault::MidStreamError { after: 9, empty_choices: true }), None).await;
+        let (frames, _) = run(
+            script(Fault::MidStreamError {
+                after: 9,
+                empty_choices: true,
+            }),
+            None,
+        )
+        .await;
         assert_eq!(frames.len(), 6);
         assert_eq!(json(&frames[4])["choices"], serde_json::json!([]));
     }
@@ -439,13 +488,18 @@ mod tests {
             ..Script::default()
         };
         let plan = Plan::new(Arc::new(script), request(None));
-        let items: Vec<io::Result<Bytes>> = body(plan, Duration::ZERO, FinishGuard::new(counter.clone()))
-            .collect()
-            .await;
+        let items: Vec<io::Result<Bytes>> =
+            body(plan, Duration::ZERO, FinishGuard::new(counter.clone()))
+                .collect()
+                .await;
         assert_eq!(items.len(), 4, "comment, role, a, error");
         assert!(items[..3].iter().all(Result::is_ok));
         assert!(items[3].is_err());
-        assert_eq!(*counter.borrow(), 0, "the server ended it: not a client disconnect");
+        assert_eq!(
+            *counter.borrow(),
+            0,
+            "the server ended it: not a client disconnect"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -458,11 +512,18 @@ mod tests {
             ..Script::default()
         };
         let plan = Plan::new(Arc::new(script), request(None));
-        let mut stream = Box::pin(body(plan, Duration::ZERO, FinishGuard::new(counter.clone())));
+        let mut stream = Box::pin(body(
+            plan,
+            Duration::ZERO,
+            FinishGuard::new(counter.clone()),
+        ));
         assert!(stream.next().await.is_some(), "role");
         assert!(stream.next().await.is_some(), "a");
         let stalled = tokio::time::timeout(Duration::from_secs(3600), stream.next()).await;
-        assert!(stalled.is_err(), "nothing after the stall, however long we wait");
+        assert!(
+            stalled.is_err(),
+            "nothing after the stall, however long we wait"
+        );
         drop(stream);
         assert_eq!(*counter.borrow(), 1);
     }
@@ -490,7 +551,8 @@ mod tests {
 
     #[tokio::test]
     async fn raw_transcripts_are_sent_verbatim_block_by_block() {
-        let transcript = include_str!("../../tests/fixtures/upstream/full-stream-with-reasoning.sse");
+        let transcript =
+            include_str!("../../tests/fixtures/upstream/full-stream-with-reasoning.sse");
         let script = Script {
             content: Content::Raw(transcript.to_owned()),
             ..Script::default()
@@ -505,7 +567,11 @@ mod tests {
     fn raw_blocks_end_at_blank_lines_of_either_line_ending() {
         assert_eq!(raw_block_len("data: a\n\ndata: b\n\n"), 9);
         assert_eq!(raw_block_len("data: a\r\n\r\ndata: b"), 11);
-        assert_eq!(raw_block_len("\n\ndata: a\n\n"), 11, "leading blank lines join the block");
+        assert_eq!(
+            raw_block_len("\n\ndata: a\n\n"),
+            11,
+            "leading blank lines join the block"
+        );
         assert_eq!(raw_block_len("data: tail"), 10);
     }
 

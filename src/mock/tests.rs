@@ -41,8 +41,13 @@ async fn post(base: &Url, body: &Value) -> reqwest::Response {
 
 /// The `data` of every event, read the way a client reads them.
 async fn events(response: reqwest::Response) -> Vec<String> {
-    let events = response.bytes_stream().eventsource().map(|e| e.expect("a well-formed stream").data);
-    tokio::time::timeout(PATIENCE, events.collect()).await.expect("the stream ends")
+    let events = response
+        .bytes_stream()
+        .eventsource()
+        .map(|e| e.expect("a well-formed stream").data);
+    tokio::time::timeout(PATIENCE, events.collect())
+        .await
+        .expect("the stream ends")
 }
 
 fn chunk(data: &str) -> Value {
@@ -50,7 +55,10 @@ fn chunk(data: &str) -> Value {
 }
 
 fn content(data: &str) -> String {
-    chunk(data)["choices"][0]["delta"]["content"].as_str().unwrap().to_owned()
+    chunk(data)["choices"][0]["delta"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn deltas(list: &[&str]) -> Content {
@@ -64,7 +72,10 @@ async fn a_demo_stream_has_the_shape_of_a_real_openrouter_stream() {
     let response = post(&base, &chat("a landing page for my bakery")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let id = response.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let id = response.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(id.starts_with("gen-"));
 
     let data = events(response).await;
@@ -79,11 +90,25 @@ async fn a_demo_stream_has_the_shape_of_a_real_openrouter_stream() {
     assert_eq!(role["model"], "anthropic/claude-sonnet-4.5");
     assert_eq!(role["object"], "chat.completion.chunk");
     assert!(role["created"].as_u64().unwrap() > 1_700_000_000);
-    assert_eq!(role["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+    assert_eq!(
+        role["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
 
     let page: String = content_chunks.iter().map(|d| content(d)).collect();
-    assert_eq!(page, demo_page("a landing page for my bakery", PageType::Restaurant, Theme::Dark));
-    assert!(content_chunks.iter().all(|d| chunk(d)["choices"][0]["finish_reason"].is_null()));
+    assert_eq!(
+        page,
+        demo_page(
+            "a landing page for my bakery",
+            PageType::Restaurant,
+            Theme::Dark
+        )
+    );
+    assert!(
+        content_chunks
+            .iter()
+            .all(|d| chunk(d)["choices"][0]["finish_reason"].is_null())
+    );
 
     let finish = chunk(finish);
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
@@ -95,7 +120,10 @@ async fn a_demo_stream_has_the_shape_of_a_real_openrouter_stream() {
     assert!(usage["choices"][0]["finish_reason"].is_null());
     let tokens = &usage["usage"];
     assert_eq!(tokens["completion_tokens"], content_chunks.len());
-    let (prompt, completion) = (tokens["prompt_tokens"].as_u64().unwrap(), tokens["completion_tokens"].as_u64().unwrap());
+    let (prompt, completion) = (
+        tokens["prompt_tokens"].as_u64().unwrap(),
+        tokens["completion_tokens"].as_u64().unwrap(),
+    );
     assert!(prompt > 10);
     assert_eq!(tokens["total_tokens"], prompt + completion);
     assert!(tokens["cost"].as_f64().unwrap() > 0.0);
@@ -111,12 +139,23 @@ async fn comment_lines_come_first_and_every_event_is_one_line_and_a_blank_line()
     });
     let base = serve(&mock).await;
     let raw = post(&base, &chat("hi")).await.text().await.unwrap();
-    assert!(raw.starts_with(&": OPENROUTER PROCESSING\n\n".repeat(3)), "{raw}");
+    assert!(
+        raw.starts_with(&": OPENROUTER PROCESSING\n\n".repeat(3)),
+        "{raw}"
+    );
     let events: Vec<&str> = raw.split_terminator("\n\n").skip(3).collect();
     assert_eq!(events.len(), 1 + 3 + 2 + 1);
-    assert!(events.iter().all(|e| e.starts_with("data: ") && !e.contains('\n')), "{raw}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.starts_with("data: ") && !e.contains('\n')),
+        "{raw}"
+    );
     assert!(raw.ends_with("data: [DONE]\n\n"));
-    let text: String = events[1..4].iter().map(|e| content(&e["data: ".len()..])).collect();
+    let text: String = events[1..4]
+        .iter()
+        .map(|e| content(&e["data: ".len()..]))
+        .collect();
     assert_eq!(text, "<p>hi\n</p>");
 }
 
@@ -132,7 +171,10 @@ async fn an_empty_stop_reports_the_provider_failure_in_the_native_reason() {
     assert_eq!(data.len(), 4, "role, finish, usage, [DONE]: {data:?}");
     let finish = chunk(&data[1]);
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
-    assert_eq!(finish["choices"][0]["native_finish_reason"], "network_error");
+    assert_eq!(
+        finish["choices"][0]["native_finish_reason"],
+        "network_error"
+    );
     assert_eq!(chunk(&data[2])["usage"]["completion_tokens"], 0);
 }
 
@@ -141,7 +183,10 @@ async fn a_mid_stream_error_arrives_in_a_chunk_then_done() {
     let mock = MockUpstream::default();
     let fault = |empty_choices| Script {
         content: deltas(&["<!DOCTYPE html>", "<html>", "<body>"]),
-        fault: Some(Fault::MidStreamError { after: 2, empty_choices }),
+        fault: Some(Fault::MidStreamError {
+            after: 2,
+            empty_choices,
+        }),
         ..Script::default()
     };
     mock.push(fault(false));
@@ -185,14 +230,22 @@ async fn an_abrupt_close_fails_the_stream_without_done() {
     });
     let base = serve(&mock).await;
     let response = post(&base, &chat("hi")).await;
-    let items: Vec<_> = tokio::time::timeout(PATIENCE, response.bytes_stream().eventsource().collect())
-        .await
-        .unwrap();
+    let items: Vec<_> =
+        tokio::time::timeout(PATIENCE, response.bytes_stream().eventsource().collect())
+            .await
+            .unwrap();
     let (last, events) = items.split_last().unwrap();
     assert!(last.is_err(), "the body fails: {last:?}");
-    let data: Vec<String> = events.iter().map(|e| e.as_ref().unwrap().data.clone()).collect();
+    let data: Vec<String> = events
+        .iter()
+        .map(|e| e.as_ref().unwrap().data.clone())
+        .collect();
     assert_eq!(data.len(), 3, "role, a, b: {data:?}");
-    assert_eq!(mock.disconnects(), 0, "the server closed it, not the client");
+    assert_eq!(
+        mock.disconnects(),
+        0,
+        "the server closed it, not the client"
+    );
 }
 
 #[tokio::test]
@@ -220,6 +273,7 @@ async fn a_stalled_stream_sends_nothing_more_and_counts_a_disconnect_when_droppe
 #[tokio::test]
 async fn a_client_that_goes_away_mid_stream_is_counted_and_finished_streams_are_not() {
     let mock = MockUpstream::new(Script {
+        content: Content::Deltas(vec!["<p>x</p>".into(); 40]),
         pace: Duration::from_millis(5),
         ..Script::default()
     });
@@ -227,7 +281,10 @@ async fn a_client_that_goes_away_mid_stream_is_counted_and_finished_streams_are_
     events(post(&base, &chat("first")).await).await;
     assert_eq!(mock.disconnects(), 0);
 
-    let mut stream = post(&base, &chat("second")).await.bytes_stream().eventsource();
+    let mut stream = post(&base, &chat("second"))
+        .await
+        .bytes_stream()
+        .eventsource();
     for _ in 0..3 {
         stream.next().await.unwrap().unwrap();
     }
@@ -266,7 +323,11 @@ async fn an_error_status_is_answered_with_a_json_error_and_retry_after() {
     assert!(response.headers().get("retry-after").is_none());
 
     let response = post(&base, &chat("hi")).await;
-    assert_eq!(response.status(), 200, "the queue is empty: the default script again");
+    assert_eq!(
+        response.status(),
+        200,
+        "the queue is empty: the default script again"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +347,11 @@ async fn bad_requests_get_400_and_do_not_use_up_a_script() {
     let mut not_streaming = chat("hi");
     not_streaming["stream"] = json!(false);
     assert_eq!(post(&base, &not_streaming).await.status(), 400);
-    assert_eq!(post(&base, &chat("hi")).await.status(), 500, "the pushed script is still first");
+    assert_eq!(
+        post(&base, &chat("hi")).await.status(),
+        500,
+        "the pushed script is still first"
+    );
     let recorded = mock.requests();
     assert_eq!(recorded.len(), 3);
     assert_eq!(recorded[0].body, json!("{oops"));
@@ -309,7 +374,10 @@ async fn every_request_is_recorded_in_order_with_its_attribution_headers() {
         .collect();
     assert_eq!(prompts, ["one", "two", "three"]);
     assert_eq!(recorded[0].authorization.as_deref(), Some("Bearer sk-test"));
-    assert_eq!(recorded[0].referer.as_deref(), Some("https://livepage.test"));
+    assert_eq!(
+        recorded[0].referer.as_deref(),
+        Some("https://livepage.test")
+    );
     assert_eq!(recorded[0].title.as_deref(), Some("LivePage"));
 
     mock.set_recording(false);
@@ -325,13 +393,23 @@ async fn the_endpoint_answers_under_the_usual_base_url_spellings() {
     });
     let base = serve(&mock).await;
     let client = reqwest::Client::new();
-    for path in ["/chat/completions", "/v1/chat/completions", "/api/v1/chat/completions", "//chat/completions"] {
+    for path in [
+        "/chat/completions",
+        "/v1/chat/completions",
+        "/api/v1/chat/completions",
+        "//chat/completions",
+    ] {
         let url = format!("{}{}", base.as_str().trim_end_matches('/'), path);
         let response = client.post(&url).json(&chat("hi")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(events(response).await.last().unwrap(), "[DONE]", "{path}");
     }
-    let elsewhere = client.post(base.join("completions").unwrap()).json(&chat("hi")).send().await.unwrap();
+    let elsewhere = client
+        .post(base.join("completions").unwrap())
+        .json(&chat("hi"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(elsewhere.status(), 404);
 }
 
@@ -346,7 +424,11 @@ async fn stamped_deltas_carry_their_send_time_over_the_wire() {
     let data = events(post(&base, &chat("hi")).await).await;
     for (event, text) in data[1..3].iter().zip(["<p>", "hi"]) {
         let content = content(event);
-        let (stamp, rest) = content.strip_prefix("<!--t:").unwrap().split_once("-->").unwrap();
+        let (stamp, rest) = content
+            .strip_prefix("<!--t:")
+            .unwrap()
+            .split_once("-->")
+            .unwrap();
         assert!(stamp.parse::<u64>().is_ok(), "{content}");
         assert_eq!(rest, text);
     }

@@ -138,7 +138,9 @@ const EMPTY: Delta<'static> = Delta {
 
 /// `"choices":[{…}]` with one choice; `finish` is `(finish_reason, native_finish_reason)`.
 fn push_choices(buf: &mut Vec<u8>, delta: Delta<'_>, finish: Option<(&str, &str)>) {
-    buf.extend_from_slice(b"\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
+    buf.extend_from_slice(
+        b"\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":",
+    );
     push_json(buf, &delta);
     buf.extend_from_slice(b"},\"finish_reason\":");
     match finish {
@@ -175,7 +177,10 @@ pub(super) fn generation_id(created: u64) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut id = format!("gen-{created}-");
-    let mut bits = [splitmix64(n ^ created), splitmix64(n.wrapping_add(0x5851_f42d))];
+    let mut bits = [
+        splitmix64(n ^ created),
+        splitmix64(n.wrapping_add(0x5851_f42d)),
+    ];
     for i in 0..20 {
         let word = &mut bits[i / 10];
         id.push(ALPHABET[(*word % 62) as usize] as char);
@@ -213,7 +218,11 @@ mod tests {
     /// The JSON of one `data:` frame, checking the SSE framing on the way.
     fn data(frame: &Bytes) -> Value {
         let text = std::str::from_utf8(frame).unwrap();
-        let json = text.strip_prefix("data: ").unwrap().strip_suffix("\n\n").unwrap();
+        let json = text
+            .strip_prefix("data: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
         assert!(!json.contains('\n'), "one line of JSON per event: {json}");
         serde_json::from_str(json).unwrap()
     }
@@ -296,6 +305,9 @@ mod tests {
     #[test]
     fn error_bodies_have_code_message_and_metadata() {
         let body: Value = serde_json::from_slice(&error_body(429, "slow down")).unwrap();
-        assert_eq!(body, json!({"error":{"code":429,"message":"slow down","metadata":{}}}));
+        assert_eq!(
+            body,
+            json!({"error":{"code":429,"message":"slow down","metadata":{}}})
+        );
     }
 }

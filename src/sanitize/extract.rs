@@ -106,20 +106,30 @@ mod tests {
 
     #[test]
     fn a_fenced_document_loses_the_fence_and_the_prose_around_it() {
-        let raw = "Here you go:\n```html\n<!DOCTYPE html>\n<html><body>Hi</body></html>\n```\nEnjoy!";
-        assert_eq!(document_text(raw), "<!DOCTYPE html>\n<html><body>Hi</body></html>");
+        let raw =
+            "Here you go:\n```html\n<!DOCTYPE html>\n<html><body>Hi</body></html>\n```\nEnjoy!";
+        assert_eq!(
+            document_text(raw),
+            "<!DOCTYPE html>\n<html><body>Hi</body></html>"
+        );
     }
 
     #[test]
     fn the_doctype_and_closing_tag_are_found_in_any_case() {
         let raw = "x <!doctype HTML><HTML><body>Hi</body></HTML> y";
-        assert_eq!(document_text(raw), "<!doctype HTML><HTML><body>Hi</body></HTML>");
+        assert_eq!(
+            document_text(raw),
+            "<!doctype HTML><HTML><body>Hi</body></HTML>"
+        );
     }
 
     #[test]
     fn a_document_without_doctype_starts_at_the_html_tag() {
         let raw = "Sure: <htmlish> no, <html lang=\"fr\"><body>Salut</body></html>";
-        assert_eq!(document_text(raw), "<html lang=\"fr\"><body>Salut</body></html>");
+        assert_eq!(
+            document_text(raw),
+            "<html lang=\"fr\"><body>Salut</body></html>"
+        );
     }
 
     #[test]
@@ -149,7 +159,10 @@ mod tests {
 
     #[test]
     fn without_html_tags_or_fence_everything_is_the_page() {
-        assert_eq!(document_text("<p>Just a paragraph</p>"), "<p>Just a paragraph</p>");
+        assert_eq!(
+            document_text("<p>Just a paragraph</p>"),
+            "<p>Just a paragraph</p>"
+        );
         assert_eq!(document_text(""), "");
     }
 

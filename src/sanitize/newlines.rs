@@ -20,7 +20,9 @@ pub(super) fn restore_leading_newlines(html: &str) -> String {
     while let Some(tag_start) = rest.find('<') {
         let (text, tag_and_rest) = rest.split_at(tag_start);
         out.push_str(text);
-        let tag_len = tag_and_rest.find('>').map_or(tag_and_rest.len(), |end| end + 1);
+        let tag_len = tag_and_rest
+            .find('>')
+            .map_or(tag_and_rest.len(), |end| end + 1);
         let (tag, after) = tag_and_rest.split_at(tag_len);
         out.push_str(tag);
         if tag.ends_with('>') && eats_leading_newline(tag) {

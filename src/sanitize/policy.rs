@@ -132,7 +132,10 @@ fn tag_attributes() -> HashMap<&'static str, HashSet<&'static str>> {
     let set = |names: &[&'static str]| names.iter().copied().collect::<HashSet<_>>();
     let mut attributes = HashMap::from([
         ("a", set(&["href", "hreflang"])),
-        ("img", set(&["src", "alt", "width", "height", "loading", "decoding"])),
+        (
+            "img",
+            set(&["src", "alt", "width", "height", "loading", "decoding"]),
+        ),
         ("ol", set(&["start", "reversed", "type"])),
         ("li", set(&["value"])),
         ("details", set(&["open"])),
@@ -148,14 +151,33 @@ fn tag_attributes() -> HashMap<&'static str, HashSet<&'static str>> {
         ("label", set(&["for"])),
         ("input", set(INPUT_ATTRIBUTES)),
         ("button", set(&["type", "name", "value", "disabled"])),
-        ("select", set(&["name", "required", "disabled", "multiple", "size", "autocomplete"])),
+        (
+            "select",
+            set(&[
+                "name",
+                "required",
+                "disabled",
+                "multiple",
+                "size",
+                "autocomplete",
+            ]),
+        ),
         ("option", set(&["value", "selected", "disabled", "label"])),
         ("optgroup", set(&["label", "disabled"])),
         (
             "textarea",
             set(&[
-                "name", "rows", "cols", "placeholder", "required", "disabled", "readonly",
-                "maxlength", "minlength", "autocomplete", "wrap",
+                "name",
+                "rows",
+                "cols",
+                "placeholder",
+                "required",
+                "disabled",
+                "readonly",
+                "maxlength",
+                "minlength",
+                "autocomplete",
+                "wrap",
             ]),
         ),
     ]);

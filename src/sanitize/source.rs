@@ -156,7 +156,17 @@ mod tests {
         for lang in ["en", "fr", "en-US", "zh-Hant-TW", "de-CH-1996", "x-klingon"] {
             assert!(is_language_tag(lang), "{lang}");
         }
-        for lang in ["", "e n", "en_", "en-", "-en", "1en", "abcdefghi", "en\"x", "en-US-"] {
+        for lang in [
+            "",
+            "e n",
+            "en_",
+            "en-",
+            "-en",
+            "1en",
+            "abcdefghi",
+            "en\"x",
+            "en-US-",
+        ] {
             assert!(!is_language_tag(lang), "{lang}");
         }
     }

@@ -4,6 +4,9 @@
 //! PostgreSQL implementation; each has its own migrations folder (`migrations/sqlite`,
 //! `migrations/postgres`). The store only accepts [`SanitizedHtml`] as page content, so "nothing
 //! unsanitized is stored" is checked by the compiler.
+//!
+//! [`testing`] gives every test a fresh database on each available backend, so the same test
+//! cases prove both implementations.
 
 mod postgres;
 mod sqlite;

@@ -50,7 +50,10 @@ pub fn parse(data: &str) -> Result<Chunk, MalformedChunk> {
         ..Chunk::default()
     };
     if let Some(choice) = wire.choices.into_iter().next() {
-        chunk.content = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty());
+        chunk.content = choice
+            .delta
+            .and_then(|d| d.content)
+            .filter(|c| !c.is_empty());
         chunk.finish = choice.finish_reason.map(|reason| Finish {
             reason,
             native_reason: choice.native_finish_reason,
@@ -143,16 +146,27 @@ mod tests {
         assert_eq!(chunk.finish, None);
         assert_eq!(
             chunk.usage,
-            Some(Usage { prompt_tokens: 1697, completion_tokens: 52, cost: Some(0.0012) })
+            Some(Usage {
+                prompt_tokens: 1697,
+                completion_tokens: 52,
+                cost: Some(0.0012)
+            })
         );
     }
 
     #[test]
     fn error_chunks_with_and_without_choices() {
         let chunk = parse(r#"{"error":{"code":429,"message":"Rate limit exceeded"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#).unwrap();
-        assert_eq!(chunk.error, Some(ProviderError { code: "429".into(), message: "Rate limit exceeded".into() }));
+        assert_eq!(
+            chunk.error,
+            Some(ProviderError {
+                code: "429".into(),
+                message: "Rate limit exceeded".into()
+            })
+        );
         assert_eq!(chunk.finish.unwrap().reason, "error");
-        let chunk = parse(r#"{"error":{"code":"server_error","message":"boom"},"choices":[]}"#).unwrap();
+        let chunk =
+            parse(r#"{"error":{"code":"server_error","message":"boom"},"choices":[]}"#).unwrap();
         assert_eq!(chunk.error.unwrap().code, "server_error");
     }
 
@@ -161,7 +175,10 @@ mod tests {
         let chunk = parse(r#"{"choices":[{"delta":{"content":""},"finish_reason":"stop","native_finish_reason":"network_error"}]}"#).unwrap();
         assert_eq!(
             chunk.finish,
-            Some(Finish { reason: "stop".into(), native_reason: Some("network_error".into()) })
+            Some(Finish {
+                reason: "stop".into(),
+                native_reason: Some("network_error".into())
+            })
         );
     }
 

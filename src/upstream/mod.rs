@@ -109,7 +109,10 @@ impl UpstreamClient {
         headers.insert(ACCEPT, "text/event-stream".parse().expect("static header"));
         // Attribution headers are optional; a value that is not a valid header is dropped
         // rather than failing every request.
-        for (name, value) in [("http-referer", &settings.referer), ("x-title", &settings.title)] {
+        for (name, value) in [
+            ("http-referer", &settings.referer),
+            ("x-title", &settings.title),
+        ] {
             if let Some(value) = value.as_deref().and_then(|v| v.parse().ok()) {
                 headers.insert(name, value);
             }
@@ -137,23 +140,38 @@ impl UpstreamClient {
         let body = WireRequest {
             model: request.model,
             stream: true,
-            stream_options: StreamOptions { include_usage: true },
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
             max_tokens: self.max_tokens,
             messages: [
-                Message { role: "system", content: request.system },
-                Message { role: "user", content: request.user },
+                Message {
+                    role: "system",
+                    content: request.system,
+                },
+                Message {
+                    role: "user",
+                    content: request.user,
+                },
             ],
         };
         let mut builder = self.http.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key.expose_secret());
         }
-        let response = builder.send().await.map_err(|e| UpstreamError::Connect(describe(&e)))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Connect(describe(&e)))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
             let message = error_message(response).await;
-            return Err(UpstreamError::Status { status, retry_after, message });
+            return Err(UpstreamError::Status {
+                status,
+                retry_after,
+                message,
+            });
         }
         Ok(ChunkStream {
             events: Box::pin(response.bytes_stream().eventsource()),
@@ -172,7 +190,9 @@ pub struct ChunkStream {
 
 impl std::fmt::Debug for ChunkStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChunkStream").field("done", &self.done).finish_non_exhaustive()
+        f.debug_struct("ChunkStream")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,7 +213,9 @@ impl ChunkStream {
         loop {
             let event = match self.events.next().await {
                 None => return Some(Err(UpstreamError::Incomplete)),
-                Some(Err(err)) => return Some(Err(UpstreamError::Transport(describe_stream_error(&err)))),
+                Some(Err(err)) => {
+                    return Some(Err(UpstreamError::Transport(describe_stream_error(&err))));
+                }
                 Some(Ok(event)) => event,
             };
             let data = event.data.trim();
@@ -204,7 +226,9 @@ impl ChunkStream {
                 continue;
             }
             return Some(match chunk::parse(data) {
-                Ok(Chunk { error: Some(error), .. }) => Err(UpstreamError::Provider(error)),
+                Ok(Chunk {
+                    error: Some(error), ..
+                }) => Err(UpstreamError::Provider(error)),
                 Ok(chunk) => Ok(chunk),
                 Err(malformed) => Err(malformed.into()),
             });
@@ -236,7 +260,11 @@ struct Message<'a> {
 /// `Retry-After` in delta-seconds (what OpenRouter and most APIs send).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }
 
 /// The `error.message` of a JSON error body, or a short prefix of the body as text.
@@ -245,7 +273,11 @@ async fn error_message(response: reqwest::Response) -> String {
     let body = response.bytes().await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
     let message = if message.is_empty() {
         status.canonical_reason().unwrap_or("error").to_owned()
@@ -265,7 +297,11 @@ fn truncate(mut text: String, max: usize) -> String {
 
 /// A reqwest error and its causes on one line, without the URL.
 fn describe(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() { "timed out".to_owned() } else { String::new() };
+    let mut text = if err.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        String::new()
+    };
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
     while let Some(cause) = source {
         if !text.is_empty() {
@@ -274,7 +310,11 @@ fn describe(err: &reqwest::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    if text.is_empty() { "request failed".to_owned() } else { text }
+    if text.is_empty() {
+        "request failed".to_owned()
+    } else {
+        text
+    }
 }
 
 fn describe_stream_error(err: &EventStreamError<reqwest::Error>) -> String {

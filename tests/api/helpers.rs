@@ -53,7 +53,9 @@ pub fn postgres_backend() -> Option<Backend> {
             panic!("{POSTGRES_URL_VAR} must be set in CI: the PostgreSQL tests may not be skipped")
         }
         _ => {
-            eprintln!("SKIPPED: {POSTGRES_URL_VAR} is not set, so this PostgreSQL case did not run");
+            eprintln!(
+                "SKIPPED: {POSTGRES_URL_VAR} is not set, so this PostgreSQL case did not run"
+            );
             None
         }
     }
@@ -85,6 +87,8 @@ pub fn test_config(database_url: &str, mock_url: &str) -> Config {
     config.idle_timeout = Duration::from_secs(5);
     config.view_flush_interval = Duration::from_millis(50);
     config.shutdown_grace = Duration::from_secs(5);
+    config.rate_limit_per_ip = 0;
+    config.rate_limit_per_email = 0;
     config
 }
 
@@ -95,24 +99,26 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Spawns an app on `backend`, letting the test adjust the configuration first.
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
-    let mock = MockUpstream::new(Script::default());
-    let mock_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
-    let mock_url = format!("http://{}/", mock_listener.local_addr().expect("mock addr"));
-    let mock_server = tokio::spawn({
-        let router = mock.router();
-        async move {
-            axum::serve(mock_listener, router).await.expect("mock server");
-        }
-    });
-
     let database = FreshDatabase::create(&backend).await;
+    let mut app = spawn_on(database.url(), configure).await;
+    app.database = Some(database);
+    app
+}
+
+/// Spawns an app (and a mock upstream of its own) on an existing database.
+async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mock = MockUpstream::new(Script::default());
+    let (mock_url, mock_server) = mock.spawn().await.expect("the mock upstream starts");
+
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let address = listener.local_addr().expect("app addr");
-    let mut config = test_config(database.url(), &mock_url);
+    let mut config = test_config(database_url, mock_url.as_str());
     config.addr = address;
     configure(&mut config);
 
-    let app = Application::build(config.clone(), listener).await.expect("the app builds");
+    let app = Application::build(config.clone(), listener)
+        .await
+        .expect("the app builds");
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -123,7 +129,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
         client: reqwest::Client::new(),
         mock,
         config,
-        database: Some(database),
+        database: None,
         shutdown: Some(shutdown),
         server: Some(server),
         _mock_server: mock_server,
@@ -135,8 +141,26 @@ impl TestApp {
         format!("http://{}{}", self.address, path)
     }
 
+    /// Another instance on the same database, as when several run behind a load balancer.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let public_url = self.url("/").parse().expect("the app's URL");
+        spawn_on(self.database().url(), |config| {
+            config.public_url = Some(public_url)
+        })
+        .await
+    }
+
+    /// Asks the server to shut down gracefully, without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     pub fn database(&self) -> &FreshDatabase {
-        self.database.as_ref().expect("the database lives as long as the app")
+        self.database
+            .as_ref()
+            .expect("the database lives as long as the app")
     }
 
     /// `POST /api/generate` with a JSON body.
@@ -152,7 +176,12 @@ impl TestApp {
     /// Starts a generation and reads its whole stream.
     pub async fn generate(&self, body: &Value) -> Vec<SseEvent> {
         let response = self.post_generate(body).await;
-        assert_eq!(response.status(), 200, "POST /api/generate answered {}", response.status());
+        assert_eq!(
+            response.status(),
+            200,
+            "POST /api/generate answered {}",
+            response.status()
+        );
         read_events(response).await
     }
 
@@ -172,7 +201,10 @@ impl TestApp {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
-            server.await.expect("server task").expect("server ran cleanly");
+            server
+                .await
+                .expect("server task")
+                .expect("server ran cleanly");
         }
         if let Some(database) = self.database.take() {
             database.cleanup().await;
@@ -206,8 +238,12 @@ pub async fn read_events(response: reqwest::Response) -> Vec<SseEvent> {
     while let Some(event) = stream.next().await {
         let event = event.expect("a well-formed SSE stream");
         events.push(SseEvent {
-            id: event.id.parse().unwrap_or_else(|_| panic!("numeric id, got {:?}", event.id)),
-            data: serde_json::from_str(&event.data).unwrap_or_else(|_| panic!("JSON data, got {:?}", event.data)),
+            id: event
+                .id
+                .parse()
+                .unwrap_or_else(|_| panic!("numeric id, got {:?}", event.id)),
+            data: serde_json::from_str(&event.data)
+                .unwrap_or_else(|_| panic!("JSON data, got {:?}", event.data)),
             event: event.event,
         });
     }
@@ -216,7 +252,11 @@ pub async fn read_events(response: reqwest::Response) -> Vec<SseEvent> {
 
 /// The concatenated `delta` texts.
 pub fn deltas(events: &[SseEvent]) -> String {
-    events.iter().filter(|e| e.event == "delta").map(SseEvent::text).collect()
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(SseEvent::text)
+        .collect()
 }
 
 /// The last event, which must be the terminal one.
@@ -228,7 +268,9 @@ pub fn last(events: &[SseEvent]) -> &SseEvent {
 pub fn outline(events: &[SseEvent]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for event in events {
-        if names.last() != Some(&event.event) || !matches!(event.event.as_str(), "delta" | "progress" | "preview") {
+        if names.last() != Some(&event.event)
+            || !matches!(event.event.as_str(), "delta" | "progress" | "preview")
+        {
             names.push(event.event.clone());
         }
     }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod generate;
+mod lifecycle;
 mod pages;
 mod upstream;
 mod validation;

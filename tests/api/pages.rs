@@ -8,10 +8,15 @@ use crate::helpers::{Backend, TestApp, backend_tests, last, spawn_app};
 /// Generates a small page for `email` and returns its `completed` data.
 async fn make_page(app: &TestApp, email: &str, title: &str) -> Value {
     app.mock.push(Script {
-        content: Content::Deltas(vec![format!("<html><head><title>{title}</title></head><body><h1>{title}</h1>"), "</body></html>".into()]),
+        content: Content::Deltas(vec![
+            format!("<html><head><title>{title}</title></head><body><h1>{title}</h1>"),
+            "</body></html>".into(),
+        ]),
         ..Script::default()
     });
-    let events = app.generate(&json!({"email": email, "prompt": format!("a page called {title}")})).await;
+    let events = app
+        .generate(&json!({"email": email, "prompt": format!("a page called {title}")}))
+        .await;
     let completed = last(&events);
     assert_eq!(completed.event, "completed", "{events:#?}");
     completed.data.clone()
@@ -20,8 +25,19 @@ async fn make_page(app: &TestApp, email: &str, title: &str) -> Value {
 async fn assert_not_found_page(app: &TestApp, path: &str) {
     let response = app.get(path).await;
     assert_eq!(response.status(), 404, "{path}");
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(response.text().await.unwrap().contains("This page does not exist"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("This page does not exist")
+    );
 }
 
 backend_tests! {
@@ -125,14 +141,34 @@ async fn history_parameters_are_checked() {
     let cases = [
         ("/api/history", 422, "invalid_email"),
         ("/api/history?email=nope", 422, "invalid_email"),
-        ("/api/history?email=ann@example.com&limit=0", 400, "invalid_parameter"),
-        ("/api/history?email=ann@example.com&limit=101", 400, "invalid_parameter"),
-        ("/api/history?email=ann@example.com&limit=ten", 400, "invalid_parameter"),
-        ("/api/history?email=ann@example.com&before=yesterday", 400, "invalid_parameter"),
+        (
+            "/api/history?email=ann@example.com&limit=0",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/api/history?email=ann@example.com&limit=101",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/api/history?email=ann@example.com&limit=ten",
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "/api/history?email=ann@example.com&before=yesterday",
+            400,
+            "invalid_parameter",
+        ),
     ];
     for (path, status, code) in cases {
         let (got, body) = app.get_json(path).await;
-        assert_eq!((got, body["error"]["code"].as_str().unwrap()), (status, code), "{path}");
+        assert_eq!(
+            (got, body["error"]["code"].as_str().unwrap()),
+            (status, code),
+            "{path}"
+        );
     }
     let (status, body) = app.get_json("/api/history?email=nobody@example.com").await;
     assert_eq!(status, 200);
@@ -143,7 +179,10 @@ async fn history_parameters_are_checked() {
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app(Backend::Sqlite).await;
-    assert_eq!(app.get_json("/healthz").await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        app.get_json("/healthz").await,
+        (200, json!({"status": "ok"}))
+    );
     let (status, ready) = app.get_json("/readyz").await;
     assert_eq!(status, 200);
     assert_eq!(ready["database"], "ok");

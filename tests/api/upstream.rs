@@ -7,12 +7,20 @@ use livepage::mock::{Content, Fault, Script};
 use livepage::store::{GenerationRecord, StoreOptions};
 use serde_json::Value;
 
-use crate::helpers::{Backend, SseEvent, TestApp, backend_tests, body, deltas, last, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, SseEvent, TestApp, backend_tests, body, deltas, last, spawn_app, spawn_app_with,
+};
 
 fn transcript(name: &str) -> Script {
-    let path = format!("{}/tests/fixtures/upstream/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/upstream/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
-    Script { content: Content::Raw(raw), ..Script::default() }
+    Script {
+        content: Content::Raw(raw),
+        ..Script::default()
+    }
 }
 
 fn parts(n: usize) -> Content {
@@ -21,7 +29,11 @@ fn parts(n: usize) -> Content {
 
 /// The stored generation row, read straight from the database.
 async fn stored_generation(app: &TestApp, events: &[SseEvent]) -> GenerationRecord {
-    let id = events[0].data["generation_id"].as_str().unwrap().parse().unwrap();
+    let id = events[0].data["generation_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let store = app.database().connect(&StoreOptions::default()).await;
     let record = store.generation(id).await.expect("the generation row");
     store.close().await;
@@ -33,7 +45,11 @@ async fn assert_failed(app: &TestApp, events: &[SseEvent], code: &str) -> Genera
     let error = last(events);
     assert_eq!(error.event, "error", "{events:#?}");
     assert_eq!(error.data["code"], code, "{}", error.data);
-    assert!(error.data["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        error.data["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     assert!(error.data["retryable"].is_boolean());
     let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
     assert_eq!(history["pages"], Value::Array(vec![]), "no page is saved");
@@ -44,7 +60,10 @@ async fn assert_failed(app: &TestApp, events: &[SseEvent], code: &str) -> Genera
 }
 
 fn attempts(events: &[SseEvent]) -> Vec<u64> {
-    events.iter().filter_map(|e| e.data["attempt"].as_u64()).collect()
+    events
+        .iter()
+        .filter_map(|e| e.data["attempt"].as_u64())
+        .collect()
 }
 
 backend_tests! {
@@ -117,29 +136,71 @@ async fn run_fault(app: &TestApp, script: Script) -> Vec<SseEvent> {
 async fn mid_stream_faults_end_with_their_own_codes() {
     let app = spawn_app(Backend::Sqlite).await;
     let cases = [
-        (Fault::MidStreamError { after: 3, empty_choices: true }, "upstream_error"),
-        (Fault::MidStreamError { after: 1, empty_choices: false }, "upstream_error"),
+        (
+            Fault::MidStreamError {
+                after: 3,
+                empty_choices: true,
+            },
+            "upstream_error",
+        ),
+        (
+            Fault::MidStreamError {
+                after: 1,
+                empty_choices: false,
+            },
+            "upstream_error",
+        ),
         (Fault::Malformed { after: 2 }, "upstream_protocol"),
         (Fault::AbruptClose { after: 2 }, "upstream_disconnected"),
     ];
     for (fault, code) in cases {
-        let events = run_fault(&app, Script { content: parts(6), fault: Some(fault.clone()), ..Script::default() }).await;
+        let events = run_fault(
+            &app,
+            Script {
+                content: parts(6),
+                fault: Some(fault.clone()),
+                ..Script::default()
+            },
+        )
+        .await;
         assert_eq!(last(&events).data["code"], code, "{fault:?}");
-        assert!(!deltas(&events).is_empty(), "{fault:?} came after the first token");
-        assert!(!deltas(&events).contains("chunk 5"), "{fault:?} cut the stream");
+        assert!(
+            !deltas(&events).is_empty(),
+            "{fault:?} came after the first token"
+        );
+        assert!(
+            !deltas(&events).contains("chunk 5"),
+            "{fault:?} cut the stream"
+        );
     }
     let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
     assert_eq!(history["pages"], Value::Array(vec![]));
-    assert_eq!(app.mock.requests().len(), 4, "nothing is retried after the first token");
+    assert_eq!(
+        app.mock.requests().len(),
+        4,
+        "nothing is retried after the first token"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_cut_off_at_the_length_limit_is_reported_as_truncated() {
     let app = spawn_app(Backend::Sqlite).await;
-    let events = run_fault(&app, Script { content: parts(3), finish_reason: "length".into(), native_finish_reason: "max_tokens".into(), ..Script::default() }).await;
+    let events = run_fault(
+        &app,
+        Script {
+            content: parts(3),
+            finish_reason: "length".into(),
+            native_finish_reason: "max_tokens".into(),
+            ..Script::default()
+        },
+    )
+    .await;
     let record = assert_failed(&app, &events, "truncated").await;
-    assert_eq!(record.partial_output.as_deref(), Some("<p>chunk 0</p><p>chunk 1</p><p>chunk 2</p>"));
+    assert_eq!(
+        record.partial_output.as_deref(),
+        Some("<p>chunk 0</p><p>chunk 1</p><p>chunk 2</p>")
+    );
     app.stop().await;
 }
 
@@ -148,14 +209,39 @@ async fn refusals_are_never_retried_and_get_the_fallback_page() {
     let app = spawn_app(Backend::Sqlite).await;
     for status in [400, 401, 402, 403] {
         let requests_before = app.mock.requests().len();
-        let events = run_fault(&app, Script { status: Some(status), ..Script::default() }).await;
-        assert_eq!(app.mock.requests().len(), requests_before + 1, "{status} is not retried");
+        let events = run_fault(
+            &app,
+            Script {
+                status: Some(status),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(
+            app.mock.requests().len(),
+            requests_before + 1,
+            "{status} is not retried"
+        );
         let completed = last(&events);
         assert_eq!(completed.event, "completed", "{status}");
         assert_eq!(completed.data["fallback"], true);
-        assert!(deltas(&events).is_empty(), "the fallback page is not model output");
-        let page = app.client.get(completed.data["live_url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("could not be reached"), "the fallback page says what happened");
+        assert!(
+            deltas(&events).is_empty(),
+            "the fallback page is not model output"
+        );
+        let page = app
+            .client
+            .get(completed.data["live_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("could not be reached"),
+            "the fallback page says what happened"
+        );
     }
     app.stop().await;
 }
@@ -169,36 +255,89 @@ async fn without_the_fallback_each_failure_before_the_first_token_has_its_code()
     })
     .await;
 
-    let events = run_fault(&app, Script { status: Some(401), ..Script::default() }).await;
+    let events = run_fault(
+        &app,
+        Script {
+            status: Some(401),
+            ..Script::default()
+        },
+    )
+    .await;
     assert_eq!(last(&events).data["code"], "upstream_rejected");
     assert_eq!(last(&events).data["retryable"], false);
 
-    app.mock.push(Script { status: Some(500), ..Script::default() });
-    let events = run_fault(&app, Script { status: Some(502), ..Script::default() }).await;
+    app.mock.push(Script {
+        status: Some(500),
+        ..Script::default()
+    });
+    let events = run_fault(
+        &app,
+        Script {
+            status: Some(502),
+            ..Script::default()
+        },
+    )
+    .await;
     assert_eq!(last(&events).data["code"], "upstream_unavailable");
     assert_eq!(attempts(&events), [1, 2]);
 
-    app.mock.push(Script { fault: Some(Fault::Stall { after: 0 }), ..Script::default() });
-    let events = run_fault(&app, Script { fault: Some(Fault::Stall { after: 0 }), ..Script::default() }).await;
+    app.mock.push(Script {
+        fault: Some(Fault::Stall { after: 0 }),
+        ..Script::default()
+    });
+    let events = run_fault(
+        &app,
+        Script {
+            fault: Some(Fault::Stall { after: 0 }),
+            ..Script::default()
+        },
+    )
+    .await;
     assert_eq!(last(&events).data["code"], "upstream_timeout");
 
     // An empty `stop` whose native reason reveals a provider failure.
-    let empty_stop = Script { content: Content::Deltas(vec![]), native_finish_reason: "network_error".into(), ..Script::default() };
+    let empty_stop = Script {
+        content: Content::Deltas(vec![]),
+        native_finish_reason: "network_error".into(),
+        ..Script::default()
+    };
     app.mock.push(empty_stop.clone());
     let events = run_fault(&app, empty_stop).await;
     assert_eq!(last(&events).data["code"], "empty_output");
-    assert!(last(&events).data["message"].as_str().unwrap().contains("network_error"));
+    assert!(
+        last(&events).data["message"]
+            .as_str()
+            .unwrap()
+            .contains("network_error")
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let app = spawn_app_with(Backend::Sqlite, |config| config.retry_max = Duration::from_secs(3)).await;
-    app.mock.push(Script { status: Some(429), retry_after: Some(1), ..Script::default() });
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.retry_max = Duration::from_secs(3)
+    })
+    .await;
+    app.mock.push(Script {
+        status: Some(429),
+        retry_after: Some(1),
+        ..Script::default()
+    });
     let started = Instant::now();
-    let events = run_fault(&app, Script { content: parts(2), ..Script::default() }).await;
+    let events = run_fault(
+        &app,
+        Script {
+            content: parts(2),
+            ..Script::default()
+        },
+    )
+    .await;
     assert_eq!(last(&events).event, "completed");
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited as the upstream asked");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited as the upstream asked"
+    );
     app.stop().await;
 }
 
@@ -206,7 +345,15 @@ async fn retry_after_is_honoured() {
 async fn a_retry_after_beyond_the_limit_gives_up_at_once() {
     let app = spawn_app_with(Backend::Sqlite, |config| config.fallback = false).await;
     let started = Instant::now();
-    let events = run_fault(&app, Script { status: Some(503), retry_after: Some(3600), ..Script::default() }).await;
+    let events = run_fault(
+        &app,
+        Script {
+            status: Some(503),
+            retry_after: Some(3600),
+            ..Script::default()
+        },
+    )
+    .await;
     assert_eq!(last(&events).data["code"], "upstream_unavailable");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(app.mock.requests().len(), 1);

@@ -11,22 +11,72 @@ use crate::domain::PageType;
 
 /// Words that name the kind of page; what follows them ("for", "about", …) is the subject.
 const KIND_WORDS: &[&str] = &[
-    "page", "website", "site", "homepage", "webpage", "landing", "portfolio", "blog", "resume",
-    "cv", "résumé", "one-pager",
+    "page",
+    "website",
+    "site",
+    "homepage",
+    "webpage",
+    "landing",
+    "portfolio",
+    "blog",
+    "resume",
+    "cv",
+    "résumé",
+    "one-pager",
 ];
 /// Words that link a kind of page to its subject.
 const CONNECTORS: &[&str] = &["for", "about", "of", "on", "called", "named", "titled"];
 /// Words of a request's preamble, skipped before the subject.
 const PREAMBLE: &[&str] = &[
-    "please", "can", "could", "would", "you", "i", "we", "need", "want", "like", "to", "create",
-    "make", "build", "design", "generate", "write", "give", "me", "us", "a", "an", "the", "my",
-    "our", "new", "simple", "modern", "beautiful", "clean", "nice", "personal", "single",
+    "please",
+    "can",
+    "could",
+    "would",
+    "you",
+    "i",
+    "we",
+    "need",
+    "want",
+    "like",
+    "to",
+    "create",
+    "make",
+    "build",
+    "design",
+    "generate",
+    "write",
+    "give",
+    "me",
+    "us",
+    "a",
+    "an",
+    "the",
+    "my",
+    "our",
+    "new",
+    "simple",
+    "modern",
+    "beautiful",
+    "clean",
+    "nice",
+    "personal",
+    "single",
     "professional",
 ];
 /// Words that end the subject and start a description of it.
 const CLAUSE_WORDS: &[&str] = &[
-    "with", "that", "which", "who", "featuring", "including", "where", "showcasing", "offering",
-    "selling", "for", "about",
+    "with",
+    "that",
+    "which",
+    "who",
+    "featuring",
+    "including",
+    "where",
+    "showcasing",
+    "offering",
+    "selling",
+    "for",
+    "about",
 ];
 /// Words kept lower-case inside a title.
 const SMALL_WORDS: &[&str] = &[
@@ -116,7 +166,14 @@ fn subject_end(words: &[&str], start: usize) -> usize {
 fn title_case(words: &[&str]) -> Option<String> {
     let mut words: Vec<&str> = words
         .iter()
-        .map(|w| w.trim_matches(|c: char| matches!(c, ',' | ';' | ':' | '.' | '!' | '?' | '"' | '*' | '“' | '”' | '—' | '-')))
+        .map(|w| {
+            w.trim_matches(|c: char| {
+                matches!(
+                    c,
+                    ',' | ';' | ':' | '.' | '!' | '?' | '"' | '*' | '“' | '”' | '—' | '-'
+                )
+            })
+        })
         .filter(|w| !w.is_empty())
         .take(MAX_NAME_WORDS)
         .collect();
@@ -182,7 +239,11 @@ fn initials(name: &str) -> String {
         .flat_map(char::to_uppercase)
         .take(2)
         .collect();
-    if initials.is_empty() { "LP".into() } else { initials }
+    if initials.is_empty() {
+        "LP".into()
+    } else {
+        initials
+    }
 }
 
 /// Who the page is about when the prompt does not say.
@@ -208,36 +269,69 @@ mod tests {
     #[test]
     fn the_subject_is_found_behind_the_request_preamble() {
         assert_eq!(name("a landing page for my bakery"), "Bakery");
-        assert_eq!(name("Make me a website for an Italian restaurant with a menu"), "Italian Restaurant");
-        assert_eq!(name("Create a product page for Nimbus, a smart bottle"), "Nimbus");
+        assert_eq!(
+            name("Make me a website for an Italian restaurant with a menu"),
+            "Italian Restaurant"
+        );
+        assert_eq!(
+            name("Create a product page for Nimbus, a smart bottle"),
+            "Nimbus"
+        );
         assert_eq!(name("a blog about sourdough baking"), "Sourdough Baking");
-        assert_eq!(name("resume for a senior rust engineer"), "Senior Rust Engineer");
-        assert_eq!(name("Portfolio for Jane Doe, a wedding photographer"), "Jane Doe");
+        assert_eq!(
+            name("resume for a senior rust engineer"),
+            "Senior Rust Engineer"
+        );
+        assert_eq!(
+            name("Portfolio for Jane Doe, a wedding photographer"),
+            "Jane Doe"
+        );
         assert_eq!(name("bakery"), "Bakery");
         assert_eq!(name("a restaurant page"), "Restaurant");
-        assert_eq!(name("DevDays conference in Berlin"), "DevDays Conference in Berlin");
+        assert_eq!(
+            name("DevDays conference in Berlin"),
+            "DevDays Conference in Berlin"
+        );
     }
 
     #[test]
     fn the_rest_of_the_prompt_becomes_the_detail() {
-        let brief = Brief::read("Create a product page for Nimbus, a smart bottle that glows", PageType::Product);
+        let brief = Brief::read(
+            "Create a product page for Nimbus, a smart bottle that glows",
+            PageType::Product,
+        );
         assert_eq!(brief.detail.as_deref(), Some("A smart bottle that glows."));
         assert_eq!(brief.initials, "N");
         assert_eq!(Brief::read("my bakery", PageType::Landing).detail, None);
         let long = format!("a cafe with {}", "very ".repeat(60));
-        assert!(Brief::read(&long, PageType::Landing).detail.unwrap().ends_with('…'));
+        assert!(
+            Brief::read(&long, PageType::Landing)
+                .detail
+                .unwrap()
+                .ends_with('…')
+        );
     }
 
     #[test]
     fn empty_prompts_get_a_name_for_the_page_type() {
-        assert_eq!(Brief::read("  \n ", PageType::Restaurant).name, "The Corner Table");
+        assert_eq!(
+            Brief::read("  \n ", PageType::Restaurant).name,
+            "The Corner Table"
+        );
         assert_eq!(Brief::read("", PageType::Resume).initials, "AM");
     }
 
     #[test]
     fn names_and_details_are_escaped() {
-        let brief = Brief::read("<b>Tom & Jerry</b>, a \"cat\" <i>show</i>", PageType::Landing);
-        assert!(!brief.name.contains('<') && brief.name.contains("&amp;"), "{}", brief.name);
+        let brief = Brief::read(
+            "<b>Tom & Jerry</b>, a \"cat\" <i>show</i>",
+            PageType::Landing,
+        );
+        assert!(
+            !brief.name.contains('<') && brief.name.contains("&amp;"),
+            "{}",
+            brief.name
+        );
         assert!(!brief.detail.unwrap().contains('<'));
     }
 }

@@ -19,7 +19,6 @@ enum Icon {
     Clock,
     Pin,
     Calendar,
-    Check,
     Star,
     Arrow,
 }
@@ -27,16 +26,27 @@ enum Icon {
 impl Icon {
     fn path(self) -> &'static str {
         match self {
-            Self::Sparkles => "M5 3v4M3 5h4M6 17v4m-2-2h4m5-16l2.286 6.857L21 12l-5.714 2.143L13 21l-2.286-6.857L5 12l5.714-2.143L13 3z",
+            Self::Sparkles => {
+                "M5 3v4M3 5h4M6 17v4m-2-2h4m5-16l2.286 6.857L21 12l-5.714 2.143L13 21l-2.286-6.857L5 12l5.714-2.143L13 3z"
+            }
             Self::Bolt => "M13 10V3L4 14h7v7l9-11h-7z",
-            Self::Heart => "M4.318 6.318a4.5 4.5 0 000 6.364L12 20.364l7.682-7.682a4.5 4.5 0 00-6.364-6.364L12 7.636l-1.318-1.318a4.5 4.5 0 00-6.364 0z",
-            Self::Shield => "M9 12l2 2 4-4m5.618-4.016A11.955 11.955 0 0112 2.944a11.955 11.955 0 01-8.618 3.04A12.02 12.02 0 003 9c0 5.591 3.824 10.29 9 11.622 5.176-1.332 9-6.03 9-11.622 0-1.042-.133-2.052-.382-3.016z",
+            Self::Heart => {
+                "M4.318 6.318a4.5 4.5 0 000 6.364L12 20.364l7.682-7.682a4.5 4.5 0 00-6.364-6.364L12 7.636l-1.318-1.318a4.5 4.5 0 00-6.364 0z"
+            }
+            Self::Shield => {
+                "M9 12l2 2 4-4m5.618-4.016A11.955 11.955 0 0112 2.944a11.955 11.955 0 01-8.618 3.04A12.02 12.02 0 003 9c0 5.591 3.824 10.29 9 11.622 5.176-1.332 9-6.03 9-11.622 0-1.042-.133-2.052-.382-3.016z"
+            }
             Self::Clock => "M12 8v4l3 3m6-3a9 9 0 11-18 0 9 9 0 0118 0z",
-            Self::Pin => "M17.657 16.657L13.414 20.9a2 2 0 01-2.827 0l-4.244-4.243a8 8 0 1111.314 0zM15 11a3 3 0 11-6 0 3 3 0 016 0z",
-            Self::Calendar => "M8 7V3m8 4V3m-9 8h10M5 21h14a2 2 0 002-2V7a2 2 0 00-2-2H5a2 2 0 00-2 2v12a2 2 0 002 2z",
-            Self::Check => "M5 13l4 4L19 7",
+            Self::Pin => {
+                "M17.657 16.657L13.414 20.9a2 2 0 01-2.827 0l-4.244-4.243a8 8 0 1111.314 0zM15 11a3 3 0 11-6 0 3 3 0 016 0z"
+            }
+            Self::Calendar => {
+                "M8 7V3m8 4V3m-9 8h10M5 21h14a2 2 0 002-2V7a2 2 0 00-2-2H5a2 2 0 00-2 2v12a2 2 0 002 2z"
+            }
             Self::Arrow => "M13 7l5 5m0 0l-5 5m5-5H6",
-            Self::Star => "M11.48 3.5a.56.56 0 011.04 0l2.12 5.11 5.52.44c.5.04.7.66.32.99l-4.2 3.6 1.28 5.38a.56.56 0 01-.84.61L12 16.75l-4.72 2.88a.56.56 0 01-.84-.61l1.28-5.38-4.2-3.6a.56.56 0 01.32-.99l5.52-.44 2.12-5.11z",
+            Self::Star => {
+                "M11.48 3.5a.56.56 0 011.04 0l2.12 5.11 5.52.44c.5.04.7.66.32.99l-4.2 3.6 1.28 5.38a.56.56 0 01-.84.61L12 16.75l-4.72 2.88a.56.56 0 01-.84-.61l1.28-5.38-4.2-3.6a.56.56 0 01.32-.99l5.52-.44 2.12-5.11z"
+            }
         }
     }
 }
@@ -50,10 +60,19 @@ fn icon(out: &mut String, icon: Icon, class: &str) -> fmt::Result {
 }
 
 /// Opens a section with its centred heading; the caller closes it with [`close_section`].
-fn open_section(out: &mut String, p: &Palette, id: &str, bg: &str, title: &str, sub: &str) -> fmt::Result {
+/// `bg` is a background class, or empty for the page's own.
+fn open_section(
+    out: &mut String,
+    p: &Palette,
+    id: &str,
+    bg: &str,
+    title: &str,
+    sub: &str,
+) -> fmt::Result {
+    let space = if bg.is_empty() { "" } else { " " };
     write!(
         out,
-        r#"    <section id="{id}" class="py-20 md:py-28 {bg}">
+        r#"    <section id="{id}" class="py-20 md:py-28{space}{bg}">
       <div class="mx-auto max-w-6xl px-6">
         <div class="mx-auto max-w-2xl text-center">
           <h2 class="text-3xl md:text-4xl {heading}">{title}</h2>
@@ -72,13 +91,38 @@ fn close_section(out: &mut String) -> fmt::Result {
 /// The sticky navigation bar: the name, in-page links for the page type, one call to action.
 pub(super) fn nav(out: &mut String, b: &Brief, page_type: PageType, p: &Palette) -> fmt::Result {
     let (links, cta): (&[(&str, &str)], (&str, &str)) = match page_type {
-        PageType::Landing => (&[("features", "Features"), ("testimonials", "Stories")], ("contact", "Get started")),
-        PageType::Portfolio => (&[("work", "Work"), ("skills", "Skills")], ("contact", "Hire me")),
-        PageType::Blog => (&[("featured", "Featured"), ("posts", "Latest")], ("subscribe", "Subscribe")),
-        PageType::Product => (&[("features", "Features"), ("pricing", "Pricing"), ("faq", "FAQ")], ("pricing", "Buy now")),
-        PageType::Event => (&[("schedule", "Schedule"), ("speakers", "Speakers")], ("register", "Register")),
-        PageType::Restaurant => (&[("menu", "Menu"), ("visit", "Visit")], ("reserve", "Book a table")),
-        PageType::Resume => (&[("experience", "Experience"), ("skills", "Skills")], ("contact", "Contact")),
+        PageType::Landing => (
+            &[("features", "Features"), ("testimonials", "Stories")],
+            ("contact", "Get started"),
+        ),
+        PageType::Portfolio => (
+            &[("work", "Work"), ("skills", "Skills")],
+            ("contact", "Hire me"),
+        ),
+        PageType::Blog => (
+            &[("featured", "Featured"), ("posts", "Latest")],
+            ("subscribe", "Subscribe"),
+        ),
+        PageType::Product => (
+            &[
+                ("features", "Features"),
+                ("pricing", "Pricing"),
+                ("faq", "FAQ"),
+            ],
+            ("pricing", "Buy now"),
+        ),
+        PageType::Event => (
+            &[("schedule", "Schedule"), ("speakers", "Speakers")],
+            ("register", "Register"),
+        ),
+        PageType::Restaurant => (
+            &[("menu", "Menu"), ("visit", "Visit")],
+            ("reserve", "Book a table"),
+        ),
+        PageType::Resume => (
+            &[("experience", "Experience"), ("skills", "Skills")],
+            ("contact", "Contact"),
+        ),
     };
     write!(
         out,
@@ -92,7 +136,11 @@ pub(super) fn nav(out: &mut String, b: &Brief, page_type: PageType, p: &Palette)
         name = b.name,
     )?;
     for (id, label) in links {
-        writeln!(out, r##"        <a href="#{id}" class="{} hover:opacity-70">{label}</a>"##, p.muted)?;
+        writeln!(
+            out,
+            r##"        <a href="#{id}" class="{} hover:opacity-70">{label}</a>"##,
+            p.muted
+        )?;
     }
     write!(
         out,
@@ -108,13 +156,48 @@ pub(super) fn nav(out: &mut String, b: &Brief, page_type: PageType, p: &Palette)
 /// The hero: eyebrow, the subject as headline, the prompt's detail as subline, two buttons.
 pub(super) fn hero(out: &mut String, b: &Brief, page_type: PageType, p: &Palette) -> fmt::Result {
     let (eyebrow, default_sub, primary, secondary) = match page_type {
-        PageType::Landing => ("Welcome", "Everything you love, thoughtfully made and ready when you are.", ("contact", "Get started"), ("features", "Learn more")),
-        PageType::Portfolio => ("Portfolio", "Selected work, the skills behind it, and an open door for your next project.", ("work", "View my work"), ("contact", "Get in touch")),
-        PageType::Blog => ("The blog", "Stories, field notes and practical guides, published every week.", ("featured", "Read the latest"), ("subscribe", "Subscribe")),
-        PageType::Product => ("Introducing", "Built to make every day a little easier. See what it does, what it costs, and what people ask.", ("pricing", "See pricing"), ("faq", "Read the FAQ")),
-        PageType::Event => ("Save the date", "A day of talks, workshops and good conversation. Seats are limited.", ("register", "Register now"), ("schedule", "View schedule")),
-        PageType::Restaurant => ("Now taking reservations", "Seasonal food, honest cooking and a warm table waiting for you.", ("reserve", "Book a table"), ("menu", "See the menu")),
-        PageType::Resume => ("Résumé", "Careful, reliable work and a habit of helping teams do their best.", ("contact", "Contact me"), ("experience", "Experience")),
+        PageType::Landing => (
+            "Welcome",
+            "Everything you love, thoughtfully made and ready when you are.",
+            ("contact", "Get started"),
+            ("features", "Learn more"),
+        ),
+        PageType::Portfolio => (
+            "Portfolio",
+            "Selected work, the skills behind it, and an open door for your next project.",
+            ("work", "View my work"),
+            ("contact", "Get in touch"),
+        ),
+        PageType::Blog => (
+            "The blog",
+            "Stories, field notes and practical guides, published every week.",
+            ("featured", "Read the latest"),
+            ("subscribe", "Subscribe"),
+        ),
+        PageType::Product => (
+            "Introducing",
+            "Built to make every day a little easier. See what it does, what it costs, and what people ask.",
+            ("pricing", "See pricing"),
+            ("faq", "Read the FAQ"),
+        ),
+        PageType::Event => (
+            "Save the date",
+            "A day of talks, workshops and good conversation. Seats are limited.",
+            ("register", "Register now"),
+            ("schedule", "View schedule"),
+        ),
+        PageType::Restaurant => (
+            "Now taking reservations",
+            "Seasonal food, honest cooking and a warm table waiting for you.",
+            ("reserve", "Book a table"),
+            ("menu", "See the menu"),
+        ),
+        PageType::Resume => (
+            "Résumé",
+            "Careful, reliable work and a habit of helping teams do their best.",
+            ("contact", "Contact me"),
+            ("experience", "Experience"),
+        ),
     };
     let sub = b.detail.as_deref().unwrap_or(default_sub);
     write!(
@@ -149,7 +232,10 @@ pub(super) fn hero(out: &mut String, b: &Brief, page_type: PageType, p: &Palette
 
 /// Three cards with an icon, a title and a sentence each.
 fn icon_cards(out: &mut String, p: &Palette, cards: &[(Icon, &str, &str)]) -> fmt::Result {
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#)?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#
+    )?;
     for &(kind, title, text) in cards {
         write!(
             out,
@@ -175,7 +261,14 @@ fn icon_cards(out: &mut String, p: &Palette, cards: &[(Icon, &str, &str)]) -> fm
 }
 
 /// A full-width call to action on the theme's gradient band.
-fn band(out: &mut String, p: &Palette, id: &str, title: &str, text: &str, action: &str) -> fmt::Result {
+fn band(
+    out: &mut String,
+    p: &Palette,
+    id: &str,
+    title: &str,
+    text: &str,
+    action: &str,
+) -> fmt::Result {
     write!(
         out,
         r##"    <section id="{id}" class="px-6 py-20">
@@ -194,23 +287,64 @@ fn band(out: &mut String, p: &Palette, id: &str, title: &str, text: &str, action
 
 pub(super) fn landing(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     let name = &b.name;
-    open_section(out, p, "features", p.alt, &format!("Why people choose {name}"), "Small things, done properly, every single day.")?;
+    open_section(
+        out,
+        p,
+        "features",
+        p.alt,
+        &format!("Why people choose {name}"),
+        "Small things, done properly, every single day.",
+    )?;
     icon_cards(
         out,
         p,
         &[
-            (Icon::Sparkles, "Made with care", "Every detail is considered, from the first hello to the last thank-you."),
-            (Icon::Bolt, "Quick and easy", "No waiting and no fuss: get what you came for in minutes, whenever suits you."),
-            (Icon::Heart, "Loved by regulars", "Hundreds of people come back every week, and they bring their friends."),
+            (
+                Icon::Sparkles,
+                "Made with care",
+                "Every detail is considered, from the first hello to the last thank-you.",
+            ),
+            (
+                Icon::Bolt,
+                "Quick and easy",
+                "No waiting and no fuss: get what you came for in minutes, whenever suits you.",
+            ),
+            (
+                Icon::Heart,
+                "Loved by regulars",
+                "Hundreds of people come back every week, and they bring their friends.",
+            ),
         ],
     )?;
     close_section(out)?;
-    open_section(out, p, "testimonials", "", "Kind words", &format!("What people say about {name}."))?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#)?;
+    open_section(
+        out,
+        p,
+        "testimonials",
+        "",
+        "Kind words",
+        &format!("What people say about {name}."),
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#
+    )?;
     for (quote, who, role) in [
-        ("Honestly the best part of my week. Friendly, fast and always worth it.", "Maya Robinson", "Regular since 2019"),
-        ("They remembered my name on the second visit. That is rare these days.", "Daniel Kim", "Local teacher"),
-        ("I recommend them to everyone. The quality speaks for itself.", "Priya Shah", "Small-business owner"),
+        (
+            "Honestly the best part of my week. Friendly, fast and always worth it.",
+            "Maya Robinson",
+            "Regular since 2019",
+        ),
+        (
+            "They remembered my name on the second visit. That is rare these days.",
+            "Daniel Kim",
+            "Local teacher",
+        ),
+        (
+            "I recommend them to everyone. The quality speaks for itself.",
+            "Priya Shah",
+            "Small-business owner",
+        ),
     ] {
         write!(
             out,
@@ -229,17 +363,54 @@ pub(super) fn landing(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    band(out, p, "contact", &format!("Ready to see what {name} can do for you?"), "Say hello today. We answer every message within one working day.", "Get in touch")
+    band(
+        out,
+        p,
+        "contact",
+        &format!("Ready to see what {name} can do for you?"),
+        "Say hello today. We answer every message within one working day.",
+        "Get in touch",
+    )
 }
 
 pub(super) fn portfolio(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
-    open_section(out, p, "work", p.alt, "Selected work", "A few recent projects, from first sketch to launch.")?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-2">"#)?;
+    open_section(
+        out,
+        p,
+        "work",
+        p.alt,
+        "Selected work",
+        "A few recent projects, from first sketch to launch.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 md:grid-cols-2">"#
+    )?;
     for (title, text, gradient, tags) in [
-        ("Harbour Lights", "A brand and website refresh for a seaside hotel, doubling direct bookings.", "from-sky-400 to-indigo-500", ["Branding", "Web"]),
-        ("Field Journal", "An editorial app for naturalists to log sightings offline and share them later.", "from-emerald-400 to-teal-600", ["Product", "iOS"]),
-        ("Night Market", "Posters, signage and a map for a city food festival of forty thousand visitors.", "from-amber-400 to-rose-500", ["Print", "Wayfinding"]),
-        ("Quiet Hours", "A calm scheduling tool for small clinics, designed with nurses and receptionists.", "from-violet-400 to-fuchsia-500", ["UX", "Research"]),
+        (
+            "Harbour Lights",
+            "A brand and website refresh for a seaside hotel, doubling direct bookings.",
+            "from-sky-400 to-indigo-500",
+            ["Branding", "Web"],
+        ),
+        (
+            "Field Journal",
+            "An editorial app for naturalists to log sightings offline and share them later.",
+            "from-emerald-400 to-teal-600",
+            ["Product", "iOS"],
+        ),
+        (
+            "Night Market",
+            "Posters, signage and a map for a city food festival of forty thousand visitors.",
+            "from-amber-400 to-rose-500",
+            ["Print", "Wayfinding"],
+        ),
+        (
+            "Quiet Hours",
+            "A calm scheduling tool for small clinics, designed with nurses and receptionists.",
+            "from-violet-400 to-fuchsia-500",
+            ["UX", "Research"],
+        ),
     ] {
         write!(
             out,
@@ -255,25 +426,71 @@ pub(super) fn portfolio(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result
             muted = p.muted,
         )?;
         for tag in tags {
-            write!(out, r#"<span class="{} {} px-3 py-1 text-xs font-medium">{tag}</span>"#, p.radius, p.chip)?;
+            write!(
+                out,
+                r#"<span class="{} {} px-3 py-1 text-xs font-medium">{tag}</span>"#,
+                p.radius, p.chip
+            )?;
         }
-        write!(out, r##"</div>
-              <a href="#contact" class="mt-6 inline-flex items-center gap-2 font-semibold {} hover:underline">Read the case study "##, p.accent)?;
-        icon(out, Icon::Arrow, "h-4 w-4 transition group-hover:translate-x-1")?;
+        write!(
+            out,
+            r##"</div>
+              <a href="#contact" class="mt-6 inline-flex items-center gap-2 font-semibold {} hover:underline">Read the case study "##,
+            p.accent
+        )?;
+        icon(
+            out,
+            Icon::Arrow,
+            "h-4 w-4 transition group-hover:translate-x-1",
+        )?;
         out.write_str("</a>\n            </div>\n          </article>\n")?;
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    skills(out, p, &["Art direction", "Brand identity", "UI design", "Prototyping", "Design systems", "User research", "Illustration", "Typography"])?;
-    band(out, p, "contact", &format!("Let’s work together, says {}", b.name), "Tell me about your project. I reply to every enquiry within two days.", "Start a project")
+    skills(
+        out,
+        p,
+        &[
+            "Art direction",
+            "Brand identity",
+            "UI design",
+            "Prototyping",
+            "Design systems",
+            "User research",
+            "Illustration",
+            "Typography",
+        ],
+    )?;
+    band(
+        out,
+        p,
+        "contact",
+        &format!("Let’s work together, says {}", b.name),
+        "Tell me about your project. I reply to every enquiry within two days.",
+        "Start a project",
+    )
 }
 
 /// A section of skill chips.
 fn skills(out: &mut String, p: &Palette, skills: &[&str]) -> fmt::Result {
-    open_section(out, p, "skills", "", "Skills", "Tools and strengths I bring to every project.")?;
-    writeln!(out, r#"        <ul class="mx-auto mt-12 flex max-w-3xl flex-wrap justify-center gap-3">"#)?;
+    open_section(
+        out,
+        p,
+        "skills",
+        "",
+        "Skills",
+        "Tools and strengths I bring to every project.",
+    )?;
+    writeln!(
+        out,
+        r#"        <ul class="mx-auto mt-12 flex max-w-3xl flex-wrap justify-center gap-3">"#
+    )?;
     for skill in skills {
-        writeln!(out, r#"          <li class="{} {} px-4 py-2 font-medium">{skill}</li>"#, p.radius, p.chip)?;
+        writeln!(
+            out,
+            r#"          <li class="{} {} px-4 py-2 font-medium">{skill}</li>"#,
+            p.radius, p.chip
+        )?;
     }
     writeln!(out, "        </ul>")?;
     close_section(out)
@@ -299,12 +516,34 @@ pub(super) fn blog(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     )?;
     icon(out, Icon::Arrow, "h-4 w-4")?;
     out.write_str("</a>\n        </div>\n      </div>\n    </section>\n")?;
-    open_section(out, p, "posts", "", "Latest posts", "Fresh writing, straight from the notebook.")?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#)?;
+    open_section(
+        out,
+        p,
+        "posts",
+        "",
+        "Latest posts",
+        "Fresh writing, straight from the notebook.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#
+    )?;
     for (date, title, text) in [
-        ("March 12", "Getting started without overthinking it", "A short checklist for your first week, and what to ignore until later."),
-        ("March 5", "Five tools we use every single day", "Nothing fancy: the dependable basics that save us hours each month."),
-        ("February 26", "Lessons from our readers", "Your questions, our honest answers, and a few things we got wrong."),
+        (
+            "March 12",
+            "Getting started without overthinking it",
+            "A short checklist for your first week, and what to ignore until later.",
+        ),
+        (
+            "March 5",
+            "Five tools we use every single day",
+            "Nothing fancy: the dependable basics that save us hours each month.",
+        ),
+        (
+            "February 26",
+            "Lessons from our readers",
+            "Your questions, our honest answers, and a few things we got wrong.",
+        ),
     ] {
         write!(
             out,
@@ -344,38 +583,104 @@ pub(super) fn blog(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
 
 pub(super) fn product(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     let name = &b.name;
-    open_section(out, p, "features", p.alt, &format!("Why {name}"), "Designed around the way you actually work.")?;
+    open_section(
+        out,
+        p,
+        "features",
+        p.alt,
+        &format!("Why {name}"),
+        "Designed around the way you actually work.",
+    )?;
     icon_cards(
         out,
         p,
         &[
-            (Icon::Bolt, "Fast from day one", "Set up in five minutes. No manuals, no training sessions, no waiting."),
-            (Icon::Shield, "Private and secure", "Your data stays yours: encrypted, backed up daily, never sold."),
-            (Icon::Heart, "Support that cares", "Real people answer within hours, seven days a week."),
+            (
+                Icon::Bolt,
+                "Fast from day one",
+                "Set up in five minutes. No manuals, no training sessions, no waiting.",
+            ),
+            (
+                Icon::Shield,
+                "Private and secure",
+                "Your data stays yours: encrypted, backed up daily, never sold.",
+            ),
+            (
+                Icon::Heart,
+                "Support that cares",
+                "Real people answer within hours, seven days a week.",
+            ),
         ],
     )?;
     close_section(out)?;
-    open_section(out, p, "pricing", "", "Simple, honest pricing", "Start free for 14 days. No card required.")?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#)?;
+    open_section(
+        out,
+        p,
+        "pricing",
+        "",
+        "Simple, honest pricing",
+        "Start free for 14 days. No card required.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 md:grid-cols-3">"#
+    )?;
     for (tier, price, blurb, perks, featured) in [
-        ("Starter", "$9", "For trying things out.", ["Core features", "1 user", "Email support"], false),
-        ("Pro", "$29", "For people who rely on it.", ["Everything in Starter", "5 users", "Priority support"], true),
-        ("Team", "$79", "For growing teams.", ["Everything in Pro", "Unlimited users", "Onboarding call"], false),
+        (
+            "Starter",
+            "$9",
+            "For trying things out.",
+            ["Core features", "1 user", "Email support"],
+            false,
+        ),
+        (
+            "Pro",
+            "$29",
+            "For people who rely on it.",
+            ["Everything in Starter", "5 users", "Priority support"],
+            true,
+        ),
+        (
+            "Team",
+            "$79",
+            "For growing teams.",
+            ["Everything in Pro", "Unlimited users", "Onboarding call"],
+            false,
+        ),
     ] {
         pricing_tier(out, p, tier, price, blurb, &perks, featured)?;
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    open_section(out, p, "faq", p.alt, "Questions, answered", &format!("Everything else you wanted to know about {name}."))?;
-    writeln!(out, r#"        <div class="mx-auto mt-12 max-w-3xl space-y-4">"#)?;
+    open_section(
+        out,
+        p,
+        "faq",
+        p.alt,
+        "Questions, answered",
+        &format!("Everything else you wanted to know about {name}."),
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mx-auto mt-12 max-w-3xl space-y-4">"#
+    )?;
     for (question, answer) in [
-        ("Can I cancel at any time?", "Yes. Cancel from your account page in two clicks; you keep access until the end of the period."),
-        ("Is there a free trial?", "Every plan starts with 14 free days, and we never ask for a card up front."),
-        ("Do you offer discounts?", "Students, charities and non-profits get 50% off. Just write to us."),
+        (
+            "Can I cancel at any time?",
+            "Yes. Cancel from your account page in two clicks; you keep access until the end of the period.",
+        ),
+        (
+            "Is there a free trial?",
+            "Every plan starts with 14 free days, and we never ask for a card up front.",
+        ),
+        (
+            "Do you offer discounts?",
+            "Students, charities and non-profits get 50% off. Just write to us.",
+        ),
     ] {
         writeln!(
             out,
-            r#"          <details class="{} {} p-6"><summary class="cursor-pointer font-semibold {}">{question}</summary><p class="mt-3 {}">{answer}</p></details>"#,
+            r#"          <details class="{} {} p-6"><summary class="cursor-pointer {}">{question}</summary><p class="mt-3 {}">{answer}</p></details>"#,
             p.radius, p.card, p.heading, p.muted
         )?;
     }
@@ -383,11 +688,24 @@ pub(super) fn product(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     close_section(out)
 }
 
-fn pricing_tier(out: &mut String, p: &Palette, tier: &str, price: &str, blurb: &str, perks: &[&str], featured: bool) -> fmt::Result {
-    let ring = if featured { "ring-2 ring-current md:scale-105" } else { "" };
+fn pricing_tier(
+    out: &mut String,
+    p: &Palette,
+    tier: &str,
+    price: &str,
+    blurb: &str,
+    perks: &[&str],
+    featured: bool,
+) -> fmt::Result {
+    // The featured tier stands out: ringed, a little larger, and a filled button.
+    let ring = if featured {
+        " ring-2 ring-current md:scale-105"
+    } else {
+        ""
+    };
     write!(
         out,
-        r##"          <div class="{radius} {card} {ring} p-8">
+        r##"          <div class="{radius} {card}{ring} p-8">
             <h3 class="text-lg {heading}">{tier}</h3>
             <p class="mt-4"><span class="text-4xl {heading}">{price}</span><span class="{muted}">/month</span></p>
             <p class="mt-2 {muted}">{blurb}</p>
@@ -399,9 +717,11 @@ fn pricing_tier(out: &mut String, p: &Palette, tier: &str, price: &str, blurb: &
         muted = p.muted,
     )?;
     for perk in perks {
-        write!(out, r#"              <li class="flex items-center gap-2">"#)?;
-        icon(out, Icon::Check, &format!("h-5 w-5 {}", p.accent))?;
-        writeln!(out, "{perk}</li>")?;
+        writeln!(
+            out,
+            r#"              <li class="flex items-center gap-2"><span class="font-bold {}" aria-hidden="true">✓</span>{perk}</li>"#,
+            p.accent
+        )?;
     }
     write!(
         out,
@@ -415,24 +735,62 @@ fn pricing_tier(out: &mut String, p: &Palette, tier: &str, price: &str, blurb: &
 }
 
 pub(super) fn event(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
-    writeln!(out, r#"    <section class="{}"><div class="mx-auto grid max-w-6xl gap-6 px-6 py-10 md:grid-cols-3">"#, p.alt)?;
+    writeln!(
+        out,
+        r#"    <section class="{}"><div class="mx-auto grid max-w-6xl gap-6 px-6 py-10 md:grid-cols-3">"#,
+        p.alt
+    )?;
     for (kind, label, value) in [
         (Icon::Calendar, "When", "Saturday, 14 June · 9:00–18:00"),
         (Icon::Pin, "Where", "The Assembly Hall, 12 Market Street"),
-        (Icon::Sparkles, "Format", "Talks, workshops and an evening social"),
+        (
+            Icon::Sparkles,
+            "Format",
+            "Talks, workshops and an evening social",
+        ),
     ] {
-        write!(out, r#"      <div class="flex items-center gap-4"><span class="flex h-12 w-12 shrink-0 items-center justify-center {} {}">"#, p.radius, p.icon)?;
+        write!(
+            out,
+            r#"      <div class="flex items-center gap-4"><span class="flex h-12 w-12 shrink-0 items-center justify-center {} {}">"#,
+            p.radius, p.icon
+        )?;
         icon(out, kind, "h-6 w-6")?;
-        writeln!(out, r#"</span><div><p class="text-sm {}">{label}</p><p class="font-semibold">{value}</p></div></div>"#, p.muted)?;
+        writeln!(
+            out,
+            r#"</span><div><p class="text-sm {}">{label}</p><p class="font-semibold">{value}</p></div></div>"#,
+            p.muted
+        )?;
     }
     writeln!(out, "    </div></section>")?;
-    open_section(out, p, "schedule", "", "Schedule", &format!("One full day of {}.", b.name))?;
-    writeln!(out, r#"        <ol class="mx-auto mt-12 max-w-3xl space-y-4">"#)?;
+    open_section(
+        out,
+        p,
+        "schedule",
+        "",
+        "Schedule",
+        &format!("One full day of {}.", b.name),
+    )?;
+    writeln!(
+        out,
+        r#"        <ol class="mx-auto mt-12 max-w-3xl space-y-4">"#
+    )?;
     for (time, title, who) in [
         ("09:00", "Doors open, coffee and pastries", "Main foyer"),
-        ("10:00", "Opening keynote: where we go from here", "Amara Okafor"),
-        ("11:30", "Hands-on workshops (choose one of three)", "Rooms A–C"),
-        ("14:00", "Panel: lessons from the field", "Leo Martins, Sofia Berg, Ken Ito"),
+        (
+            "10:00",
+            "Opening keynote: where we go from here",
+            "Amara Okafor",
+        ),
+        (
+            "11:30",
+            "Hands-on workshops (choose one of three)",
+            "Rooms A–C",
+        ),
+        (
+            "14:00",
+            "Panel: lessons from the field",
+            "Leo Martins, Sofia Berg, Ken Ito",
+        ),
         ("17:00", "Closing talk and evening social", "Main hall"),
     ] {
         writeln!(
@@ -443,8 +801,18 @@ pub(super) fn event(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     }
     writeln!(out, "        </ol>")?;
     close_section(out)?;
-    open_section(out, p, "speakers", p.alt, "Speakers", "People who have done the work, sharing what they learned.")?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-8 sm:grid-cols-2 md:grid-cols-4">"#)?;
+    open_section(
+        out,
+        p,
+        "speakers",
+        p.alt,
+        "Speakers",
+        "People who have done the work, sharing what they learned.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-8 sm:grid-cols-2 md:grid-cols-4">"#
+    )?;
     for (initials, who, role) in [
         ("AO", "Amara Okafor", "Founder, Northlight"),
         ("LM", "Leo Martins", "Head of Design, Tidal"),
@@ -459,17 +827,52 @@ pub(super) fn event(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    band(out, p, "register", "Reserve your seat", "Early-bird tickets are $49 until the end of the month, lunch included.", "Register now")
+    band(
+        out,
+        p,
+        "register",
+        "Reserve your seat",
+        "Early-bird tickets are $49 until the end of the month, lunch included.",
+        "Register now",
+    )
 }
 
 pub(super) fn restaurant(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
-    open_section(out, p, "menu", p.alt, "On the menu", "Cooked from scratch with what is best this week.")?;
-    writeln!(out, r#"        <div class="mt-16 grid gap-12 md:grid-cols-2">"#)?;
+    open_section(
+        out,
+        p,
+        "menu",
+        p.alt,
+        "On the menu",
+        "Cooked from scratch with what is best this week.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mt-16 grid gap-12 md:grid-cols-2">"#
+    )?;
     for (course, dishes) in [
-        ("Starters", [("Charred leeks", "hazelnut, brown butter, lemon", "$9"), ("Burrata", "blood orange, basil, olive oil", "$12"), ("Soup of the day", "with warm sourdough", "$8")]),
-        ("Mains", [("Slow-roasted lamb", "white beans, salsa verde", "$26"), ("Wild mushroom risotto", "parmesan, thyme", "$21"), ("Market fish", "new potatoes, brown shrimp butter", "$24")]),
+        (
+            "Starters",
+            [
+                ("Charred leeks", "hazelnut, brown butter, lemon", "$9"),
+                ("Burrata", "blood orange, basil, olive oil", "$12"),
+                ("Soup of the day", "with warm sourdough", "$8"),
+            ],
+        ),
+        (
+            "Mains",
+            [
+                ("Slow-roasted lamb", "white beans, salsa verde", "$26"),
+                ("Wild mushroom risotto", "parmesan, thyme", "$21"),
+                ("Market fish", "new potatoes, brown shrimp butter", "$24"),
+            ],
+        ),
     ] {
-        writeln!(out, r#"          <div><h3 class="text-2xl {}">{course}</h3><ul class="mt-6 space-y-5">"#, p.heading)?;
+        writeln!(
+            out,
+            r#"          <div><h3 class="text-2xl {}">{course}</h3><ul class="mt-6 space-y-5">"#,
+            p.heading
+        )?;
         for (dish, notes, price) in dishes {
             writeln!(
                 out,
@@ -481,15 +884,45 @@ pub(super) fn restaurant(out: &mut String, b: &Brief, p: &Palette) -> fmt::Resul
     }
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    open_section(out, p, "visit", "", &format!("Visit {}", b.name), "Walk-ins welcome; booking recommended at weekends.")?;
-    writeln!(out, r#"        <div class="mx-auto mt-12 grid max-w-4xl gap-8 md:grid-cols-2">"#)?;
-    write!(out, r#"          <div class="{} {} p-8"><div class="flex items-center gap-3 {}">"#, p.radius, p.card, p.accent)?;
+    open_section(
+        out,
+        p,
+        "visit",
+        "",
+        &format!("Visit {}", b.name),
+        "Walk-ins welcome; booking recommended at weekends.",
+    )?;
+    writeln!(
+        out,
+        r#"        <div class="mx-auto mt-12 grid max-w-4xl gap-8 md:grid-cols-2">"#
+    )?;
+    write!(
+        out,
+        r#"          <div class="{} {} p-8"><div class="flex items-center gap-3 {}">"#,
+        p.radius, p.card, p.accent
+    )?;
     icon(out, Icon::Clock, "h-6 w-6")?;
-    writeln!(out, r#"<h3 class="text-xl {}">Opening hours</h3></div><dl class="mt-4 space-y-2 {}">"#, p.heading, p.muted)?;
-    for (days, hours) in [("Tuesday – Thursday", "12:00 – 22:00"), ("Friday – Saturday", "12:00 – 23:00"), ("Sunday", "12:00 – 17:00"), ("Monday", "Closed")] {
-        writeln!(out, r#"            <div class="flex justify-between"><dt>{days}</dt><dd>{hours}</dd></div>"#)?;
+    writeln!(
+        out,
+        r#"<h3 class="text-xl {}">Opening hours</h3></div><dl class="mt-4 space-y-2 {}">"#,
+        p.heading, p.muted
+    )?;
+    for (days, hours) in [
+        ("Tuesday – Thursday", "12:00 – 22:00"),
+        ("Friday – Saturday", "12:00 – 23:00"),
+        ("Sunday", "12:00 – 17:00"),
+        ("Monday", "Closed"),
+    ] {
+        writeln!(
+            out,
+            r#"            <div class="flex justify-between"><dt>{days}</dt><dd>{hours}</dd></div>"#
+        )?;
     }
-    write!(out, "          </dl></div>\n          <div class=\"{} {} p-8\"><div class=\"flex items-center gap-3 {}\">", p.radius, p.card, p.accent)?;
+    write!(
+        out,
+        "          </dl></div>\n          <div class=\"{} {} p-8\"><div class=\"flex items-center gap-3 {}\">",
+        p.radius, p.card, p.accent
+    )?;
     icon(out, Icon::Pin, "h-6 w-6")?;
     writeln!(
         out,
@@ -498,16 +931,48 @@ pub(super) fn restaurant(out: &mut String, b: &Brief, p: &Palette) -> fmt::Resul
     )?;
     writeln!(out, "        </div>")?;
     close_section(out)?;
-    band(out, p, "reserve", "Book your table", "Tables for up to eight; for larger parties or private dining, just ask.", "Reserve by email")
+    band(
+        out,
+        p,
+        "reserve",
+        "Book your table",
+        "Tables for up to eight; for larger parties or private dining, just ask.",
+        "Reserve by email",
+    )
 }
 
 pub(super) fn resume(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
-    open_section(out, p, "experience", p.alt, "Experience", &format!("Where {} has made a difference.", b.name))?;
-    writeln!(out, r#"        <ol class="mx-auto mt-12 max-w-3xl space-y-6">"#)?;
+    open_section(
+        out,
+        p,
+        "experience",
+        p.alt,
+        "Experience",
+        &format!("Where {} has made a difference.", b.name),
+    )?;
+    writeln!(
+        out,
+        r#"        <ol class="mx-auto mt-12 max-w-3xl space-y-6">"#
+    )?;
     for (years, role, org, text) in [
-        ("2021 – now", "Lead", "Northwind Labs", "Lead a team of six; shipped a platform rewrite that cut costs by 40% and page load times in half."),
-        ("2017 – 2021", "Senior specialist", "Harbour &amp; Co.", "Owned the customer-facing roadmap and mentored four juniors into senior roles."),
-        ("2014 – 2017", "Specialist", "Brightside Studio", "Delivered thirty client projects on time, and introduced the studio’s review process."),
+        (
+            "2021 – now",
+            "Lead",
+            "Northwind Labs",
+            "Lead a team of six; shipped a platform rewrite that cut costs by 40% and page load times in half.",
+        ),
+        (
+            "2017 – 2021",
+            "Senior specialist",
+            "Harbour &amp; Co.",
+            "Owned the customer-facing roadmap and mentored four juniors into senior roles.",
+        ),
+        (
+            "2014 – 2017",
+            "Specialist",
+            "Brightside Studio",
+            "Delivered thirty client projects on time, and introduced the studio’s review process.",
+        ),
     ] {
         writeln!(
             out,
@@ -517,13 +982,46 @@ pub(super) fn resume(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
     }
     writeln!(out, "        </ol>")?;
     close_section(out)?;
-    open_section(out, p, "education", "", "Education", "Learning never really stops.")?;
-    write!(out, r#"        <div class="mx-auto mt-12 flex max-w-3xl items-center gap-4 {} {} p-6"><span class="flex h-12 w-12 shrink-0 items-center justify-center {} {}">"#, p.radius, p.card, p.radius, p.icon)?;
+    open_section(
+        out,
+        p,
+        "education",
+        "",
+        "Education",
+        "Learning never really stops.",
+    )?;
+    write!(
+        out,
+        r#"        <div class="mx-auto mt-12 flex max-w-3xl items-center gap-4 {} {} p-6"><span class="flex h-12 w-12 shrink-0 items-center justify-center {} {}">"#,
+        p.radius, p.card, p.radius, p.icon
+    )?;
     icon(out, Icon::Star, "h-6 w-6")?;
-    writeln!(out, r#"</span><div><h3 class="font-semibold">MSc, University of Edinburgh</h3><p class="text-sm {}">2012 – 2014 · Graduated with distinction</p></div></div>"#, p.muted)?;
+    writeln!(
+        out,
+        r#"</span><div><h3 class="font-semibold">MSc, University of Edinburgh</h3><p class="text-sm {}">2012 – 2014 · Graduated with distinction</p></div></div>"#,
+        p.muted
+    )?;
     close_section(out)?;
-    skills(out, p, &["Leadership", "Planning", "Writing", "Data analysis", "Public speaking", "Mentoring"])?;
-    band(out, p, "contact", &format!("Work with {}", b.name), "Open to new roles and interesting projects. References on request.", "Send an email")
+    skills(
+        out,
+        p,
+        &[
+            "Leadership",
+            "Planning",
+            "Writing",
+            "Data analysis",
+            "Public speaking",
+            "Mentoring",
+        ],
+    )?;
+    band(
+        out,
+        p,
+        "contact",
+        &format!("Work with {}", b.name),
+        "Open to new roles and interesting projects. References on request.",
+        "Send an email",
+    )
 }
 
 pub(super) fn footer(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
