@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::generation::{GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
 use crate::sanitize::Sanitizer;
 use crate::store::{Store, StoreOptions};
@@ -29,6 +30,8 @@ use crate::views::ViewCounter;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on a listener of its own (`LIVEPAGE_METRICS_ADDR`), so it is never public.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// The in-process demo model, when there is no API key.
     demo_upstream: Option<JoinHandle<()>>,
@@ -41,6 +44,15 @@ impl Application {
     /// Connects and migrates the database, starts the demo model if needed, and prepares the
     /// routes on `listener`.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("LIVEPAGE_METRICS_ADDR: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::new());
         let store_options = StoreOptions {
             max_connections: config.db_max_connections,
             acquire_timeout: config.db_acquire_timeout,
@@ -48,7 +60,8 @@ impl Application {
         };
         let store = Store::connect(&config.database_url, &store_options)
             .await
-            .context("DATABASE_URL: could not open the database")?;
+            .context("DATABASE_URL: could not open the database")?
+            .instrument(metrics.db.clone());
 
         let (base_url, demo_upstream) = if config.demo_mode() {
             let (url, task) = start_demo_upstream(&config).await?;
@@ -75,6 +88,7 @@ impl Application {
             upstream,
             sanitizer,
             GenerationSettings::from_config(&config),
+            metrics.generation.clone(),
         );
         let views = Arc::new(ViewCounter::default());
         let stop_flusher = CancellationToken::new();
@@ -97,9 +111,11 @@ impl Application {
             generations,
             views,
             limits,
+            metrics,
         };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             demo_upstream,
             stop_flusher,
@@ -109,6 +125,13 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -122,6 +145,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             state,
             demo_upstream,
             stop_flusher,
@@ -130,6 +154,14 @@ impl Application {
         let generations = Arc::clone(&state.generations);
         let grace = state.config.shutdown_grace;
         let router = http::router(state.clone());
+        let stop_metrics = CancellationToken::new();
+        let metrics_server = match metrics_listener {
+            Some(listener) => {
+                tracing::info!(addr = %listener.local_addr()?, "serving metrics");
+                Some(serve_metrics(listener, state.clone(), stop_metrics.clone()))
+            }
+            None => None,
+        };
         tracing::info!(addr = %listener.local_addr()?, "listening");
         axum::serve(
             listener,
@@ -147,6 +179,13 @@ impl Application {
         .await
         .context("serving HTTP")?;
 
+        // Metrics stayed available through the drain; now they have nothing left to tell.
+        stop_metrics.cancel();
+        if let Some(server) = metrics_server
+            && let Err(err) = server.await
+        {
+            tracing::error!(error = %err, "the metrics listener task failed");
+        }
         stop_flusher.cancel();
         if let Err(err) = flusher.await {
             tracing::error!(error = %err, "the view counter task failed");
@@ -158,6 +197,22 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Serves `/metrics` on its own listener until `stop` is cancelled.
+fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = axum::serve(listener, http::metrics_router(state))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "serving metrics failed");
+        }
+    })
 }
 
 /// Serves the mock upstream on its own loopback port, as the demo model.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::domain::Model;
@@ -32,6 +32,14 @@ pub struct Config {
         default_value = "127.0.0.1:8080"
     )]
     pub addr: SocketAddr,
+
+    /// Serve `/metrics` on this address (e.g. a private interface) instead of on the main one.
+    #[arg(
+        long,
+        env = "LIVEPAGE_METRICS_ADDR",
+        value_name = "LIVEPAGE_METRICS_ADDR"
+    )]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// `sqlite://…` or `postgres://…`.
     #[arg(
@@ -211,12 +219,20 @@ pub struct Config {
 impl Config {
     /// The configuration from the environment and the command line (flags win).
     pub fn from_env_and_args() -> Result<Self, clap::Error> {
-        Self::try_parse()
+        Self::try_parse().map(Self::normalized)
     }
 
     /// The configuration from the environment alone (no command-line flags).
     pub fn from_env() -> Result<Self, clap::Error> {
-        Self::try_parse_from(["livepage"])
+        Self::try_parse_from(["livepage"]).map(Self::normalized)
+    }
+
+    /// An empty secret means "unset", as `OPENROUTER_API_KEY=` in a compose file or `.env` does.
+    fn normalized(mut self) -> Self {
+        let present = |secret: &SecretString| !secret.expose_secret().is_empty();
+        self.openrouter_api_key = self.openrouter_api_key.filter(present);
+        self.admin_token = self.admin_token.filter(present);
+        self
     }
 
     /// Demo mode: no API key, so the built-in mock model writes the pages.
@@ -269,8 +285,8 @@ fn parse_net(raw: &str) -> Result<ipnet::IpNet, String> {
 
 fn parse_secret(raw: &str) -> Result<SecretString, String> {
     let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("must not be empty (unset it instead)".into());
+    if raw.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("must not contain spaces or control characters".into());
     }
     Ok(SecretString::from(raw))
 }
@@ -318,6 +334,14 @@ mod tests {
             config.pages_url().as_str(),
             "https://pages.example.com/base/"
         );
+    }
+
+    #[test]
+    fn empty_secrets_mean_unset() {
+        let config = parse(&["--openrouter-api-key", "", "--admin-token", " "]).unwrap().normalized();
+        assert!(config.demo_mode());
+        assert!(config.admin_token.is_none());
+        assert!(parse(&["--openrouter-api-key", "sk or"]).is_err());
     }
 
     #[test]

@@ -10,13 +10,17 @@
 //! - [`sanitize`]: raw model output → [`sanitize::SanitizedHtml`], the only thing pages are made of.
 //! - [`store`]: pages and generations in SQLite or PostgreSQL, behind one [`store::Store`].
 //! - [`views`]: batched page view counting.
+//! - [`metrics`]: operational metrics (Prometheus), one registry per application.
 //! - [`domain`]: values from outside, parsed once (`Email`, `Prompt`, `PageType`, …).
+//! - [`cli`]: the `livepage generate` / `follow` command-line client, and the command line itself.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod generation;
 pub mod http;
+pub mod metrics;
 pub mod mock;
 pub mod sanitize;
 pub mod store;

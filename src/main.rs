@@ -1,16 +1,19 @@
-//! The `livepage` server: configuration, logging, then the library's [`Application`].
+//! The `livepage` binary: the server (configuration, logging, then the library's
+//! [`Application`]), or with `generate` / `follow` the library's command-line client.
 
 use std::process::ExitCode;
 
 use livepage::app::Application;
+use livepage::cli::Invocation;
 use livepage::config::Config;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env_and_args() {
-        Ok(config) => config,
+    let config = match Invocation::from_args() {
+        Ok(Invocation::Serve(config)) => *config,
+        Ok(Invocation::Client(command)) => return livepage::cli::run(command).await.into(),
         Err(err) => err.exit(),
     };
     init_tracing(&config.log_format);
@@ -24,10 +27,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(mut config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|err| anyhow::anyhow!("LIVEPAGE_ADDR: cannot listen on {}: {err}", config.addr))?;
+    // With port 0 the OS picks one; absolute URLs (`PUBLIC_URL`'s default) must name it.
+    config.addr = listener.local_addr()?;
     let app = Application::build(config, listener).await?;
     app.run_until_stopped(shutdown_signal()).await
 }

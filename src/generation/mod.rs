@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::domain::{GenerateBody, GenerationRequest};
+use crate::metrics::GenerationMetrics;
 use crate::sanitize::Sanitizer;
 use crate::store::Store;
 use crate::upstream::UpstreamClient;
@@ -165,6 +166,8 @@ pub struct Generations {
     upstream: UpstreamClient,
     sanitizer: Arc<Sanitizer>,
     settings: GenerationSettings,
+    /// Counters and histograms of every generation's life, for `/metrics`.
+    metrics: GenerationMetrics,
     /// Slots for talking to the upstream. Tokio's semaphore is fair, so waiting generations
     /// get slots in the order they arrived.
     slots: Arc<Semaphore>,
@@ -188,6 +191,7 @@ impl Generations {
         upstream: UpstreamClient,
         sanitizer: Arc<Sanitizer>,
         settings: GenerationSettings,
+        metrics: GenerationMetrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             slots: Arc::new(Semaphore::new(settings.max_concurrent as usize)),
@@ -195,6 +199,7 @@ impl Generations {
             upstream,
             sanitizer,
             settings,
+            metrics,
             waiting: Mutex::default(),
             next_ticket: AtomicU64::new(0),
             live: Mutex::default(),
@@ -296,6 +301,7 @@ impl Generations {
             created_at: generation.created_at,
         }));
         self.live().insert(id, Arc::clone(&generation));
+        self.metrics.started();
 
         let span = tracing::info_span!("generation", id = %id, model = %generation.model);
         let registry = Arc::clone(self);

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use time::OffsetDateTime;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -16,7 +16,8 @@ use uuid::Uuid;
 use super::event::{Completed, Delta, ErrorCode, Event, Failed, Preview, Progress, Stage};
 use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
-use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome};
+use crate::metrics::{self, Ended, Sanitizing};
+use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, StoreError};
 use crate::upstream::{ChatRequest, Chunk, ChunkStream, Finish, UpstreamError};
 
 /// Typical size of a generated page; the progress estimate approaches 90% around it.
@@ -24,6 +25,28 @@ const EXPECTED_OUTPUT_BYTES: f64 = 12_000.0;
 
 /// How often a queued generation re-checks its queue position.
 const QUEUE_POLL: Duration = Duration::from_secs(1);
+
+/// Storage writes that fail because the database is unreachable are tried this many times
+/// (with backoff) before the generation gives up with `storage_unavailable`.
+const STORAGE_ATTEMPTS: usize = 4;
+
+/// Runs a storage write, retrying while the database is unreachable: a database restart or
+/// failover of a few seconds should not cost anyone their page.
+async fn with_storage_retries<T, Fut>(write: impl FnMut() -> Fut) -> Result<T, StoreError>
+where
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(STORAGE_ATTEMPTS - 1)
+        .with_jitter();
+    write
+        .retry(backoff)
+        .when(|err| matches!(err, StoreError::Unavailable(_)))
+        .notify(|err, delay| tracing::warn!(error = %err, ?delay, "database unreachable; retrying"))
+        .await
+}
 
 /// Why a generation ended without a page.
 #[derive(Debug)]
@@ -163,6 +186,7 @@ impl<'a> Run<'a> {
         match result {
             Ok(completed) => {
                 tracing::info!(page_id = %completed.page_id, fallback = completed.fallback, "page saved");
+                self.report_end(GenerationStatus::Completed, None, completed.fallback);
                 self.generation.log.finish(Event::Completed(completed));
             }
             Err(failure) => self.fail(failure).await,
@@ -195,12 +219,12 @@ impl<'a> Run<'a> {
         };
         self.progress(Stage::Sanitizing, None, None);
         let sanitizer = std::sync::Arc::clone(&self.registry.sanitizer);
-        let html = tokio::task::spawn_blocking(move || sanitizer.sanitize(&raw))
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "the sanitizer panicked");
-                Failure::new(ErrorCode::Internal, "the page could not be prepared")
-            })?;
+        let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
+        let sanitize = move || metrics::time(&timer, || sanitizer.sanitize(&raw));
+        let html = tokio::task::spawn_blocking(sanitize).await.map_err(|err| {
+            tracing::error!(error = %err, "the sanitizer panicked");
+            Failure::new(ErrorCode::Internal, "the page could not be prepared")
+        })?;
         if fallback_reason.is_some() && self.request.preview {
             self.generation.log.push(Event::Preview(Preview {
                 html: html.as_str().to_owned(),
@@ -225,9 +249,8 @@ impl<'a> Run<'a> {
             created_at: OffsetDateTime::now_utc(),
         };
         let outcome = self.outcome(GenerationStatus::Completed, None);
-        self.registry
-            .store
-            .save_page(self.generation.id, &page, &outcome)
+        let store = &self.registry.store;
+        with_storage_retries(|| store.save_page(self.generation.id, &page, &outcome))
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "saving the page failed");
@@ -254,9 +277,8 @@ impl<'a> Run<'a> {
             request: self.request,
             created_at: self.generation.created_at,
         };
-        self.registry
-            .store
-            .insert_generation(&row)
+        let store = &self.registry.store;
+        with_storage_retries(|| store.insert_generation(&row))
             .await
             .map_err(|err| {
                 tracing::error!(error = %err, "recording the generation failed");
@@ -353,6 +375,7 @@ impl<'a> Run<'a> {
                 return Err(err);
             }
             tracing::warn!(attempt, ?delay, error = ?err, "upstream attempt failed before the first token; retrying");
+            self.registry.metrics.retried();
             tokio::time::sleep(delay).await;
         }
     }
@@ -361,7 +384,8 @@ impl<'a> Run<'a> {
         &mut self,
         request: ChatRequest<'_>,
     ) -> Result<ChunkStream, NoToken> {
-        let deadline = Instant::now() + self.registry.settings.first_token_timeout;
+        let sent = Instant::now();
+        let deadline = sent + self.registry.settings.first_token_timeout;
         let upstream = &self.registry.upstream;
         let mut stream = tokio::time::timeout_at(deadline, upstream.open(request))
             .await
@@ -380,6 +404,8 @@ impl<'a> Run<'a> {
                     let has_content = chunk.content.is_some();
                     self.absorb(chunk);
                     if has_content {
+                        let model = &self.generation.model;
+                        self.registry.metrics.first_token(model, sent.elapsed());
                         return Ok(stream);
                     }
                 }
@@ -421,7 +447,9 @@ impl<'a> Run<'a> {
             .is_none_or(|last| now.duration_since(last) >= settings.preview_interval);
         if self.request.preview && preview_due {
             self.last_preview = Some(now);
-            let html = self.registry.sanitizer.sanitize(&self.text).into_string();
+            let timer = self.registry.metrics.sanitize(Sanitizing::Preview);
+            let html = metrics::time(timer, || self.registry.sanitizer.sanitize(&self.text));
+            let html = html.into_string();
             self.generation.log.push(Event::Preview(Preview { html }));
         }
     }
@@ -464,19 +492,32 @@ impl<'a> Run<'a> {
         outcome.partial_output = Some(&self.text)
             .filter(|t| !t.is_empty())
             .map(String::as_str);
-        if let Err(err) = self
-            .registry
-            .store
-            .finish_generation(self.generation.id, &outcome)
-            .await
+        let store = &self.registry.store;
+        if let Err(err) =
+            with_storage_retries(|| store.finish_generation(self.generation.id, &outcome)).await
         {
             tracing::error!(error = %err, "recording the failed generation failed");
         }
+        self.report_end(status, Some(failure.code), false);
         self.generation.log.finish(Event::Error(Failed {
             code: failure.code,
             retryable: failure.code.is_retryable(),
             message: failure.message,
         }));
+    }
+
+    /// Counts the generation's end and what it cost. Called before the terminal event, so that
+    /// a client that has seen the end of the stream finds it counted in `/metrics`.
+    fn report_end(&self, status: GenerationStatus, code: Option<ErrorCode>, fallback: bool) {
+        self.registry.metrics.ended(&Ended {
+            model: &self.generation.model,
+            outcome: status.as_str(),
+            code: code.map(ErrorCode::as_str),
+            fallback,
+            usage: self.usage,
+            deltas: self.tokens,
+            duration: self.started.elapsed(),
+        });
     }
 
     fn outcome<'f>(
@@ -550,5 +591,33 @@ impl<'a> QueueTicket<'a> {
 impl Drop for QueueTicket<'_> {
     fn drop(&mut self) {
         self.registry.waiting().remove(&self.ticket);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn storage_writes_are_retried_only_while_the_database_is_unreachable() {
+        let calls = AtomicUsize::new(0);
+        let result: Result<(), StoreError> = with_storage_retries(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+        })
+        .await;
+        assert!(matches!(result, Err(StoreError::Unavailable(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), STORAGE_ATTEMPTS);
+
+        calls.store(0, Ordering::SeqCst);
+        let result: Result<(), StoreError> = with_storage_retries(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::NotFound)
+        })
+        .await;
+        assert!(matches!(result, Err(StoreError::NotFound)));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "other errors are not retried");
     }
 }

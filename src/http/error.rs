@@ -154,6 +154,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        if matches!(self, Self::Unauthorized) {
+            // RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(retry_after) = self.retry_after() {
             // Whole seconds, rounded up: coming back a little late is fine, early is not.
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);

@@ -3,26 +3,31 @@
 //! Handlers parse input into domain types, call the generation registry or the store, and map
 //! results to responses; errors go through [`error::ApiError`].
 
+mod admin;
 pub mod error;
 mod generations;
 pub mod limits;
+mod options;
 mod pages;
 pub mod sse;
 mod system;
+mod telemetry;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::generation::Generations;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::views::ViewCounter;
 
@@ -38,6 +43,7 @@ pub struct AppState {
     pub generations: Arc<Generations>,
     pub views: Arc<ViewCounter>,
     pub limits: Arc<limits::RateLimits>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -46,6 +52,7 @@ impl AppState {
             previews,
             keepalive: self.config.keepalive,
             retry: self.config.sse_retry,
+            subscribers: self.metrics.sse_subscribers.clone(),
         }
     }
 }
@@ -53,8 +60,10 @@ impl AppState {
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
-        .route("/", get(system::index))
+        .route("/", get(ui::index))
+        .route("/assets/{name}", get(ui::asset))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route(
@@ -66,7 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/generations/{id}/cancel", post(generations::cancel))
         .route("/api/pages/{id}", get(pages::page))
         .route("/api/history", get(pages::history))
+        .route("/api/options", get(options::options))
         .route("/p/{id}", get(pages::live_page))
+        .route("/api/admin/stats", get(admin::stats))
+        .merge(public_metrics(&state.config))
         .fallback(system::not_found)
         .with_state(state)
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -74,7 +86,27 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            metrics,
+            telemetry::count_request,
+        ))
+        .layer(telemetry::trace_layer())
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+/// `GET /metrics` on the main listener, unless `LIVEPAGE_METRICS_ADDR` gives it its own.
+fn public_metrics(config: &Config) -> Router<AppState> {
+    match config.metrics_addr {
+        None => Router::new().route("/metrics", get(telemetry::metrics)),
+        Some(_) => Router::new(),
+    }
+}
+
+/// The routes of the private metrics listener (`LIVEPAGE_METRICS_ADDR`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(telemetry::metrics))
+        .fallback(system::not_found)
+        .with_state(state)
 }

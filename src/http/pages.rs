@@ -34,6 +34,7 @@ pub async fn live_page(
         Err(err) => return ApiError::from(err).into_response(),
     };
     state.views.record(id);
+    state.metrics.page_views.inc();
     // Stored pages never change, so the id is a strong validator.
     let etag = format!("\"{id}\"");
     let page_headers = page_headers(state.config.styles, &etag);

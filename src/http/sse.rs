@@ -15,14 +15,17 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
 use crate::generation::{Entry, Event};
+use crate::metrics::{Gauge, GaugeGuard};
 
 /// How a stream should be framed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StreamOptions {
     /// Include `preview` events.
     pub previews: bool,
     pub keepalive: Duration,
     pub retry: Duration,
+    /// Open SSE responses: each response holds it one higher while it exists.
+    pub subscribers: Gauge,
 }
 
 /// Maps one log entry to its SSE frame.
@@ -47,24 +50,29 @@ pub fn response(
     entries: impl Stream<Item = Arc<Entry>> + Send + 'static,
     options: StreamOptions,
 ) -> Response {
+    let StreamOptions {
+        previews,
+        keepalive,
+        retry,
+        subscribers,
+    } = options;
+    // Owned by the stream below, so it is dropped (and uncounted) with the response body.
+    let open = GaugeGuard::new(&subscribers);
     let mut first = true;
     let frames = entries
         .filter(move |entry| {
-            let keep = options.previews || !matches!(entry.event, Event::Preview(_));
+            let keep = previews || !matches!(entry.event, Event::Preview(_));
             std::future::ready(keep)
         })
         .map(move |entry| {
+            let _open = &open;
             let mut frame = frame(&entry);
             if std::mem::take(&mut first) {
-                frame = frame.retry(options.retry);
+                frame = frame.retry(retry);
             }
             Ok::<_, Infallible>(frame)
         });
-    let sse = Sse::new(frames).keep_alive(
-        KeepAlive::new()
-            .interval(options.keepalive)
-            .text("keep-alive"),
-    );
+    let sse = Sse::new(frames).keep_alive(KeepAlive::new().interval(keepalive).text("keep-alive"));
     (
         [
             (

@@ -1,21 +1,13 @@
-//! The web UI's entry point, health checks, and the API's 404.
+//! Health checks and the API's 404 (the web UI is in `ui`).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-
-/// The web UI, compiled into the binary so that it runs anywhere.
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-
-/// `GET /`.
-pub async fn index() -> Html<&'static str> {
-    Html(INDEX_HTML)
-}
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> Json<serde_json::Value> {

@@ -6,7 +6,7 @@
 //! html5ever, the parser browsers' behaviour is specified by, so a truncated or malformed
 //! document is read the way a browser would read it.
 
-use scraper::{ElementRef, Html, Node};
+use scraper::{ElementRef, Html};
 
 use super::policy::REMOVED_WITH_CONTENT;
 
@@ -79,19 +79,18 @@ fn is_html_element(element: &ElementRef<'_>, local_name: &str) -> bool {
 
 /// The first `<title>` in tree order (as `document.title` does), else the first `<h1>`.
 fn title(parsed: &Html) -> String {
-    let first = |local_name: &str| {
+    let text_of_first = |local_name: &str| {
         parsed
             .tree
             .root()
             .descendants()
             .filter_map(ElementRef::wrap)
             .find(|element| is_html_element(element, local_name))
+            .map(visible_text)
+            .filter(|text| !text.is_empty())
     };
-    [first("title"), first("h1")]
-        .into_iter()
-        .flatten()
-        .map(visible_text)
-        .find(|text| !text.is_empty())
+    text_of_first("title")
+        .or_else(|| text_of_first("h1"))
         .unwrap_or_else(|| UNTITLED.to_owned())
 }
 
@@ -101,16 +100,14 @@ fn visible_text(element: ElementRef<'_>) -> String {
     let text: String = element
         .descendants()
         .filter(|node| {
-            !node
-                .ancestors()
-                .take_while(|ancestor| ancestor.id() != element.id())
-                .filter_map(ElementRef::wrap)
-                .any(|ancestor| REMOVED_WITH_CONTENT.contains(&ancestor.value().name()))
+            node.value().is_text()
+                && !node
+                    .ancestors()
+                    .take_while(|ancestor| ancestor.id() != element.id())
+                    .filter_map(ElementRef::wrap)
+                    .any(|ancestor| REMOVED_WITH_CONTENT.contains(&ancestor.value().name()))
         })
-        .filter_map(|node| match node.value() {
-            Node::Text(text) => Some(&**text),
-            _ => None,
-        })
+        .filter_map(|node| node.value().as_text().map(|text| &**text))
         .collect();
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let capped: String = collapsed.chars().take(TITLE_MAX_CHARS).collect();

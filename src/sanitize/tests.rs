@@ -52,46 +52,19 @@ fn is_inside_head(element: &ElementRef<'_>) -> bool {
 }
 
 /// Elements that must never appear in a page, whatever the input.
+#[rustfmt::skip]
 const FORBIDDEN_ELEMENTS: &[&str] = &[
-    "iframe",
-    "object",
-    "embed",
-    "base",
-    "link",
-    "style",
-    "foreignobject",
-    "animate",
-    "animatemotion",
-    "animatetransform",
-    "animatecolor",
-    "set",
-    "use",
-    "image",
-    "frame",
-    "frameset",
-    "applet",
-    "math",
-    "template",
-    "noscript",
-    "xmp",
-    "plaintext",
-    "noembed",
+    "iframe", "object", "embed", "base", "link", "style", "foreignobject", "animate",
+    "animatemotion", "animatetransform", "animatecolor", "set", "use", "image", "frame",
+    "frameset", "applet", "math", "template", "noscript", "xmp", "plaintext", "noembed",
     "noframes",
 ];
 
 /// Attributes whose value a browser may navigate to or load.
+#[rustfmt::skip]
 const URL_ATTRIBUTES: &[&str] = &[
-    "href",
-    "xlink:href",
-    "src",
-    "action",
-    "formaction",
-    "data",
-    "poster",
-    "srcset",
-    "ping",
-    "background",
-    "cite",
+    "href", "xlink:href", "src", "action", "formaction", "data", "poster", "srcset", "ping",
+    "background", "cite",
 ];
 
 const DANGEROUS_SCHEMES: &[&str] = &["javascript:", "vbscript:", "data:"];
@@ -632,10 +605,20 @@ fn sanitizing_twice_changes_nothing() {
         "<table><tr><td>a<div>b</div></table>",
         "<select><option selected>a<option>b</select>",
         "<a href=\"#x\"><b>x<i>y</b>z</i></a>",
+        "<form><div></form><form><input name=\"q\"></form>",
+        "<p><listing><p>x</p></listing></p>",
     ] {
         let once = sanitize(raw);
         assert_eq!(sanitize(once.as_str()), once, "{raw}");
     }
+}
+
+#[test]
+fn a_tree_that_reads_back_differently_is_settled_before_it_is_returned() {
+    // Unwrapping `<listing>` leaves a heading inside a heading, which no parser produces.
+    let page = sanitize("<h1><listing><h1>x");
+    assert_eq!(body(&page), "<h1></h1><h1>x</h1>");
+    assert_eq!(sanitize(page.as_str()), page);
 }
 
 #[test]
@@ -702,107 +685,23 @@ fn no_h5sc_payload_survives() {
 
 /// Pieces that exercise the parser's hard parts: foreign content, tables, formatting-element
 /// reconstruction, raw-text and RCDATA elements, fences and document markers.
+#[rustfmt::skip]
 const FRAGMENTS: &[&str] = &[
-    "<!DOCTYPE html>",
-    "<html lang=\"fr\">",
-    "</html>",
-    "<head>",
-    "</head>",
-    "<body class=\"p-4 x\">",
-    "</body>",
-    "```html\n",
-    "```",
-    "\n",
-    " ",
-    "\t",
-    "text",
-    "é",
-    "&amp;",
-    "&lt;",
-    "&",
-    "<",
-    ">",
-    "\"",
-    "'",
-    "=",
-    "<title>",
-    "</title>",
-    "<h1>",
-    "</h1>",
-    "<p>",
-    "</p>",
-    "<div class=\"a\">",
-    "</div>",
-    "<span>",
-    "</span>",
-    "<b>",
-    "</b>",
-    "<i>",
-    "</i>",
-    "<a href=\"#x\">",
-    "<a href=\"javascript:alert(1)\">",
-    "</a>",
-    "<table>",
-    "</table>",
-    "<tr>",
-    "<td>",
-    "</td>",
-    "<caption>",
-    "<colgroup><col>",
-    "<form>",
-    "</form>",
-    "<input name=\"q\">",
-    "<button>",
-    "<select>",
-    "</select>",
-    "<option>",
-    "<optgroup>",
-    "<textarea>",
-    "</textarea>",
-    "<pre>",
-    "</pre>",
-    "<listing>",
-    "<ul><li>",
-    "<dl><dd>",
-    "<svg viewBox=\"0 0 1 1\">",
-    "</svg>",
-    "<path d=\"M0\">",
-    "<title>",
-    "<desc>",
-    "<foreignObject>",
-    "</foreignObject>",
-    "<math>",
-    "<mtext>",
-    "<mi>",
-    "</math>",
-    "<style>",
-    "</style>",
-    "<script>",
-    "</script>",
-    "<noscript>",
-    "</noscript>",
-    "<template>",
-    "</template>",
-    "<xmp>",
-    "<iframe>",
-    "<plaintext>",
-    "<!--",
-    "-->",
-    "<![CDATA[",
-    "]]>",
-    "<img src=x onerror=alert(1)>",
-    "<br>",
-    "</br>",
-    "<hr>",
-    "<frameset>",
-    "<nobr>",
-    "<ruby><rt>",
-    "<details><summary>",
-    "<selectedcontent>",
-    "<p style=\"color:red;background:url(x)\">",
-    "<image>",
-    "<isindex>",
-    "<keygen>",
+    "<!DOCTYPE html>", "<html lang=\"fr\">", "</html>", "<head>", "</head>",
+    "<body class=\"p-4 x\">", "</body>", "```html\n", "```", "\n", " ", "\t", "text", "é",
+    "&amp;", "&lt;", "&", "<", ">", "\"", "'", "=", "<title>", "</title>", "<h1>", "</h1>",
+    "<p>", "</p>", "<div class=\"a\">", "</div>", "<span>", "</span>", "<b>", "</b>", "<i>",
+    "</i>", "<a href=\"#x\">", "<a href=\"javascript:alert(1)\">", "</a>", "<table>",
+    "</table>", "<tr>", "<td>", "</td>", "<caption>", "<colgroup><col>", "<form>", "</form>",
+    "<input name=\"q\">", "<button>", "<select>", "</select>", "<option>", "<optgroup>",
+    "<textarea>", "</textarea>", "<pre>", "</pre>", "<listing>", "<ul><li>", "<dl><dd>",
+    "<svg viewBox=\"0 0 1 1\">", "</svg>", "<path d=\"M0\">", "<title>", "<desc>",
+    "<foreignObject>", "</foreignObject>", "<math>", "<mtext>", "<mi>", "</math>", "<style>",
+    "</style>", "<script>", "</script>", "<noscript>", "</noscript>", "<template>",
+    "</template>", "<xmp>", "<iframe>", "<plaintext>", "<!--", "-->", "<![CDATA[", "]]>",
+    "<img src=x onerror=alert(1)>", "<br>", "</br>", "<hr>", "<frameset>", "<nobr>",
+    "<ruby><rt>", "<details><summary>", "<selectedcontent>",
+    "<p style=\"color:red;background:url(x)\">", "<image>", "<isindex>", "<keygen>",
 ];
 
 fn html_ish() -> impl Strategy<Value = String> {

@@ -10,6 +10,7 @@
 
 mod postgres;
 mod sqlite;
+mod stats;
 pub mod testing;
 #[cfg(test)]
 mod tests;
@@ -21,10 +22,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{GenerationRequest, Usage};
+use crate::metrics::DbLatency;
 use crate::sanitize::SanitizedHtml;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use stats::{
+    GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
+    StatusCounts, TokenTotals, TopPage, WindowStats,
+};
 
 /// What can go wrong in storage, independent of HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -186,19 +192,32 @@ pub struct GenerationRecord {
 
 /// The database behind LivePage.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub struct Store {
+    engine: Engine,
+    /// Where each call's latency goes; `None` until [`Store::instrument`] (tests, tools).
+    latency: Option<DbLatency>,
+}
+
+/// The backend a [`Store`] talks to.
+#[derive(Debug, Clone)]
+enum Engine {
     Sqlite(SqliteStore),
     Postgres(PgStore),
 }
 
-/// Calls the same method on whichever backend this store is.
+/// Calls the same method on whichever backend this store is, timing it by method name.
 macro_rules! dispatch {
-    ($self:ident.$method:ident($($arg:expr),*)) => {
-        match $self {
-            Store::Sqlite(store) => store.$method($($arg),*).await,
-            Store::Postgres(store) => store.$method($($arg),*).await,
+    ($self:ident.$method:ident($($arg:expr),*)) => {{
+        let started = std::time::Instant::now();
+        let result = match &$self.engine {
+            Engine::Sqlite(store) => store.$method($($arg),*).await,
+            Engine::Postgres(store) => store.$method($($arg),*).await,
+        };
+        if let Some(latency) = &$self.latency {
+            latency.observe(stringify!($method), started.elapsed());
         }
-    };
+        result
+    }};
 }
 
 impl Store {
@@ -207,12 +226,22 @@ impl Store {
     /// Errors never contain `url`, so a password in it does not reach the logs.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
-        match scheme {
-            "sqlite" => Ok(Self::Sqlite(SqliteStore::connect(url, options).await?)),
-            "postgres" | "postgresql" => Ok(Self::Postgres(PgStore::connect(url, options).await?)),
+        let engine = match scheme {
+            "sqlite" => Engine::Sqlite(SqliteStore::connect(url, options).await?),
+            "postgres" | "postgresql" => Engine::Postgres(PgStore::connect(url, options).await?),
             // Only the scheme is echoed: the rest of the URL may hold a password.
-            other => Err(StoreError::UnsupportedScheme(other.to_owned())),
-        }
+            other => return Err(StoreError::UnsupportedScheme(other.to_owned())),
+        };
+        Ok(Self {
+            engine,
+            latency: None,
+        })
+    }
+
+    /// Records the latency of every call from now on, by operation.
+    pub fn instrument(mut self, latency: DbLatency) -> Self {
+        self.latency = Some(latency);
+        self
     }
 
     /// Answers when the database does.
@@ -272,6 +301,34 @@ impl Store {
     /// Adds counted views, `(page id, views)`, in one transaction.
     pub async fn add_views(&self, views: &[(Uuid, u64)]) -> Result<(), StoreError> {
         dispatch!(self.add_views(views))
+    }
+
+    /// Generations started at or after `since`, grouped by model, status and error code, with
+    /// their tokens and cost.
+    pub async fn generation_groups(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<GenerationGroup>, StoreError> {
+        dispatch!(self.generation_groups(since))
+    }
+
+    /// Median and p95 latency of the completed generations started at or after `since`: one
+    /// row per model, and one (`model: None`) for all of them.
+    pub async fn latency_percentiles(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<LatencyRow>, StoreError> {
+        dispatch!(self.latency_percentiles(since))
+    }
+
+    /// Pages created at or after `since`, and their views.
+    pub async fn page_totals(&self, since: OffsetDateTime) -> Result<PageTotals, StoreError> {
+        dispatch!(self.page_totals(since))
+    }
+
+    /// The `limit` most viewed public pages, most viewed first (ties: newest first).
+    pub async fn most_viewed_pages(&self, limit: u32) -> Result<Vec<TopPage>, StoreError> {
+        dispatch!(self.most_viewed_pages(limit))
     }
 
     pub async fn close(&self) {

@@ -22,8 +22,9 @@ use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use super::{
-    GenerationRecord, GenerationStatus, NewGeneration, NewPage, Outcome, PageRecord, StoreError,
-    StoreOptions, column_decode_error, found, parse_status, saturating_i64,
+    GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
+    Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
+    column_decode_error, found, parse_status, saturating_i64,
 };
 use crate::domain::Usage;
 
@@ -194,6 +195,126 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn generation_groups(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<GenerationGroup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT model, status, error_code, COUNT(*) AS generations,
+                    COALESCE(SUM(json_extract(usage, '$.prompt_tokens')), 0) AS prompt_tokens,
+                    COALESCE(SUM(json_extract(usage, '$.completion_tokens')), 0)
+                        AS completion_tokens,
+                    TOTAL(json_extract(usage, '$.cost')) AS cost
+             FROM generations WHERE created_at >= ?
+             GROUP BY model, status, error_code
+             ORDER BY model, status, error_code",
+        )
+        .bind(format_timestamp(since)?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(generation_group_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// SQLite has no `percentile_cont`, so this computes it: `ROW_NUMBER()` and `COUNT(*)` over
+    /// each (model, metric) partition give every sample its 0-based rank and the last rank;
+    /// the percentile p lies at position `p * last`, between the samples ranked at its floor and
+    /// the next, and is interpolated with PostgreSQL's arithmetic (`lo + frac * (hi - lo)`).
+    /// Each sample appears twice, once under its model and once under `NULL` (all models).
+    pub async fn latency_percentiles(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<LatencyRow>, StoreError> {
+        let rows = sqlx::query(
+            "WITH completed AS (
+                 SELECT model, first_token_ms, duration_ms FROM generations
+                 WHERE status = 'completed' AND created_at >= ?
+             ),
+             samples (model, metric, value) AS (
+                 SELECT model, 'first_token', first_token_ms FROM completed
+                 WHERE first_token_ms IS NOT NULL
+                 UNION ALL
+                 SELECT NULL, 'first_token', first_token_ms FROM completed
+                 WHERE first_token_ms IS NOT NULL
+                 UNION ALL
+                 SELECT model, 'duration', duration_ms FROM completed
+                 WHERE duration_ms IS NOT NULL
+                 UNION ALL
+                 SELECT NULL, 'duration', duration_ms FROM completed
+                 WHERE duration_ms IS NOT NULL
+             ),
+             ranked AS (
+                 SELECT model, metric, value,
+                        ROW_NUMBER() OVER (PARTITION BY model, metric ORDER BY value) - 1 AS rank,
+                        COUNT(*) OVER (PARTITION BY model, metric) - 1 AS last
+                 FROM samples
+             ),
+             bounds AS (
+                 SELECT model, metric,
+                        MAX(0.5 * last) AS pos50,
+                        MAX(CASE WHEN rank = CAST(0.5 * last AS INTEGER) THEN value END) AS lo50,
+                        MAX(CASE WHEN rank = CAST(0.5 * last AS INTEGER) + 1 THEN value END)
+                            AS hi50,
+                        MAX(0.95 * last) AS pos95,
+                        MAX(CASE WHEN rank = CAST(0.95 * last AS INTEGER) THEN value END) AS lo95,
+                        MAX(CASE WHEN rank = CAST(0.95 * last AS INTEGER) + 1 THEN value END)
+                            AS hi95
+                 FROM ranked GROUP BY model, metric
+             ),
+             percentiles AS (
+                 SELECT model, metric,
+                        lo50 + (pos50 - CAST(pos50 AS INTEGER)) * (COALESCE(hi50, lo50) - lo50)
+                            AS p50,
+                        lo95 + (pos95 - CAST(pos95 AS INTEGER)) * (COALESCE(hi95, lo95) - lo95)
+                            AS p95
+                 FROM bounds
+             )
+             SELECT model,
+                    MAX(CASE WHEN metric = 'first_token' THEN p50 END) AS first_token_p50,
+                    MAX(CASE WHEN metric = 'first_token' THEN p95 END) AS first_token_p95,
+                    MAX(CASE WHEN metric = 'duration' THEN p50 END) AS duration_p50,
+                    MAX(CASE WHEN metric = 'duration' THEN p95 END) AS duration_p95
+             FROM percentiles GROUP BY model",
+        )
+        .bind(format_timestamp(since)?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(latency_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn page_totals(&self, since: OffsetDateTime) -> Result<PageTotals, StoreError> {
+        let (pages, views) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(view_count), 0) FROM pages WHERE created_at >= ?",
+        )
+        .bind(format_timestamp(since)?)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(PageTotals { pages, views })
+    }
+
+    pub async fn most_viewed_pages(&self, limit: u32) -> Result<Vec<TopPage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, title, view_count FROM pages WHERE is_public
+             ORDER BY view_count DESC, id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let page = |row: &SqliteRow| {
+            Ok::<_, sqlx::Error>(TopPage {
+                id: uuid(row, "id")?,
+                title: row.try_get("title")?,
+                views: row.try_get("view_count")?,
+            })
+        };
+        Ok(rows.iter().map(page).collect::<Result<_, _>>()?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -344,6 +465,32 @@ fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error>
             .try_get::<Option<&str>, _>("finished_at")?
             .map(|text| parse_timestamp("finished_at", text))
             .transpose()?,
+    })
+}
+
+fn generation_group_from_row(row: &SqliteRow) -> Result<GenerationGroup, sqlx::Error> {
+    Ok(GenerationGroup {
+        model: row.try_get("model")?,
+        status: parse_status(row.try_get("status")?)?,
+        error_code: row.try_get("error_code")?,
+        generations: row.try_get("generations")?,
+        prompt_tokens: row.try_get("prompt_tokens")?,
+        completion_tokens: row.try_get("completion_tokens")?,
+        cost: row.try_get("cost")?,
+    })
+}
+
+fn latency_from_row(row: &SqliteRow) -> Result<LatencyRow, sqlx::Error> {
+    Ok(LatencyRow {
+        model: row.try_get("model")?,
+        first_token_ms: Percentiles {
+            p50: row.try_get("first_token_p50")?,
+            p95: row.try_get("first_token_p95")?,
+        },
+        duration_ms: Percentiles {
+            p50: row.try_get("duration_p50")?,
+            p95: row.try_get("duration_p95")?,
+        },
     })
 }
 

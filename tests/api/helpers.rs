@@ -92,6 +92,16 @@ pub fn test_config(database_url: &str, mock_url: &str) -> Config {
     config
 }
 
+/// With `TEST_LOG` set (e.g. `TEST_LOG=debug`), the servers' logs go to the test output.
+fn init_test_logging() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
+    });
+}
+
 /// Spawns an app on `backend` with the test configuration.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
@@ -106,7 +116,8 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
 }
 
 /// Spawns an app (and a mock upstream of its own) on an existing database.
-async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+pub async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    init_test_logging();
     let mock = MockUpstream::new(Script::default());
     let (mock_url, mock_server) = mock.spawn().await.expect("the mock upstream starts");
 
@@ -275,4 +286,52 @@ pub fn outline(events: &[SseEvent]) -> Vec<String> {
         }
     }
     names
+}
+
+/// The real `livepage` binary, running as a child process with JSON logs.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub address: SocketAddr,
+    /// The rest of its stdout, one JSON log line each.
+    #[allow(dead_code)]
+    pub logs: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary with `env` on an ephemeral port and waits for its `listening` line.
+    pub async fn start(env: &[(&str, &str)]) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LIVEPAGE_ADDR", "127.0.0.1:0")
+            .env("LIVEPAGE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the livepage binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut logs = tokio::io::BufReader::new(stdout).lines();
+        let address = loop {
+            let line = logs.next_line().await.expect("read the log").expect("the server logs `listening` before exiting");
+            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line, got {line:?}"));
+            if entry["message"] == "listening" {
+                break entry["addr"].as_str().expect("listening has addr").parse().expect("a socket address");
+            }
+        };
+        ServerProcess { child, address, logs }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Sends a signal (`TERM`, `INT`, …) to the process.
+    pub async fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = tokio::process::Command::new("kill").args([&format!("-{name}"), &pid]).status().await.unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
+    }
 }

@@ -3,8 +3,12 @@
 
 mod helpers;
 
+mod cli;
+mod binary;
 mod generate;
 mod lifecycle;
+mod ops;
 mod pages;
+mod storage;
 mod upstream;
 mod validation;

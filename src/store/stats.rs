@@ -1,0 +1,288 @@
+//! Aggregates for operators (`GET /api/admin/stats`): generations by status, error code and
+//! model, tokens and cost, latency percentiles, pages and views, the most viewed pages.
+//!
+//! Each backend computes the aggregates in SQL, one small query per kind (`generation_groups`,
+//! `latency_percentiles`, `page_totals`, `most_viewed_pages` in `sqlite.rs` and `postgres.rs`).
+//! This module defines their rows and folds the per-(model, status, error code) groups into the
+//! totals and per-model breakdown the API shows — additions only, so the numbers are SQL's.
+//!
+//! Percentiles are continuous: linear interpolation between the two nearest ranks, exactly
+//! PostgreSQL's `percentile_cont`. SQLite has no such aggregate, so its query ranks the samples
+//! with `ROW_NUMBER()`/`COUNT(*)` window functions and interpolates with the same arithmetic, and
+//! both backends give the same numbers for the same rows.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{GenerationStatus, Store, StoreError};
+
+/// Generations of one model, status and error code, started in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationGroup {
+    pub model: String,
+    pub status: GenerationStatus,
+    pub error_code: Option<String>,
+    pub generations: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost: f64,
+}
+
+/// The median and 95th percentile of a duration in milliseconds; `null` without samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+/// Latency of the completed generations of one model, or of all of them (`model: None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRow {
+    pub model: Option<String>,
+    /// From acceptance to the first token; fallback pages, which had none, are left out.
+    pub first_token_ms: Percentiles,
+    /// From acceptance to the saved page.
+    pub duration_ms: Percentiles,
+}
+
+/// Pages created in a window, and how often they were viewed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PageTotals {
+    pub pages: i64,
+    pub views: i64,
+}
+
+/// A page among the most viewed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopPage {
+    pub id: Uuid,
+    pub title: String,
+    pub views: i64,
+}
+
+/// Generations by status; every status is present, so the shape never changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StatusCounts {
+    pub total: i64,
+    pub running: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: GenerationStatus, count: i64) {
+        self.total += count;
+        let slot = match status {
+            GenerationStatus::Running => &mut self.running,
+            GenerationStatus::Completed => &mut self.completed,
+            GenerationStatus::Failed => &mut self.failed,
+            GenerationStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot += count;
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TokenTotals {
+    pub prompt: i64,
+    pub completion: i64,
+}
+
+/// What a set of generations did and cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GenerationTotals {
+    pub generations: StatusCounts,
+    /// Generations that ended without a page, by error code.
+    pub error_codes: BTreeMap<String, i64>,
+    pub tokens: TokenTotals,
+    /// In the upstream's credits (US dollars on OpenRouter).
+    pub cost: f64,
+    /// Over completed generations.
+    pub first_token_ms: Percentiles,
+    /// Over completed generations.
+    pub duration_ms: Percentiles,
+}
+
+impl GenerationTotals {
+    fn add(&mut self, group: &GenerationGroup) {
+        self.generations.add(group.status, group.generations);
+        if let Some(code) = &group.error_code {
+            *self.error_codes.entry(code.clone()).or_default() += group.generations;
+        }
+        self.tokens.prompt += group.prompt_tokens;
+        self.tokens.completion += group.completion_tokens;
+        self.cost += group.cost;
+    }
+
+    fn set_latency(&mut self, row: &LatencyRow) {
+        self.first_token_ms = row.first_token_ms;
+        self.duration_ms = row.duration_ms;
+    }
+}
+
+/// One model's share of a window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelStats {
+    pub model: String,
+    #[serde(flatten)]
+    pub totals: GenerationTotals,
+}
+
+/// Everything about the generations and pages created in one window of time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WindowStats {
+    #[serde(flatten)]
+    pub totals: GenerationTotals,
+    /// Pages created in the window.
+    pub pages: i64,
+    /// Views of those pages (views carry no time of their own).
+    pub views: i64,
+    /// By model, busiest first.
+    pub models: Vec<ModelStats>,
+}
+
+impl WindowStats {
+    /// Folds the rows of one window into totals and a per-model breakdown.
+    pub fn fold(groups: &[GenerationGroup], latency: &[LatencyRow], pages: PageTotals) -> Self {
+        let mut totals = GenerationTotals::default();
+        let mut by_model: BTreeMap<&str, GenerationTotals> = BTreeMap::new();
+        for group in groups {
+            totals.add(group);
+            by_model.entry(&group.model).or_default().add(group);
+        }
+        for row in latency {
+            match &row.model {
+                None => totals.set_latency(row),
+                Some(model) => by_model.entry(model).or_default().set_latency(row),
+            }
+        }
+        let mut models: Vec<ModelStats> = by_model
+            .into_iter()
+            .map(|(model, totals)| ModelStats {
+                model: model.to_owned(),
+                totals,
+            })
+            .collect();
+        // Stable: equal counts keep the models' alphabetical order.
+        models.sort_by_key(|m| std::cmp::Reverse(m.totals.generations.total));
+        Self {
+            totals,
+            pages: pages.pages,
+            views: pages.views,
+            models,
+        }
+    }
+}
+
+impl Store {
+    /// The generations and pages created at or after `since`.
+    pub async fn window_stats(&self, since: OffsetDateTime) -> Result<WindowStats, StoreError> {
+        let (groups, latency, pages) = tokio::try_join!(
+            self.generation_groups(since),
+            self.latency_percentiles(since),
+            self.page_totals(since),
+        )?;
+        Ok(WindowStats::fold(&groups, &latency, pages))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(model: &str, status: GenerationStatus, code: Option<&str>, n: i64) -> GenerationGroup {
+        GenerationGroup {
+            model: model.to_owned(),
+            status,
+            error_code: code.map(str::to_owned),
+            generations: n,
+            prompt_tokens: 10 * n,
+            completion_tokens: 100 * n,
+            cost: 0.5 * n as f64,
+        }
+    }
+
+    fn percentiles(p50: f64, p95: f64) -> Percentiles {
+        Percentiles {
+            p50: Some(p50),
+            p95: Some(p95),
+        }
+    }
+
+    #[test]
+    fn groups_fold_into_totals_and_a_per_model_breakdown_busiest_first() {
+        let groups = [
+            group("a/small", GenerationStatus::Completed, None, 1),
+            group("b/large", GenerationStatus::Completed, None, 2),
+            group(
+                "b/large",
+                GenerationStatus::Failed,
+                Some("upstream_error"),
+                1,
+            ),
+            group("b/large", GenerationStatus::Cancelled, Some("cancelled"), 1),
+        ];
+        let latency = [
+            LatencyRow {
+                model: None,
+                first_token_ms: percentiles(100.0, 190.0),
+                duration_ms: percentiles(1_000.0, 1_900.0),
+            },
+            LatencyRow {
+                model: Some("a/small".into()),
+                first_token_ms: percentiles(100.0, 100.0),
+                duration_ms: percentiles(1_000.0, 1_000.0),
+            },
+        ];
+        let pages = PageTotals { pages: 3, views: 7 };
+        let stats = WindowStats::fold(&groups, &latency, pages);
+
+        let totals = &stats.totals;
+        assert_eq!(
+            totals.generations,
+            StatusCounts {
+                total: 5,
+                running: 0,
+                completed: 3,
+                failed: 1,
+                cancelled: 1
+            }
+        );
+        assert_eq!(totals.error_codes.len(), 2);
+        assert_eq!(totals.error_codes["upstream_error"], 1);
+        assert_eq!(
+            totals.tokens,
+            TokenTotals {
+                prompt: 50,
+                completion: 500
+            }
+        );
+        assert_eq!(totals.cost, 2.5);
+        assert_eq!(totals.first_token_ms, percentiles(100.0, 190.0));
+        assert_eq!((stats.pages, stats.views), (3, 7));
+
+        let names: Vec<_> = stats.models.iter().map(|m| m.model.as_str()).collect();
+        assert_eq!(names, ["b/large", "a/small"]);
+        assert_eq!(stats.models[0].totals.generations.total, 4);
+        assert_eq!(stats.models[0].totals.duration_ms, Percentiles::default());
+        assert_eq!(
+            stats.models[1].totals.duration_ms,
+            percentiles(1_000.0, 1_000.0)
+        );
+    }
+
+    #[test]
+    fn an_empty_window_has_zeros_and_no_percentiles() {
+        let stats = WindowStats::fold(&[], &[], PageTotals::default());
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["generations"]["total"], 0);
+        assert_eq!(json["generations"]["cancelled"], 0);
+        assert_eq!(json["first_token_ms"]["p50"], serde_json::Value::Null);
+        assert_eq!(json["models"], serde_json::json!([]));
+        assert_eq!(json["error_codes"], serde_json::json!({}));
+    }
+}
