@@ -25,8 +25,8 @@ pub const API_KEY: &str = "sk-or-test-4f1d9c2e-never-leak-me";
 /// `name::sqlite` and `name::postgres`. The PostgreSQL case runs when `LIVEPAGE_TEST_POSTGRES_URL`
 /// is set; otherwise it says it was skipped — and fails in CI, where it must run.
 macro_rules! backend_tests {
-    ($(async fn $name:ident($backend:ident: Backend) $body:block)+) => {$(
-        async fn $name($backend: $crate::helpers::Backend) $body
+    ($(async fn $name:ident($backend:ident: $backend_type:ty) $body:block)+) => {$(
+        async fn $name($backend: $backend_type) $body
 
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,35 +70,36 @@ fn assert_gapless(events: &[SseEvent]) {
     );
 }
 
-#[tokio::test]
-async fn a_client_cut_off_anywhere_resumes_to_exactly_the_models_output() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let seed: u64 = rand::rng().random();
-    println!("cut points seeded with {seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    const PARTS: usize = 30;
-    for round in 0..12 {
-        app.mock.push(paced(PARTS, 1));
-        // One cut in the first rounds, two in the later ones; alternate header and query.
-        let cuts = if round < 6 { 1 } else { 2 };
-        let mut seen = Vec::new();
-        let mut response = app.post_generate(&body("a bakery")).await;
-        for cut in 0..cuts {
-            let at = rng.random_range(1..=PARTS);
-            seen.extend(read_some(response, at).await);
-            let events_url = seen[0].data["events_url"].as_str().unwrap().to_owned();
-            response = resume(&app, &events_url, last(&seen).id, (round + cut) % 2 == 0).await;
+backend_tests! {
+    async fn a_client_cut_off_anywhere_resumes_to_exactly_the_models_output(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let seed: u64 = rand::rng().random();
+        println!("cut points seeded with {seed}");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        const PARTS: usize = 30;
+        for round in 0..12 {
+            app.mock.push(paced(PARTS, 1));
+            // One cut in the first rounds, two in the later ones; alternate header and query.
+            let cuts = if round < 6 { 1 } else { 2 };
+            let mut seen = Vec::new();
+            let mut response = app.post_generate(&body("a bakery")).await;
+            for cut in 0..cuts {
+                let at = rng.random_range(1..=PARTS);
+                seen.extend(read_some(response, at).await);
+                let events_url = seen[0].data["events_url"].as_str().unwrap().to_owned();
+                response = resume(&app, &events_url, last(&seen).id, (round + cut) % 2 == 0).await;
+            }
+            seen.extend(read_events(response).await);
+            assert_gapless(&seen);
+            assert_eq!(last(&seen).event, "completed", "round {round}");
+            assert_eq!(
+                deltas(&seen),
+                expected(PARTS),
+                "round {round} (seed {seed})"
+            );
         }
-        seen.extend(read_events(response).await);
-        assert_gapless(&seen);
-        assert_eq!(last(&seen).event, "completed", "round {round}");
-        assert_eq!(
-            deltas(&seen),
-            expected(PARTS),
-            "round {round} (seed {seed})"
-        );
+        app.stop().await;
     }
-    app.stop().await;
 }
 
 backend_tests! {
@@ -167,234 +168,241 @@ backend_tests! {
     }
 }
 
-#[tokio::test]
-async fn many_watchers_each_get_every_event_and_a_slow_one_blocks_nobody() {
-    let app = spawn_app(Backend::Sqlite).await;
-    app.mock.push(paced(200, 1));
-    let first = app.post_generate(&body("a bakery")).await;
-    let mut first = first.bytes_stream().eventsource();
-    let started: Value = serde_json::from_str(&first.next().await.unwrap().unwrap().data).unwrap();
-    let events_url = started["events_url"].as_str().unwrap().to_owned();
+backend_tests! {
+    async fn many_watchers_each_get_every_event_and_a_slow_one_blocks_nobody(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.mock.push(paced(200, 1));
+        let first = app.post_generate(&body("a bakery")).await;
+        let mut first = first.bytes_stream().eventsource();
+        let started: Value = serde_json::from_str(&first.next().await.unwrap().unwrap().data).unwrap();
+        let events_url = started["events_url"].as_str().unwrap().to_owned();
 
-    // A watcher that connects and then reads nothing until everyone else is done.
-    let slow = app.client.get(&events_url).send().await.unwrap();
-    let watchers = (0..4).map(|_| {
-        let (client, url) = (app.client.clone(), events_url.clone());
-        tokio::spawn(async move { read_events(client.get(url).send().await.unwrap()).await })
-    });
-    let mut all = Vec::new();
-    for watcher in futures_util::future::join_all(watchers).await {
-        all.push(watcher.unwrap());
-    }
-    while first.next().await.is_some() {}
-    all.push(read_events(slow).await);
-    for events in &all {
-        assert_eq!(last(events).event, "completed");
-        assert_eq!(deltas(events), expected(200));
-        assert_eq!(
-            events.iter().map(|e| e.id).collect::<Vec<_>>(),
-            all[0].iter().map(|e| e.id).collect::<Vec<_>>()
-        );
-    }
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn beyond_the_concurrency_limit_generations_queue_then_get_503() {
-    let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.max_concurrent = 1;
-        config.max_queued = 1;
-    })
-    .await;
-    app.mock.push(paced(40, 10));
-    app.mock.push(paced(3, 0));
-    let running = app.post_generate(&body("first")).await;
-    let mut running = running.bytes_stream().eventsource();
-    while running.next().await.unwrap().unwrap().event != "delta" {}
-
-    let queued = app.post_generate(&body("second")).await;
-    let mut queued = queued.bytes_stream().eventsource();
-    let progress = loop {
-        let event = queued.next().await.unwrap().unwrap();
-        if event.event == "progress" {
-            break serde_json::from_str::<Value>(&event.data).unwrap();
+        // A watcher that connects and then reads nothing until everyone else is done.
+        let slow = app.client.get(&events_url).send().await.unwrap();
+        let watchers = (0..4).map(|_| {
+            let (client, url) = (app.client.clone(), events_url.clone());
+            tokio::spawn(async move { read_events(client.get(url).send().await.unwrap()).await })
+        });
+        let mut all = Vec::new();
+        for watcher in futures_util::future::join_all(watchers).await {
+            all.push(watcher.unwrap());
         }
-    };
-    assert_eq!(progress["stage"], "queued");
-    assert_eq!(progress["queue_position"], 0);
-
-    let refused = app.post_generate(&body("third")).await;
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    assert_eq!(
-        refused.json::<Value>().await.unwrap()["error"]["code"],
-        "queue_full"
-    );
-
-    while running.next().await.is_some() {}
-    let rest: Vec<_> = queued.collect().await;
-    let done: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
-    assert!(
-        done["live_url"].is_string(),
-        "the queued generation ran once a slot freed"
-    );
-    app.stop().await;
+        while first.next().await.is_some() {}
+        all.push(read_events(slow).await);
+        for events in &all {
+            assert_eq!(last(events).event, "completed");
+            assert_eq!(deltas(events), expected(200));
+            assert_eq!(
+                events.iter().map(|e| e.id).collect::<Vec<_>>(),
+                all[0].iter().map(|e| e.id).collect::<Vec<_>>()
+            );
+        }
+        app.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn a_generation_over_its_time_limit_ends_with_generation_timeout() {
-    let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.generation_timeout = Duration::from_millis(300)
-    })
-    .await;
-    app.mock.push(paced(100, 20));
-    let events = app.generate(&body("a bakery")).await;
-    assert_eq!(last(&events).data["code"], "generation_timeout");
-    app.mock.wait_for_disconnects(1).await;
-    app.stop().await;
-}
+backend_tests! {
+    async fn beyond_the_concurrency_limit_generations_queue_then_get_503(backend: Backend) {
+        let app = spawn_app_with(backend, |config| {
+            config.max_concurrent = 1;
+            config.max_queued = 1;
+        })
+        .await;
+        app.mock.push(paced(40, 10));
+        app.mock.push(paced(3, 0));
+        let running = app.post_generate(&body("first")).await;
+        let mut running = running.bytes_stream().eventsource();
+        while running.next().await.unwrap().unwrap().event != "delta" {}
 
-#[tokio::test]
-async fn rate_limits_per_email_and_per_client_ip() {
-    let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.rate_limit_per_email = 2;
-        config.rate_limit_per_ip = 3;
-        config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    })
-    .await;
-    let post = |email: &str, client_ip: &str| {
-        app.client
-            .post(app.url("/api/generate"))
-            .header("x-forwarded-for", client_ip)
-            .json(&json!({"email": email, "prompt": "a bakery"}))
-            .send()
-    };
-    for _ in 0..2 {
+        let queued = app.post_generate(&body("second")).await;
+        let mut queued = queued.bytes_stream().eventsource();
+        let progress = loop {
+            let event = queued.next().await.unwrap().unwrap();
+            if event.event == "progress" {
+                break serde_json::from_str::<Value>(&event.data).unwrap();
+            }
+        };
+        assert_eq!(progress["stage"], "queued");
+        assert_eq!(progress["queue_position"], 0);
+
+        let refused = app.post_generate(&body("third")).await;
+        assert_eq!(refused.status(), 503);
+        assert!(refused.headers().contains_key("retry-after"));
         assert_eq!(
-            post("ann@example.com", "203.0.113.1")
+            refused.json::<Value>().await.unwrap()["error"]["code"],
+            "queue_full"
+        );
+
+        while running.next().await.is_some() {}
+        let rest: Vec<_> = queued.collect().await;
+        let done: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
+        assert!(
+            done["live_url"].is_string(),
+            "the queued generation ran once a slot freed"
+        );
+        app.stop().await;
+    }
+}
+
+backend_tests! {
+    async fn a_generation_over_its_time_limit_ends_with_generation_timeout(backend: Backend) {
+        let app = spawn_app_with(backend, |config| {
+            config.generation_timeout = Duration::from_millis(300)
+        })
+        .await;
+        app.mock.push(paced(100, 20));
+        let events = app.generate(&body("a bakery")).await;
+        assert_eq!(last(&events).data["code"], "generation_timeout");
+        app.mock.wait_for_disconnects(1).await;
+        app.stop().await;
+    }
+}
+
+backend_tests! {
+    async fn rate_limits_per_email_and_per_client_ip(backend: Backend) {
+        let app = spawn_app_with(backend, |config| {
+            config.rate_limit_per_email = 2;
+            config.rate_limit_per_ip = 3;
+            config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        })
+        .await;
+        let post = |email: &str, client_ip: &str| {
+            app.client
+                .post(app.url("/api/generate"))
+                .header("x-forwarded-for", client_ip)
+                .json(&json!({"email": email, "prompt": "a bakery"}))
+                .send()
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                post("ann@example.com", "203.0.113.1")
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+        }
+        let limited = post("ann@example.com", "203.0.113.2").await.unwrap();
+        assert_eq!(limited.status(), 429);
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after));
+        assert_eq!(
+            limited.json::<Value>().await.unwrap()["error"]["code"],
+            "rate_limited"
+        );
+
+        // The first client IP has one generation left; another IP behind the proxy has its own.
+        assert_eq!(
+            post("bob@example.com", "203.0.113.1")
                 .await
                 .unwrap()
                 .status(),
             200
         );
+        assert_eq!(
+            post("cat@example.com", "203.0.113.1")
+                .await
+                .unwrap()
+                .status(),
+            429
+        );
+        assert_eq!(
+            post("cat@example.com", "203.0.113.9")
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        app.stop().await;
     }
-    let limited = post("ann@example.com", "203.0.113.2").await.unwrap();
-    assert_eq!(limited.status(), 429);
-    let retry_after: u64 = limited.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry_after));
-    assert_eq!(
-        limited.json::<Value>().await.unwrap()["error"]["code"],
-        "rate_limited"
-    );
-
-    // The first client IP has one generation left; another IP behind the proxy has its own.
-    assert_eq!(
-        post("bob@example.com", "203.0.113.1")
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        post("cat@example.com", "203.0.113.1")
-            .await
-            .unwrap()
-            .status(),
-        429
-    );
-    assert_eq!(
-        post("cat@example.com", "203.0.113.9")
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    app.stop().await;
 }
 
-#[tokio::test]
-async fn an_idempotency_key_attaches_repeats_to_the_first_generation() {
-    let app = spawn_app(Backend::Sqlite).await;
-    app.mock.push(paced(20, 5));
-    let send = |key: &str, body: Value| {
-        app.client
-            .post(app.url("/api/generate"))
-            .header("idempotency-key", key)
-            .json(&body)
-            .send()
-    };
-    let first = send("order-42", body("a bakery")).await.unwrap();
-    let repeat = send("order-42", body("a bakery")).await.unwrap();
-    let (first, repeat) = (read_events(first).await, read_events(repeat).await);
-    assert_eq!(
-        first[0].data["generation_id"],
-        repeat[0].data["generation_id"]
-    );
-    assert_eq!(
-        deltas(&repeat),
-        expected(20),
-        "the repeat streams from the start"
-    );
-    assert_eq!(app.mock.requests().len(), 1, "one paid generation");
+backend_tests! {
+    async fn an_idempotency_key_attaches_repeats_to_the_first_generation(backend: Backend) {
+        let app = spawn_app(backend).await;
+        app.mock.push(paced(20, 5));
+        let send = |key: &str, body: Value| {
+            app.client
+                .post(app.url("/api/generate"))
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+        };
+        let first = send("order-42", body("a bakery")).await.unwrap();
+        let repeat = send("order-42", body("a bakery")).await.unwrap();
+        let (first, repeat) = (read_events(first).await, read_events(repeat).await);
+        assert_eq!(
+            first[0].data["generation_id"],
+            repeat[0].data["generation_id"]
+        );
+        assert_eq!(
+            deltas(&repeat),
+            expected(20),
+            "the repeat streams from the start"
+        );
+        assert_eq!(app.mock.requests().len(), 1, "one paid generation");
 
-    let reused = send("order-42", body("a flower shop")).await.unwrap();
-    assert_eq!(reused.status(), 422);
-    assert_eq!(
-        reused.json::<Value>().await.unwrap()["error"]["code"],
-        "idempotency_key_reused"
-    );
-    app.stop().await;
+        let reused = send("order-42", body("a flower shop")).await.unwrap();
+        assert_eq!(reused.status(), 422);
+        assert_eq!(
+            reused.json::<Value>().await.unwrap()["error"]["code"],
+            "idempotency_key_reused"
+        );
+        app.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn on_shutdown_running_generations_finish_and_new_ones_are_refused() {
-    let mut app = spawn_app(Backend::Sqlite).await;
-    app.mock.push(paced(30, 10));
-    let running = app.post_generate(&body("a bakery")).await;
-    let mut running = running.bytes_stream().eventsource();
-    while running.next().await.unwrap().unwrap().event != "delta" {}
+backend_tests! {
+    async fn on_shutdown_running_generations_finish_and_new_ones_are_refused(backend: Backend) {
+        let mut app = spawn_app(backend).await;
+        app.mock.push(paced(30, 10));
+        let running = app.post_generate(&body("a bakery")).await;
+        let mut running = running.bytes_stream().eventsource();
+        while running.next().await.unwrap().unwrap().event != "delta" {}
 
-    app.begin_shutdown();
-    // Draining: the server still answers, but starts nothing new.
-    let refused = loop {
-        let response = app.post_generate(&body("too late")).await;
-        if response.status() != 200 {
-            break response;
-        }
-        // Raced the shutdown signal: that one was accepted and must finish too.
-        read_events(response).await;
-    };
-    assert_eq!(refused.status(), 503);
-    assert_eq!(
-        refused.json::<Value>().await.unwrap()["error"]["code"],
-        "shutting_down"
-    );
-    let rest: Vec<_> = running.collect().await;
-    let done: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
-    assert!(
-        done["live_url"].is_string(),
-        "the running generation completed: {done}"
-    );
-    app.stop().await;
+        app.begin_shutdown();
+        // Draining: the server still answers, but starts nothing new.
+        let refused = loop {
+            let response = app.post_generate(&body("too late")).await;
+            if response.status() != 200 {
+                break response;
+            }
+            // Raced the shutdown signal: that one was accepted and must finish too.
+            read_events(response).await;
+        };
+        assert_eq!(refused.status(), 503);
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["error"]["code"],
+            "shutting_down"
+        );
+        let rest: Vec<_> = running.collect().await;
+        let done: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
+        assert!(
+            done["live_url"].is_string(),
+            "the running generation completed: {done}"
+        );
+        app.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn generations_still_running_past_the_drain_deadline_end_with_shutdown() {
-    let mut app = spawn_app_with(Backend::Sqlite, |config| {
-        config.shutdown_grace = Duration::from_millis(200)
-    })
-    .await;
-    app.mock.push(Script {
-        fault: Some(Fault::Stall { after: 1 }),
-        ..paced(5, 0)
-    });
-    let running = app.post_generate(&body("a bakery")).await;
-    app.begin_shutdown();
-    let events = read_events(running).await;
-    assert_eq!(last(&events).data["code"], "shutdown");
-    app.stop().await;
+backend_tests! {
+    async fn generations_still_running_past_the_drain_deadline_end_with_shutdown(backend: Backend) {
+        let mut app = spawn_app_with(backend, |config| {
+            config.shutdown_grace = Duration::from_millis(200)
+        })
+        .await;
+        app.mock.push(Script {
+            fault: Some(Fault::Stall { after: 1 }),
+            ..paced(5, 0)
+        });
+        let running = app.post_generate(&body("a bakery")).await;
+        app.begin_shutdown();
+        let events = read_events(running).await;
+        assert_eq!(last(&events).data["code"], "shutdown");
+        app.stop().await;
+    }
 }

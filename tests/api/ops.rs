@@ -353,8 +353,8 @@ fn assert_generation_totals(
     assert_eq!(scope["cost"].as_f64().unwrap(), workload.usage_sum("cost"));
     let percentiles =
         |values: &[f64]| json!({"p50": percentile(values, 0.5), "p95": percentile(values, 0.95)});
-    assert_eq!(scope["first_token_ms"], percentiles(first_token));
-    assert_eq!(scope["duration_ms"], percentiles(duration));
+    assert_eq!(scope["first_token_ms"], percentiles(first_token), "{first_token:?}");
+    assert_eq!(scope["duration_ms"], percentiles(duration), "{duration:?}");
 }
 
 /// PostgreSQL's `percentile_cont`: linear interpolation between the two nearest ranks.

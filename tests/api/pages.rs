@@ -135,60 +135,62 @@ backend_tests! {
     }
 }
 
-#[tokio::test]
-async fn history_parameters_are_checked() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let cases = [
-        ("/api/history", 422, "invalid_email"),
-        ("/api/history?email=nope", 422, "invalid_email"),
-        (
-            "/api/history?email=ann@example.com&limit=0",
-            400,
-            "invalid_parameter",
-        ),
-        (
-            "/api/history?email=ann@example.com&limit=101",
-            400,
-            "invalid_parameter",
-        ),
-        (
-            "/api/history?email=ann@example.com&limit=ten",
-            400,
-            "invalid_parameter",
-        ),
-        (
-            "/api/history?email=ann@example.com&before=yesterday",
-            400,
-            "invalid_parameter",
-        ),
-    ];
-    for (path, status, code) in cases {
-        let (got, body) = app.get_json(path).await;
-        assert_eq!(
-            (got, body["error"]["code"].as_str().unwrap()),
-            (status, code),
-            "{path}"
-        );
+backend_tests! {
+    async fn history_parameters_are_checked(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let cases = [
+            ("/api/history", 422, "invalid_email"),
+            ("/api/history?email=nope", 422, "invalid_email"),
+            (
+                "/api/history?email=ann@example.com&limit=0",
+                400,
+                "invalid_parameter",
+            ),
+            (
+                "/api/history?email=ann@example.com&limit=101",
+                400,
+                "invalid_parameter",
+            ),
+            (
+                "/api/history?email=ann@example.com&limit=ten",
+                400,
+                "invalid_parameter",
+            ),
+            (
+                "/api/history?email=ann@example.com&before=yesterday",
+                400,
+                "invalid_parameter",
+            ),
+        ];
+        for (path, status, code) in cases {
+            let (got, body) = app.get_json(path).await;
+            assert_eq!(
+                (got, body["error"]["code"].as_str().unwrap()),
+                (status, code),
+                "{path}"
+            );
+        }
+        let (status, body) = app.get_json("/api/history?email=nobody@example.com").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, json!({"pages": [], "next_before": null}));
+        app.stop().await;
     }
-    let (status, body) = app.get_json("/api/history?email=nobody@example.com").await;
-    assert_eq!(status, 200);
-    assert_eq!(body, json!({"pages": [], "next_before": null}));
-    app.stop().await;
 }
 
-#[tokio::test]
-async fn health_and_readiness() {
-    let app = spawn_app(Backend::Sqlite).await;
-    assert_eq!(
-        app.get_json("/healthz").await,
-        (200, json!({"status": "ok"}))
-    );
-    let (status, ready) = app.get_json("/readyz").await;
-    assert_eq!(status, 200);
-    assert_eq!(ready["database"], "ok");
-    assert_eq!(ready["demo_mode"], false);
-    let index = app.get("/").await;
-    assert_eq!(index.status(), 200);
-    assert!(index.text().await.unwrap().contains("LivePage"));
-    app.stop().await;
+backend_tests! {
+    async fn health_and_readiness(backend: Backend) {
+        let app = spawn_app(backend).await;
+        assert_eq!(
+            app.get_json("/healthz").await,
+            (200, json!({"status": "ok"}))
+        );
+        let (status, ready) = app.get_json("/readyz").await;
+        assert_eq!(status, 200);
+        assert_eq!(ready["database"], "ok");
+        assert_eq!(ready["demo_mode"], false);
+        let index = app.get("/").await;
+        assert_eq!(index.status(), 200);
+        assert!(index.text().await.unwrap().contains("LivePage"));
+        app.stop().await;
+    }
 }

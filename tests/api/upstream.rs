@@ -132,230 +132,236 @@ async fn run_fault(app: &TestApp, script: Script) -> Vec<SseEvent> {
     app.generate(&body("a bakery")).await
 }
 
-#[tokio::test]
-async fn mid_stream_faults_end_with_their_own_codes() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let cases = [
-        (
-            Fault::MidStreamError {
-                after: 3,
-                empty_choices: true,
-            },
-            "upstream_error",
-        ),
-        (
-            Fault::MidStreamError {
-                after: 1,
-                empty_choices: false,
-            },
-            "upstream_error",
-        ),
-        (Fault::Malformed { after: 2 }, "upstream_protocol"),
-        (Fault::AbruptClose { after: 2 }, "upstream_disconnected"),
-    ];
-    for (fault, code) in cases {
-        let events = run_fault(
-            &app,
-            Script {
-                content: parts(6),
-                fault: Some(fault.clone()),
-                ..Script::default()
-            },
-        )
-        .await;
-        assert_eq!(last(&events).data["code"], code, "{fault:?}");
-        assert!(
-            !deltas(&events).is_empty(),
-            "{fault:?} came after the first token"
-        );
-        assert!(
-            !deltas(&events).contains("chunk 5"),
-            "{fault:?} cut the stream"
-        );
-    }
-    let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
-    assert_eq!(history["pages"], Value::Array(vec![]));
-    assert_eq!(
-        app.mock.requests().len(),
-        4,
-        "nothing is retried after the first token"
-    );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn a_page_cut_off_at_the_length_limit_is_reported_as_truncated() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let events = run_fault(
-        &app,
-        Script {
-            content: parts(3),
-            finish_reason: "length".into(),
-            native_finish_reason: "max_tokens".into(),
-            ..Script::default()
-        },
-    )
-    .await;
-    let record = assert_failed(&app, &events, "truncated").await;
-    assert_eq!(
-        record.partial_output.as_deref(),
-        Some("<p>chunk 0</p><p>chunk 1</p><p>chunk 2</p>")
-    );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn refusals_are_never_retried_and_get_the_fallback_page() {
-    let app = spawn_app(Backend::Sqlite).await;
-    for status in [400, 401, 402, 403] {
-        let requests_before = app.mock.requests().len();
-        let events = run_fault(
-            &app,
-            Script {
-                status: Some(status),
-                ..Script::default()
-            },
-        )
-        .await;
+backend_tests! {
+    async fn mid_stream_faults_end_with_their_own_codes(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let cases = [
+            (
+                Fault::MidStreamError {
+                    after: 3,
+                    empty_choices: true,
+                },
+                "upstream_error",
+            ),
+            (
+                Fault::MidStreamError {
+                    after: 1,
+                    empty_choices: false,
+                },
+                "upstream_error",
+            ),
+            (Fault::Malformed { after: 2 }, "upstream_protocol"),
+            (Fault::AbruptClose { after: 2 }, "upstream_disconnected"),
+        ];
+        for (fault, code) in cases {
+            let events = run_fault(
+                &app,
+                Script {
+                    content: parts(6),
+                    fault: Some(fault.clone()),
+                    ..Script::default()
+                },
+            )
+            .await;
+            assert_eq!(last(&events).data["code"], code, "{fault:?}");
+            assert!(
+                !deltas(&events).is_empty(),
+                "{fault:?} came after the first token"
+            );
+            assert!(
+                !deltas(&events).contains("chunk 5"),
+                "{fault:?} cut the stream"
+            );
+        }
+        let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
+        assert_eq!(history["pages"], Value::Array(vec![]));
         assert_eq!(
             app.mock.requests().len(),
-            requests_before + 1,
-            "{status} is not retried"
+            4,
+            "nothing is retried after the first token"
         );
-        let completed = last(&events);
-        assert_eq!(completed.event, "completed", "{status}");
-        assert_eq!(completed.data["fallback"], true);
-        assert!(
-            deltas(&events).is_empty(),
-            "the fallback page is not model output"
-        );
-        let page = app
-            .client
-            .get(completed.data["live_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            page.contains("could not be reached"),
-            "the fallback page says what happened"
-        );
+        app.stop().await;
     }
-    app.stop().await;
 }
 
-#[tokio::test]
-async fn without_the_fallback_each_failure_before_the_first_token_has_its_code() {
-    let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.fallback = false;
-        config.max_attempts = 2;
-        config.first_token_timeout = Duration::from_millis(300);
-    })
-    .await;
+backend_tests! {
+    async fn a_page_cut_off_at_the_length_limit_is_reported_as_truncated(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let events = run_fault(
+            &app,
+            Script {
+                content: parts(3),
+                finish_reason: "length".into(),
+                native_finish_reason: "max_tokens".into(),
+                ..Script::default()
+            },
+        )
+        .await;
+        let record = assert_failed(&app, &events, "truncated").await;
+        assert_eq!(
+            record.partial_output.as_deref(),
+            Some("<p>chunk 0</p><p>chunk 1</p><p>chunk 2</p>")
+        );
+        app.stop().await;
+    }
+}
 
-    let events = run_fault(
-        &app,
-        Script {
-            status: Some(401),
+backend_tests! {
+    async fn refusals_are_never_retried_and_get_the_fallback_page(backend: Backend) {
+        let app = spawn_app(backend).await;
+        for status in [400, 401, 402, 403] {
+            let requests_before = app.mock.requests().len();
+            let events = run_fault(
+                &app,
+                Script {
+                    status: Some(status),
+                    ..Script::default()
+                },
+            )
+            .await;
+            assert_eq!(
+                app.mock.requests().len(),
+                requests_before + 1,
+                "{status} is not retried"
+            );
+            let completed = last(&events);
+            assert_eq!(completed.event, "completed", "{status}");
+            assert_eq!(completed.data["fallback"], true);
+            assert!(
+                deltas(&events).is_empty(),
+                "the fallback page is not model output"
+            );
+            let page = app
+                .client
+                .get(completed.data["live_url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                page.contains("could not be reached"),
+                "the fallback page says what happened"
+            );
+        }
+        app.stop().await;
+    }
+}
+
+backend_tests! {
+    async fn without_the_fallback_each_failure_before_the_first_token_has_its_code(backend: Backend) {
+        let app = spawn_app_with(backend, |config| {
+            config.fallback = false;
+            config.max_attempts = 2;
+            config.first_token_timeout = Duration::from_millis(300);
+        })
+        .await;
+
+        let events = run_fault(
+            &app,
+            Script {
+                status: Some(401),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(last(&events).data["code"], "upstream_rejected");
+        assert_eq!(last(&events).data["retryable"], false);
+
+        app.mock.push(Script {
+            status: Some(500),
             ..Script::default()
-        },
-    )
-    .await;
-    assert_eq!(last(&events).data["code"], "upstream_rejected");
-    assert_eq!(last(&events).data["retryable"], false);
+        });
+        let events = run_fault(
+            &app,
+            Script {
+                status: Some(502),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(last(&events).data["code"], "upstream_unavailable");
+        assert_eq!(attempts(&events), [1, 2]);
 
-    app.mock.push(Script {
-        status: Some(500),
-        ..Script::default()
-    });
-    let events = run_fault(
-        &app,
-        Script {
-            status: Some(502),
-            ..Script::default()
-        },
-    )
-    .await;
-    assert_eq!(last(&events).data["code"], "upstream_unavailable");
-    assert_eq!(attempts(&events), [1, 2]);
-
-    app.mock.push(Script {
-        fault: Some(Fault::Stall { after: 0 }),
-        ..Script::default()
-    });
-    let events = run_fault(
-        &app,
-        Script {
+        app.mock.push(Script {
             fault: Some(Fault::Stall { after: 0 }),
             ..Script::default()
-        },
-    )
-    .await;
-    assert_eq!(last(&events).data["code"], "upstream_timeout");
+        });
+        let events = run_fault(
+            &app,
+            Script {
+                fault: Some(Fault::Stall { after: 0 }),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(last(&events).data["code"], "upstream_timeout");
 
-    // An empty `stop` whose native reason reveals a provider failure.
-    let empty_stop = Script {
-        content: Content::Deltas(vec![]),
-        native_finish_reason: "network_error".into(),
-        ..Script::default()
-    };
-    app.mock.push(empty_stop.clone());
-    let events = run_fault(&app, empty_stop).await;
-    assert_eq!(last(&events).data["code"], "empty_output");
-    assert!(
-        last(&events).data["message"]
-            .as_str()
-            .unwrap()
-            .contains("network_error")
-    );
-    app.stop().await;
+        // An empty `stop` whose native reason reveals a provider failure.
+        let empty_stop = Script {
+            content: Content::Deltas(vec![]),
+            native_finish_reason: "network_error".into(),
+            ..Script::default()
+        };
+        app.mock.push(empty_stop.clone());
+        let events = run_fault(&app, empty_stop).await;
+        assert_eq!(last(&events).data["code"], "empty_output");
+        assert!(
+            last(&events).data["message"]
+                .as_str()
+                .unwrap()
+                .contains("network_error")
+        );
+        app.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn retry_after_is_honoured() {
-    let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.retry_max = Duration::from_secs(3)
-    })
-    .await;
-    app.mock.push(Script {
-        status: Some(429),
-        retry_after: Some(1),
-        ..Script::default()
-    });
-    let started = Instant::now();
-    let events = run_fault(
-        &app,
-        Script {
-            content: parts(2),
+backend_tests! {
+    async fn retry_after_is_honoured(backend: Backend) {
+        let app = spawn_app_with(backend, |config| {
+            config.retry_max = Duration::from_secs(3)
+        })
+        .await;
+        app.mock.push(Script {
+            status: Some(429),
+            retry_after: Some(1),
             ..Script::default()
-        },
-    )
-    .await;
-    assert_eq!(last(&events).event, "completed");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "waited as the upstream asked"
-    );
-    app.stop().await;
+        });
+        let started = Instant::now();
+        let events = run_fault(
+            &app,
+            Script {
+                content: parts(2),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(last(&events).event, "completed");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "waited as the upstream asked"
+        );
+        app.stop().await;
+    }
 }
 
-#[tokio::test]
-async fn a_retry_after_beyond_the_limit_gives_up_at_once() {
-    let app = spawn_app_with(Backend::Sqlite, |config| config.fallback = false).await;
-    let started = Instant::now();
-    let events = run_fault(
-        &app,
-        Script {
-            status: Some(503),
-            retry_after: Some(3600),
-            ..Script::default()
-        },
-    )
-    .await;
-    assert_eq!(last(&events).data["code"], "upstream_unavailable");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(app.mock.requests().len(), 1);
-    app.stop().await;
+backend_tests! {
+    async fn a_retry_after_beyond_the_limit_gives_up_at_once(backend: Backend) {
+        let app = spawn_app_with(backend, |config| config.fallback = false).await;
+        let started = Instant::now();
+        let events = run_fault(
+            &app,
+            Script {
+                status: Some(503),
+                retry_after: Some(3600),
+                ..Script::default()
+            },
+        )
+        .await;
+        assert_eq!(last(&events).data["code"], "upstream_unavailable");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(app.mock.requests().len(), 1);
+        app.stop().await;
+    }
 }

@@ -9,6 +9,9 @@ use std::fmt::{self, Write};
 use super::{Brief, Palette};
 use crate::domain::PageType;
 
+/// A visible keyboard focus ring for the main calls to action.
+const FOCUS: &str = "focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2";
+
 /// Inline icons (24×24 outline paths in the Heroicons style), as a model would draw them.
 #[derive(Debug, Clone, Copy)]
 enum Icon {
@@ -208,8 +211,8 @@ pub(super) fn hero(out: &mut String, b: &Brief, page_type: PageType, p: &Palette
       <h1 class="mt-4 text-5xl md:text-7xl {heading}"><span class="{headline}">{name}</span></h1>
       <p class="mx-auto mt-6 max-w-2xl text-lg md:text-xl {muted}">{sub}</p>
       <div class="mt-10 flex flex-col justify-center gap-4 sm:flex-row">
-        <a href="#{p_id}" class="{radius} {button} px-8 py-3 font-semibold">{p_label}</a>
-        <a href="#{s_id}" class="{radius} {ghost} px-8 py-3 font-semibold">{s_label}</a>
+        <a href="#{p_id}" class="{radius} {button} px-8 py-3 font-semibold {focus}">{p_label}</a>
+        <a href="#{s_id}" class="{radius} {ghost} px-8 py-3 font-semibold {focus}">{s_label}</a>
       </div>
     </div>
   </header>
@@ -227,6 +230,7 @@ pub(super) fn hero(out: &mut String, b: &Brief, page_type: PageType, p: &Palette
         p_label = primary.1,
         s_id = secondary.0,
         s_label = secondary.1,
+        focus = FOCUS,
     )
 }
 
