@@ -96,8 +96,9 @@ pub struct Config {
     #[arg(long, env = "ADMIN_TOKEN", value_name = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub admin_token: Option<SecretString>,
 
-    /// How pages get their styles: `cdn` (the pinned Tailwind Play CDN script).
-    #[arg(long, env = "LIVEPAGE_STYLES", value_name = "LIVEPAGE_STYLES", default_value = "cdn", value_parser = parse_styles)]
+    /// How pages get their styles: `compiled` (Tailwind CSS generated on the server and
+    /// inlined: pages run no JavaScript) or `cdn` (the pinned Tailwind Play CDN script).
+    #[arg(long, env = "LIVEPAGE_STYLES", value_name = "LIVEPAGE_STYLES", default_value = "compiled", value_parser = parse_styles)]
     pub styles: Styles,
 
     /// Serve a themed fallback page when every upstream attempt fails before the first token.
@@ -164,6 +165,10 @@ pub struct Config {
     /// How long a finished generation's event log stays in memory for replay.
     #[arg(long, env = "LIVEPAGE_EVENT_RETENTION", value_name = "LIVEPAGE_EVENT_RETENTION", default_value = "10m", value_parser = parse_duration)]
     pub event_retention: Duration,
+
+    /// How many finished generations' event logs stay in memory at most (oldest dropped first).
+    #[arg(long, env = "LIVEPAGE_EVENT_RETENTION_MAX", value_name = "LIVEPAGE_EVENT_RETENTION_MAX", default_value_t = 2_000)]
+    pub event_retention_max: u32,
 
     /// Delay before each delta of the built-in demo model.
     #[arg(long, env = "LIVEPAGE_DEMO_PACE", value_name = "LIVEPAGE_DEMO_PACE", default_value = "12ms", value_parser = parse_duration)]
@@ -300,10 +305,10 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 }
 
 fn parse_styles(raw: &str) -> Result<Styles, String> {
-    match raw {
-        "cdn" => Ok(Styles::Cdn),
-        other => Err(format!("unknown style mode {other:?} (expected: cdn)")),
-    }
+    [Styles::Compiled, Styles::Cdn]
+        .into_iter()
+        .find(|styles| styles.as_str() == raw)
+        .ok_or_else(|| format!("unknown style mode {raw:?} (expected: compiled or cdn)"))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub mod log;
 pub mod prompt;
 mod run;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
@@ -50,6 +50,8 @@ pub struct GenerationSettings {
     pub progress_interval: Duration,
     /// How long a finished generation stays in memory for replay.
     pub retention: Duration,
+    /// How many finished generations stay in memory at most.
+    pub max_retained: usize,
     pub max_concurrent: u32,
     pub max_queued: u32,
     pub public_url: Url,
@@ -69,6 +71,7 @@ impl GenerationSettings {
             preview_interval: config.preview_interval,
             progress_interval: config.progress_interval,
             retention: config.event_retention,
+            max_retained: config.event_retention_max as usize,
             max_concurrent: config.max_concurrent,
             max_queued: config.max_queued,
             public_url: config.public_url(),
@@ -177,6 +180,8 @@ pub struct Generations {
     next_ticket: AtomicU64,
     /// Running generations, and finished ones until their retention ends.
     live: Mutex<HashMap<Uuid, Arc<Generation>>>,
+    /// Finished generations still in `live`, oldest first, to bound how many are retained.
+    finished: Mutex<VecDeque<Uuid>>,
     /// Generations by idempotency key, as long as they are in `live`.
     by_key: Mutex<HashMap<String, Remembered>>,
     /// Every generation task, so that shutdown can wait for them.
@@ -204,6 +209,7 @@ impl Generations {
             next_ticket: AtomicU64::new(0),
             live: Mutex::default(),
             by_key: Mutex::default(),
+            finished: Mutex::default(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
         })
@@ -331,19 +337,34 @@ impl Generations {
         self.waiting().len()
     }
 
-    /// Drops a finished generation's log from memory once its retention has passed.
+    /// Drops a finished generation's log from memory once its retention has passed, or
+    /// sooner when more than `max_retained` finished logs are kept: memory stays bounded
+    /// whatever the throughput, and a late client still gets a summary from the database.
     fn forget_later(self: &Arc<Self>, id: Uuid) {
+        let evicted: Vec<Uuid> = {
+            let mut finished = self.finished.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            finished.push_back(id);
+            let excess = finished.len().saturating_sub(self.settings.max_retained);
+            finished.drain(..excess).collect()
+        };
+        for old in evicted {
+            self.forget(old);
+        }
         let registry: Weak<Self> = Arc::downgrade(self);
         let retention = self.settings.retention;
         tokio::spawn(async move {
             tokio::time::sleep(retention).await;
             if let Some(registry) = registry.upgrade() {
-                let forgotten = registry.live().remove(&id);
-                if let Some(key) = forgotten.and_then(|g| g.idempotency_key.clone()) {
-                    registry.by_key().remove(&key);
-                }
+                registry.forget(id);
             }
         });
+    }
+
+    fn forget(&self, id: Uuid) {
+        let forgotten = self.live().remove(&id);
+        if let Some(key) = forgotten.and_then(|g| g.idempotency_key.clone()) {
+            self.by_key().remove(&key);
+        }
     }
 
     /// Refuses new generations, lets running ones finish for up to `grace`, then cancels the

@@ -406,3 +406,24 @@ backend_tests! {
         app.stop().await;
     }
 }
+
+backend_tests! {
+    async fn past_the_retention_limit_the_oldest_log_gives_way_to_a_summary(backend: Backend) {
+        let app = spawn_app_with(backend, |config| config.event_retention_max = 1).await;
+        app.mock.push(paced(3, 0));
+        let first = app.generate(&body("first")).await;
+        app.mock.push(paced(3, 0));
+        let second = app.generate(&body("second")).await;
+
+        let replay = |events: &[SseEvent]| {
+            let url = events[0].data["events_url"].as_str().unwrap().to_owned();
+            let client = app.client.clone();
+            async move { read_events(client.get(url).send().await.unwrap()).await }
+        };
+        let summary = replay(&first).await;
+        assert_eq!(summary.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(), ["started", "completed"]);
+        assert_eq!(summary[1].data["live_url"], last(&first).data["live_url"]);
+        assert_eq!(replay(&second).await.len(), second.len(), "the newest log is still whole");
+        app.stop().await;
+    }
+}
