@@ -75,6 +75,15 @@ impl Failure {
     }
 }
 
+/// How relaying the model's output failed.
+#[derive(Debug)]
+enum Relay {
+    /// Nothing was written: the fallback page may stand in.
+    NoToken(NoToken),
+    /// It failed after the first token: the stream is broken.
+    Broken(Failure),
+}
+
 /// Why no token came from the upstream.
 #[derive(Debug)]
 enum NoToken {
@@ -179,7 +188,7 @@ impl<'a> Run<'a> {
             result = tokio::time::timeout(settings.generation_timeout, self.pipeline()) => {
                 result.unwrap_or_else(|_| Err(Failure::new(
                     ErrorCode::GenerationTimeout,
-                    format!("the generation took longer than {}s", settings.generation_timeout.as_secs()),
+                    format!("the generation took longer than {}", humantime::format_duration(settings.generation_timeout)),
                 )))
             }
         };
@@ -198,12 +207,12 @@ impl<'a> Run<'a> {
         let slot = self.wait_for_slot().await;
         let fallback_reason = match self.generate().await {
             Ok(()) => None,
-            Err(Err(no_token)) if self.registry.settings.fallback => Some(no_token),
-            Err(Err(no_token)) => {
+            Err(Relay::NoToken(no_token)) if self.registry.settings.fallback => Some(no_token),
+            Err(Relay::NoToken(no_token)) => {
                 let attempts = self.registry.settings.max_attempts;
                 return Err(no_token.into_failure(attempts));
             }
-            Err(Ok(failure)) => return Err(failure),
+            Err(Relay::Broken(failure)) => return Err(failure),
         };
         drop(slot);
 
@@ -241,6 +250,8 @@ impl<'a> Run<'a> {
             "model": self.generation.model,
             "fallback": fallback,
             "usage": usage,
+            // How the page gets its styles; its Content-Security-Policy follows the document.
+            "styles": self.registry.sanitizer.styles().as_str(),
         });
         let page = NewPage {
             id: page_id,
@@ -313,31 +324,30 @@ impl<'a> Run<'a> {
     }
 
     /// Connects (with retries) and relays the model's output to the end.
-    /// `Err(Err(_))`: nothing was written; `Err(Ok(_))`: failed mid-stream.
-    async fn generate(&mut self) -> Result<(), Result<Failure, NoToken>> {
+    async fn generate(&mut self) -> Result<(), Relay> {
         let system = prompt::system_prompt(self.request.page_type, self.request.theme);
         let request = ChatRequest {
             model: self.request.model.as_str(),
             system: &system,
             user: self.request.prompt.as_str(),
         };
-        let mut stream = self.connect(request).await.map_err(Err)?;
+        let mut stream = self.connect(request).await.map_err(Relay::NoToken)?;
 
         let idle = self.registry.settings.idle_timeout;
         loop {
             match tokio::time::timeout(idle, stream.next()).await {
                 Err(_) => {
-                    return Err(Ok(Failure::new(
+                    return Err(Relay::Broken(Failure::new(
                         ErrorCode::UpstreamStalled,
-                        format!("the model stopped sending for {}s", idle.as_secs()),
+                        format!("the model stopped sending for {}", humantime::format_duration(idle)),
                     )));
                 }
                 Ok(None) => break,
-                Ok(Some(Err(err))) => return Err(Ok(Failure::mid_stream(err))),
+                Ok(Some(Err(err))) => return Err(Relay::Broken(Failure::mid_stream(err))),
                 Ok(Some(Ok(chunk))) => self.absorb(chunk),
             }
         }
-        self.check_finish().map_err(Ok)
+        self.check_finish().map_err(Relay::Broken)
     }
 
     /// Opens the upstream stream and reads up to the first token, retrying failures on the way.
