@@ -5,6 +5,8 @@
 //! the first token are retried with capped, jittered exponential backoff; after the first token
 //! they end the generation, keeping the partial output on the generation row.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
@@ -147,6 +149,8 @@ pub(super) struct Run<'a> {
     usage: Option<Usage>,
     last_progress: Instant,
     last_preview: Option<Instant>,
+    /// Set while a preview is being made off the runtime.
+    preview_in_flight: Arc<AtomicBool>,
 }
 
 impl<'a> Run<'a> {
@@ -169,6 +173,7 @@ impl<'a> Run<'a> {
             usage: None,
             last_progress: now,
             last_preview: None,
+            preview_in_flight: Arc::default(),
         }
     }
 
@@ -227,7 +232,7 @@ impl<'a> Run<'a> {
             None => self.text.clone(),
         };
         self.progress(Stage::Sanitizing, None, None);
-        let sanitizer = std::sync::Arc::clone(&self.registry.sanitizer);
+        let sanitizer = Arc::clone(&self.registry.sanitizer);
         let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
         let sanitize = move || metrics::time(&timer, || sanitizer.sanitize(&raw));
         let html = tokio::task::spawn_blocking(sanitize).await.map_err(|err| {
@@ -302,8 +307,8 @@ impl<'a> Run<'a> {
 
     /// Waits for a slot to talk to the upstream, reporting the queue position meanwhile.
     async fn wait_for_slot(&mut self) -> OwnedSemaphorePermit {
-        let slots = std::sync::Arc::clone(&self.registry.slots);
-        if let Ok(permit) = std::sync::Arc::clone(&slots).try_acquire_owned() {
+        let slots = Arc::clone(&self.registry.slots);
+        if let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
             return permit;
         }
         let ticket = QueueTicket::take(self.registry);
@@ -455,13 +460,29 @@ impl<'a> Run<'a> {
         let preview_due = self
             .last_preview
             .is_none_or(|last| now.duration_since(last) >= settings.preview_interval);
-        if self.request.preview && preview_due {
+        let idle = !self.preview_in_flight.load(Ordering::Acquire);
+        if self.request.preview && preview_due && idle {
             self.last_preview = Some(now);
-            let timer = self.registry.metrics.sanitize(Sanitizing::Preview);
-            let html = metrics::time(timer, || self.registry.sanitizer.sanitize(&self.text));
-            let html = html.into_string();
-            self.generation.log.push(Event::Preview(Preview { html }));
+            self.spawn_preview();
         }
+    }
+
+    /// Sanitizes a snapshot of the page off the runtime and appends it as a `preview` when
+    /// done, so relaying deltas never waits for it. One at a time: a preview that is still
+    /// being made when the next is due makes that one skip. The log ignores a preview that
+    /// arrives after the terminal event.
+    fn spawn_preview(&self) {
+        let in_flight = Arc::clone(&self.preview_in_flight);
+        in_flight.store(true, Ordering::Release);
+        let snapshot = self.text.clone();
+        let sanitizer = Arc::clone(&self.registry.sanitizer);
+        let log = Arc::clone(&self.generation.log);
+        let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
+        tokio::task::spawn_blocking(move || {
+            let html = metrics::time(&timer, || sanitizer.sanitize(&snapshot)).into_string();
+            log.push(Event::Preview(Preview { html }));
+            in_flight.store(false, Ordering::Release);
+        });
     }
 
     /// After `[DONE]`: was the page finished, or cut off?
@@ -587,7 +608,7 @@ impl<'a> QueueTicket<'a> {
     fn take(registry: &'a Generations) -> Self {
         let ticket = registry
             .next_ticket
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed);
         registry.waiting().insert(ticket);
         Self { registry, ticket }
     }
