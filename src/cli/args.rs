@@ -310,11 +310,20 @@ mod tests {
         };
         usage(&["generate", "a bakery"]); // no email
         assert!(usage(&["generate", "x", "--email", "nope"]).contains("email"));
-        assert!(usage(&["generate", "x", "--email", "a@b.co", "--type", "zine"]).contains("landing"));
+        assert!(
+            usage(&["generate", "x", "--email", "a@b.co", "--type", "zine"]).contains("landing")
+        );
         usage(&["generate", "x", "--email", "a@b.co", "--raw", "--json"]);
         usage(&["follow", "not-a-uuid"]);
         usage(&["follow", &Uuid::nil().to_string(), "--server", "ftp://x"]);
-        usage(&["--addr", "127.0.0.1:1", "generate", "x", "--email", "a@b.co"]);
+        usage(&[
+            "--addr",
+            "127.0.0.1:1",
+            "generate",
+            "x",
+            "--email",
+            "a@b.co",
+        ]);
     }
 
     #[test]
@@ -324,7 +333,9 @@ mod tests {
             "http://localhost:3000/"
         );
         assert_eq!(
-            parse_server("https://lp.example.com/base").unwrap().as_str(),
+            parse_server("https://lp.example.com/base")
+                .unwrap()
+                .as_str(),
             "https://lp.example.com/base/"
         );
     }
@@ -339,9 +350,12 @@ mod tests {
             args.follow.resume_command(id, 12),
             format!("livepage follow {id} --from 12 --raw")
         );
-        let ClientCommand::Follow(args) =
-            client(&["follow", &id.to_string(), "--server", "http://lp.example.com:80"])
-        else {
+        let ClientCommand::Follow(args) = client(&[
+            "follow",
+            &id.to_string(),
+            "--server",
+            "http://lp.example.com:80",
+        ]) else {
             panic!("follow");
         };
         assert_eq!(

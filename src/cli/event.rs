@@ -24,9 +24,13 @@ pub struct Received {
 /// What the client understands of an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
-    Started { generation_id: Uuid },
+    Started {
+        generation_id: Uuid,
+    },
     Progress(Progress),
-    Delta { text: String },
+    Delta {
+        text: String,
+    },
     Completed(Completed),
     Failed(Failed),
     /// `preview`, or an event this client does not know: only `--json` shows it.
@@ -178,7 +182,11 @@ mod tests {
 
     #[test]
     fn malformed_frames_say_what_is_wrong() {
-        assert!(Received::parse("x", "delta", "{}").unwrap_err().contains("id"));
+        assert!(
+            Received::parse("x", "delta", "{}")
+                .unwrap_err()
+                .contains("id")
+        );
         assert!(
             Received::parse("1", "delta", "{not json")
                 .unwrap_err()

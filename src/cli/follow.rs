@@ -263,8 +263,8 @@ impl Follower {
         if let Some(retry) = frame.retry {
             self.retry = retry.min(MAX_RETRY);
         }
-        let event = Received::parse(&frame.id, &frame.event, &frame.data)
-            .map_err(FollowError::Protocol)?;
+        let event =
+            Received::parse(&frame.id, &frame.event, &frame.data).map_err(FollowError::Protocol)?;
         if event.id <= self.last_id {
             return Ok(None);
         }
@@ -323,7 +323,9 @@ impl Follower {
                 .header("idempotency-key", idempotency_key)
                 .json(body),
             Target::Generation(id) => {
-                let request = self.http.get(self.url(&format!("api/generations/{id}/events")));
+                let request = self
+                    .http
+                    .get(self.url(&format!("api/generations/{id}/events")));
                 if self.last_id > 0 {
                     request.header("last-event-id", self.last_id)
                 } else {
@@ -429,10 +431,7 @@ mod tests {
         let base = Duration::from_millis(100);
         let retry_after = Some(Duration::from_secs(3));
         assert_eq!(backoff(base, 0, retry_after), Duration::from_secs(3));
-        assert_eq!(
-            backoff(base, 0, Some(Duration::from_secs(3600))),
-            MAX_RETRY
-        );
+        assert_eq!(backoff(base, 0, Some(Duration::from_secs(3600))), MAX_RETRY);
     }
 
     #[test]
@@ -467,12 +466,7 @@ mod tests {
     }
 
     fn follower(last_id: u64) -> Follower {
-        Follower::resume(
-            "http://127.0.0.1:1/".parse().unwrap(),
-            Uuid::nil(),
-            last_id,
-        )
-        .unwrap()
+        Follower::resume("http://127.0.0.1:1/".parse().unwrap(), Uuid::nil(), last_id).unwrap()
     }
 
     fn frame(id: u64, event: &str, data: &str) -> Frame {
@@ -515,7 +509,11 @@ mod tests {
         assert_eq!(follower.generation_id(), None);
         let id = Uuid::now_v7();
         follower
-            .accept(frame(1, "started", &format!(r#"{{"generation_id":"{id}"}}"#)))
+            .accept(frame(
+                1,
+                "started",
+                &format!(r#"{{"generation_id":"{id}"}}"#),
+            ))
             .unwrap();
         assert_eq!(follower.generation_id(), Some(id));
     }
@@ -537,10 +535,7 @@ mod tests {
         let server: Url = format!("http://{address}/").parse().unwrap();
         let mut follower = Follower::resume(server, Uuid::nil(), 0).unwrap();
         let err = follower.next().await.unwrap_err();
-        assert!(
-            matches!(err, FollowError::Unreachable { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, FollowError::Unreachable { .. }), "{err:?}");
         assert!(err.to_string().contains(&address.to_string()), "{err}");
     }
 }

@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-pub use args::{ClientCommand, Invocation};
 use args::FollowOptions;
+pub use args::{ClientCommand, Invocation};
 use event::{Completed, Failed, Payload, Received};
 use follow::{Cancel, FollowError, Follower};
 use render::Renderer;
@@ -73,9 +73,9 @@ impl From<Outcome> for ExitCode {
 impl From<&FollowError> for Outcome {
     fn from(err: &FollowError) -> Self {
         match err {
-            FollowError::Unreachable { .. } | FollowError::Lost { .. } | FollowError::Protocol(_) => {
-                Self::Unreachable
-            }
+            FollowError::Unreachable { .. }
+            | FollowError::Lost { .. }
+            | FollowError::Protocol(_) => Self::Unreachable,
             FollowError::Rejected(rejected)
                 if rejected.status.is_client_error() && !rejected.is_transient() =>
             {
@@ -183,7 +183,8 @@ impl Session {
 
     fn failed(&mut self, failed: &Failed) -> Outcome {
         if failed.code == Failed::CANCELLED {
-            self.renderer.stopped(&format!("cancelled: {}", failed.message));
+            self.renderer
+                .stopped(&format!("cancelled: {}", failed.message));
             return Outcome::Cancelled;
         }
         self.renderer
@@ -203,11 +204,16 @@ impl Session {
         Outcome::from(err)
     }
 
-    /// stdout went away (say, `| head`). The generation is left running: nobody asked to
-    /// cancel it.
+    /// stdout failed, or went away (say, `| head`). The generation is left running: nobody
+    /// asked to cancel it.
     fn output_failed(&mut self, err: &io::Error) -> Outcome {
-        self.renderer
-            .stopped(&format!("error: cannot write the output: {err}"));
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            // The reader has all it wanted: nothing to report.
+            self.renderer.clear();
+        } else {
+            self.renderer
+                .stopped(&format!("error: cannot write the output: {err}"));
+        }
         Outcome::Failed
     }
 
@@ -233,8 +239,7 @@ impl Session {
         };
         match answer {
             Ok(Cancel::Cancelled) => {
-                self.renderer
-                    .stopped(&format!("cancelled generation {id}"));
+                self.renderer.stopped(&format!("cancelled generation {id}"));
                 Some(Outcome::Cancelled)
             }
             Ok(Cancel::AlreadyFinished) => None,
@@ -269,8 +274,9 @@ impl Session {
             () = interrupts.recv() => None,
         };
         waited.unwrap_or_else(|| {
-            self.renderer
-                .stopped("interrupted before the server named the generation; it was not cancelled");
+            self.renderer.stopped(
+                "interrupted before the server named the generation; it was not cancelled",
+            );
             Err(Outcome::Cancelled)
         })
     }

@@ -98,8 +98,13 @@ impl<W: Write> Renderer<W> {
 
     /// Following ended without a page: clears the bar and says why.
     pub fn stopped(&self, line: &str) {
-        self.bar.finish_and_clear();
+        self.clear();
         eprintln!("{line}");
+    }
+
+    /// Takes the progress bar off the screen.
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
     }
 
     /// Writes a line to stdout, which in [`Output::Progress`] mode carries the one result of the
@@ -136,7 +141,11 @@ fn progress_bar() -> ProgressBar {
 
 /// The stage, with what is known about it.
 fn stage_message(progress: &Progress) -> String {
-    match (progress.stage.as_str(), progress.queue_position, progress.attempt) {
+    match (
+        progress.stage.as_str(),
+        progress.queue_position,
+        progress.attempt,
+    ) {
         ("queued", Some(ahead), _) => format!("queued, {ahead} ahead"),
         ("connecting", _, Some(attempt)) if attempt > 1 => {
             format!("connecting (attempt {attempt})")
@@ -201,7 +210,10 @@ mod tests {
                 fallback: false,
             })
             .unwrap();
-        assert_eq!(String::from_utf8(renderer.stdout).unwrap(), "http://x/p/1\n");
+        assert_eq!(
+            String::from_utf8(renderer.stdout).unwrap(),
+            "http://x/p/1\n"
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use livepage::mock::{Content, Fault, Script};
@@ -137,7 +137,11 @@ async fn raw_output_is_exactly_the_models_text() {
 async fn by_default_stdout_is_the_url_of_the_published_page() {
     let app = spawn_server().await;
     app.mock.push(paced(5, 1));
-    let run = finish(generate(&app.url("/"), &["--type", "portfolio", "--theme", "dark"])).await;
+    let run = finish(generate(
+        &app.url("/"),
+        &["--type", "portfolio", "--theme", "dark"],
+    ))
+    .await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let live_url = run.stdout.strip_suffix('\n').expect("one line");
     assert!(live_url.starts_with(&app.url("/p/")), "{live_url}");
@@ -245,7 +249,12 @@ async fn bad_arguments_and_refused_requests_exit_2() {
 
     let unknown = finish({
         let mut command = livepage();
-        command.args(["follow", "00000000-0000-0000-0000-000000000000", "--server", &server]);
+        command.args([
+            "follow",
+            "00000000-0000-0000-0000-000000000000",
+            "--server",
+            &server,
+        ]);
         command
     })
     .await;
@@ -289,7 +298,10 @@ async fn ctrl_c_cancels_the_generation_on_the_server_and_exits_130() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
     assert_eq!(started["event"], "started");
-    let id = started["data"]["generation_id"].as_str().unwrap().to_owned();
+    let id = started["data"]["generation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     while let Some(line) = lines.next_line().await.unwrap() {
         if line.contains(r#""event":"delta""#) {
             break;
@@ -328,7 +340,10 @@ async fn with_detach_ctrl_c_leaves_it_running_and_follow_carries_on_where_it_sto
         .find(|line| line.starts_with("livepage follow "))
         .unwrap_or_else(|| panic!("the follow command is printed: {stderr}"));
     let args: Vec<&str> = resume.split_whitespace().skip(1).collect();
-    assert!(args.contains(&"--from") && args.contains(&"--raw"), "{resume}");
+    assert!(
+        args.contains(&"--from") && args.contains(&"--raw"),
+        "{resume}"
+    );
 
     let mut follow = livepage();
     follow.args(&args);
@@ -349,11 +364,16 @@ async fn with_detach_ctrl_c_leaves_it_running_and_follow_carries_on_where_it_sto
 async fn a_dropped_connection_is_resumed_without_repeating_output() {
     let app = spawn_server().await;
     app.mock.push(paced(60, 5));
-    // Far enough in for the `started` event, well before the end of the stream.
-    let proxy = FlakyProxy::start(app.address, 1_200).await;
+    let proxy = FlakyProxy::start(app.address, 2_500).await;
     let run = finish(generate(&format!("http://{}", proxy.address), &["--raw"])).await;
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(run.stdout, expected(60));
+    assert_eq!(run.stdout, expected(60), "every byte exactly once");
+
+    let cut_off = proxy.first_connection();
+    assert!(
+        cut_off.contains("event: delta") && !cut_off.contains("event: completed"),
+        "the cut came mid-text: {cut_off}"
+    );
     assert!(
         proxy.connections() >= 2,
         "the client reconnected ({} connections)",
@@ -368,6 +388,8 @@ async fn a_dropped_connection_is_resumed_without_repeating_output() {
 struct FlakyProxy {
     address: SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// What the first connection relayed from the server before the cut.
+    first: Arc<Mutex<Vec<u8>>>,
     accept: JoinHandle<()>,
 }
 
@@ -376,18 +398,19 @@ impl FlakyProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
-        let counter = connections.clone();
+        let first = Arc::new(Mutex::new(Vec::new()));
+        let (counter, record) = (connections.clone(), first.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let is_first = counter.fetch_add(1, Ordering::SeqCst) == 0;
+                let record = record.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = TcpStream::connect(target).await else {
                         return;
                     };
-                    if first {
-                        relay_then_cut(client, server, cut_after).await;
+                    if is_first {
+                        relay_then_cut(client, server, cut_after, &record).await;
                     } else {
-                        let mut client = client;
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
@@ -396,12 +419,17 @@ impl FlakyProxy {
         Self {
             address,
             connections,
+            first,
             accept,
         }
     }
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    fn first_connection(&self) -> String {
+        String::from_utf8_lossy(&self.first.lock().unwrap()).into_owned()
     }
 }
 
@@ -411,9 +439,14 @@ impl Drop for FlakyProxy {
     }
 }
 
-/// Relays both ways until `limit` bytes have gone from the server to the client, then closes
-/// both connections.
-async fn relay_then_cut(client: TcpStream, server: TcpStream, limit: usize) {
+/// Relays both ways until `limit` bytes have gone from the server to the client (recording
+/// them), then closes both connections.
+async fn relay_then_cut(
+    client: TcpStream,
+    server: TcpStream,
+    limit: usize,
+    record: &Mutex<Vec<u8>>,
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let requests = tokio::spawn(async move {
@@ -430,6 +463,7 @@ async fn relay_then_cut(client: TcpStream, server: TcpStream, limit: usize) {
         if client_write.write_all(&buffer[..n]).await.is_err() {
             break;
         }
+        record.lock().unwrap().extend_from_slice(&buffer[..n]);
         sent += n;
     }
     requests.abort();
