@@ -36,17 +36,19 @@ impl RateLimits {
         }
     }
 
-    /// Takes one generation from both budgets, or says how long to wait.
+    /// Takes one generation from both budgets, or says how long to wait. The email's budget is
+    /// checked first, so a person retrying too fast does not also spend the budget of everyone
+    /// else behind the same IP.
     pub fn check(&self, ip: IpAddr, email: &str) -> Result<(), Duration> {
         let now = DefaultClock::default().now();
-        if let Some(limiter) = &self.per_ip {
-            limiter
-                .check_key(&ip)
-                .map_err(|denied| denied.wait_time_from(now))?;
-        }
         if let Some(limiter) = &self.per_email {
             limiter
                 .check_key(&email.to_owned())
+                .map_err(|denied| denied.wait_time_from(now))?;
+        }
+        if let Some(limiter) = &self.per_ip {
+            limiter
+                .check_key(&ip)
                 .map_err(|denied| denied.wait_time_from(now))?;
         }
         Ok(())
