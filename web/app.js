@@ -115,6 +115,8 @@ function onEvent(type, data, id) {
   const r = run;
   r.lastId = id;
   r.connection = "open";
+  // Cancel disappears at the end: whoever had it focused goes on to what comes next.
+  const cancelFocused = document.activeElement === ui.cancel;
   switch (type) {
     case "started":
       r.id = data.generation_id;
@@ -161,6 +163,10 @@ function onEvent(type, data, id) {
       break;
     default:
       break;
+  }
+  if (cancelFocused && r.status !== "running") {
+    render();
+    (r.status === "completed" ? ui.openLive : ui.retry).focus();
   }
   scheduleRender();
   scheduleSave();
@@ -222,6 +228,12 @@ function start(request) {
   announce("Starting your page.");
   render();
   follow((s) => s.start({ ...request, preview: true }));
+  // On a narrow screen the stage is below the form: bring it into view.
+  const stage = ui.progress.closest(".stage");
+  if (stage.getBoundingClientRect().top > innerHeight * 0.5) {
+    const motion = matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+    stage.scrollIntoView({ behavior: motion, block: "start" });
+  }
 }
 
 /** Picks up generation `id` after a reload, from the snapshot when this tab has one. */
@@ -239,12 +251,14 @@ function resume(id, snapshot) {
   if (run.status === "running") follow((s) => s.resume(id, run.lastId));
 }
 
-/** Fills the form with what generation `id` asked for (a link opened in another tab). */
+/**
+ * Fills the form with what generation `id` asked for (a link opened in another tab). Not the
+ * email: the link may have been shared, and the person opening it keeps their own.
+ */
 async function recallRequest(id) {
   try {
     const status = await getGeneration(id);
     const request = {
-      email: status.email,
       prompt: status.prompt,
       page_type: status.page_type,
       theme: status.theme,
@@ -268,8 +282,9 @@ function retry() {
     follow((s) => s.resume(run.id, run.lastId));
     return;
   }
-  const request = run.request ?? readForm();
-  if (run.request || validate(request)) start(request);
+  const request = { ...(run.request ?? readForm()) };
+  request.email ||= ui.email.value.trim();
+  if (validate(request)) start(request);
 }
 
 async function cancel() {
@@ -306,7 +321,9 @@ let renderQueued = false;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(render);
+  // A background tab gets no animation frames, but its title still shows the progress.
+  if (document.hidden) setTimeout(render, 250);
+  else requestAnimationFrame(render);
 }
 
 function render() {
@@ -317,7 +334,8 @@ function render() {
   ui.app.dataset.connection = r?.connection ?? "open";
   const running = status === "running";
 
-  ui.generate.disabled = running || !options;
+  // Not `disabled`: that would drop the keyboard focus of whoever just pressed it.
+  ui.generate.setAttribute("aria-disabled", String(running || !options));
   ui.generateLabel.textContent = running ? "Generating…" : "Generate page";
   ui.generate.setAttribute("aria-busy", String(running));
 
@@ -331,7 +349,7 @@ function render() {
   renderClock();
 
   ui.cancel.hidden = !running || !r.id;
-  ui.cancel.disabled = Boolean(r?.cancelling);
+  ui.cancel.setAttribute("aria-disabled", String(Boolean(r?.cancelling)));
   ui.cancelLabel.textContent = r?.cancelling ? "Cancelling…" : "Cancel";
 
   const done = status === "completed" ? r.result : null;
@@ -339,11 +357,8 @@ function render() {
   if (done) {
     ui.liveUrl.href = ui.openLive.href = done.live_url;
     ui.liveUrl.textContent = done.live_url;
-    ui.resultPage.replaceChildren(
-      h("strong", { text: done.title || "Untitled page" }),
-      ` · ${formatCount(r.tokens)} tokens in ${formatDuration(r.elapsedMs)}`,
-      done.fallback ? h("span", { class: "badge", text: "fallback page" }) : null,
-    );
+    ui.resultPage.replaceChildren(h("strong", { text: done.title || "Untitled page" }));
+    if (done.fallback) ui.resultPage.append(h("span", { class: "badge", text: "fallback page" }));
   }
 
   const failed = status === "error" || status === "cancelled" ? r.error : null;
@@ -351,7 +366,11 @@ function render() {
   if (failed) {
     const cancelled = status === "cancelled";
     ui.failure.dataset.kind = cancelled ? "cancelled" : "error";
-    ui.failureTitle.textContent = cancelled ? "Cancelled" : "The page could not be finished";
+    ui.failureTitle.textContent = cancelled
+      ? "Cancelled"
+      : r.id
+        ? "The page could not be finished"
+        : "The page could not be started";
     ui.failureText.textContent = failureText(failed);
     const resumable = failed.code === "connection_lost" && r.id;
     ui.retry.textContent = cancelled ? "Start again" : resumable ? "Reconnect" : "Try again";
@@ -387,7 +406,7 @@ function stageText(r) {
   if (!r) return "Ready when you are";
   if (r.status === "completed") return "Published";
   if (r.status === "cancelled") return "Cancelled";
-  if (r.status === "error") return "Stopped";
+  if (r.status === "error") return r.id ? "Stopped" : "Not started";
   if (r.connection === "reconnecting") {
     const seconds = Math.ceil(Math.max(0, (r.retryAt ?? 0) - performance.now()) / 1000);
     return seconds > 0 ? `Connection lost · retrying in ${seconds} s` : "Reconnecting…";
@@ -597,7 +616,6 @@ function readForm() {
 
 function fillForm(request) {
   ui.prompt.value = request.prompt ?? "";
-  if (request.email && !ui.email.value) ui.email.value = request.email;
   for (const name of ["page_type", "theme"]) {
     const input = ui.form.querySelector(`input[name="${name}"][value="${CSS.escape(request[name] ?? "")}"]`);
     if (input) input.checked = true;
@@ -752,7 +770,10 @@ function bind() {
   addEventListener("online", () => stream?.retryNow());
   // Leaving (a reload, a closed tab): keep exactly what has been seen.
   addEventListener("pagehide", save);
-  document.addEventListener("visibilitychange", () => document.hidden && save());
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) save();
+    render();
+  });
   setInterval(() => run?.status === "running" && renderClock(), 200);
 }
 

@@ -12,7 +12,7 @@
 
   // Scrolling counts as the reader's own only right after they touched a wheel, key or finger;
   // our own glides to the end must not switch following off.
-  let inputAt = 0;
+  let inputAt = -Infinity;
   for (const type of ["wheel", "touchstart", "touchmove", "keydown", "mousedown"]) {
     addEventListener(type, () => (inputAt = performance.now()), { passive: true, capture: true });
   }

@@ -139,8 +139,9 @@ pub(super) struct Run<'a> {
     generation: &'a Generation,
     request: &'a GenerationRequest,
     started: Instant,
-    /// The raw model output so far.
-    text: String,
+    /// Bytes of model output so far. The output itself is kept once, in the event log (its
+    /// deltas' text), not a second time here.
+    bytes: u64,
     /// Content deltas received.
     tokens: u64,
     percent: u8,
@@ -165,7 +166,7 @@ impl<'a> Run<'a> {
             generation,
             request,
             started: now,
-            text: String::new(),
+            bytes: 0,
             tokens: 0,
             percent: 0,
             first_token_ms: None,
@@ -229,7 +230,7 @@ impl<'a> Run<'a> {
                 );
                 fallback::page(self.request)
             }
-            None => self.text.clone(),
+            None => self.generation.log.text(),
         };
         self.progress(Stage::Sanitizing, None, None);
         let sanitizer = Arc::clone(&self.registry.sanitizer);
@@ -239,7 +240,9 @@ impl<'a> Run<'a> {
             tracing::error!(error = %err, "the sanitizer panicked");
             Failure::new(ErrorCode::Internal, "the page could not be prepared")
         })?;
-        if fallback_reason.is_some() && self.request.preview {
+        // The finished document as the last preview, so a live preview ends on exactly the
+        // page that is published.
+        if self.request.preview {
             self.generation.log.push(Event::Preview(Preview {
                 html: html.as_str().to_owned(),
             }));
@@ -339,17 +342,32 @@ impl<'a> Run<'a> {
         let mut stream = self.connect(request).await.map_err(Relay::NoToken)?;
 
         let idle = self.registry.settings.idle_timeout;
+        // One timer for the whole stream, moved only when it fires: a fresh timeout per chunk
+        // would insert and remove a timer-wheel entry for every delta.
+        let stall = tokio::time::sleep(idle);
+        tokio::pin!(stall);
+        let mut last_chunk = Instant::now();
         loop {
-            match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => {
+            let next = tokio::select! {
+                biased;
+                next = stream.next() => next,
+                () = &mut stall => {
+                    let deadline = last_chunk + idle;
+                    if Instant::now() < deadline {
+                        stall.as_mut().reset(deadline);
+                        continue;
+                    }
                     return Err(Relay::Broken(Failure::new(
                         ErrorCode::UpstreamStalled,
                         format!("the model stopped sending for {}", humantime::format_duration(idle)),
                     )));
                 }
-                Ok(None) => break,
-                Ok(Some(Err(err))) => return Err(Relay::Broken(Failure::mid_stream(err))),
-                Ok(Some(Ok(chunk))) => self.absorb(chunk),
+            };
+            last_chunk = Instant::now();
+            match next {
+                None => break,
+                Some(Err(err)) => return Err(Relay::Broken(Failure::mid_stream(err))),
+                Some(Ok(chunk)) => self.absorb(chunk),
             }
         }
         self.check_finish().map_err(Relay::Broken)
@@ -435,7 +453,7 @@ impl<'a> Run<'a> {
                 self.first_token_ms = Some(self.elapsed_ms());
                 self.progress(Stage::Generating, None, None);
             }
-            self.text.push_str(&text);
+            self.bytes += text.len() as u64;
             self.tokens += 1;
             self.generation.log.push(Event::Delta(Delta { text }));
             self.maybe_report();
@@ -474,7 +492,7 @@ impl<'a> Run<'a> {
     fn spawn_preview(&self) {
         let in_flight = Arc::clone(&self.preview_in_flight);
         in_flight.store(true, Ordering::Release);
-        let snapshot = self.text.clone();
+        let snapshot = self.generation.log.text();
         let sanitizer = Arc::clone(&self.registry.sanitizer);
         let log = Arc::clone(&self.generation.log);
         let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
@@ -514,15 +532,15 @@ impl<'a> Run<'a> {
 
     /// Records the failure, then ends the stream with it.
     async fn fail(&self, failure: Failure) {
-        tracing::warn!(code = failure.code.as_str(), message = %failure.message, "generation failed");
+        // `reason`, not `message`: JSON logs put the event's own message under `message`.
+        tracing::warn!(code = failure.code.as_str(), reason = %failure.message, "generation failed");
         let status = match failure.code {
             ErrorCode::Cancelled | ErrorCode::Shutdown => GenerationStatus::Cancelled,
             _ => GenerationStatus::Failed,
         };
         let mut outcome = self.outcome(status, Some(&failure));
-        outcome.partial_output = Some(&self.text)
-            .filter(|t| !t.is_empty())
-            .map(String::as_str);
+        let partial = self.generation.log.text();
+        outcome.partial_output = Some(partial.as_str()).filter(|t| !t.is_empty());
         let store = &self.registry.store;
         if let Err(err) =
             with_storage_retries(|| store.finish_generation(self.generation.id, &outcome)).await
@@ -569,7 +587,7 @@ impl<'a> Run<'a> {
     }
 
     fn progress(&mut self, stage: Stage, attempt: Option<u32>, queue_position: Option<u64>) {
-        let bytes = self.text.len() as u64;
+        let bytes = self.bytes;
         let estimate = match stage {
             Stage::Queued => 0,
             Stage::Connecting => 2,

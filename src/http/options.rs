@@ -90,7 +90,10 @@ mod tests {
             options["page_types"].as_array().unwrap().len(),
             PageType::ALL.len()
         );
-        assert_eq!(options["themes"].as_array().unwrap().len(), Theme::ALL.len());
+        assert_eq!(
+            options["themes"].as_array().unwrap().len(),
+            Theme::ALL.len()
+        );
         assert_eq!(options["page_types"][0]["name"], "landing");
         assert_eq!(
             options["page_types"][0]["description"],

@@ -28,6 +28,13 @@ after(async () => {
   await server?.stop();
 });
 
+/** Whether the preview shown has scrolled down (following the end of the page). */
+async function previewScrolled(page) {
+  const frame = await shownPreviewFrame(page);
+  // The frame may be swapped out and reloaded while it is asked: that is a "not yet".
+  return frame?.evaluate(() => scrollY > 0).catch(() => false);
+}
+
 /** Asserts that the UI's own page had no errors and no CSP violations. */
 async function assertClean(page, problems) {
   const { violations } = await recorded(page);
@@ -36,6 +43,19 @@ async function assertClean(page, problems) {
 }
 
 describe("the web UI", () => {
+  test("has no inline script, handler or style in its own markup", async () => {
+    const html = await (await fetch(server.url)).text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, "inline <script>");
+    assert.doesNotMatch(html, /\son[a-z]+\s*=/i, "event handler attribute");
+    assert.doesNotMatch(html, /\sstyle\s*=|<style/i, "inline style");
+    assert.doesNotMatch(html, /javascript:/i);
+    for (const file of ["app.js", "preview.js", "history.js", "dom.js", "code-view.js"]) {
+      const source = await (await fetch(new URL(`assets/${file}`, server.url))).text();
+      assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/, file);
+      assert.doesNotMatch(source, /setAttribute\(\s*["']style/, file);
+    }
+  });
+
   test("builds its form from /api/options and announces demo mode", async () => {
     const options = await getJson(server.url, "api/options");
     const { context, page, problems } = await openUi(browser, server.url);
@@ -75,9 +95,6 @@ describe("the web UI", () => {
     const reference = generate(server.url, request);
     const { context, page, problems } = await openUi(browser, server.url);
     try {
-      await context.grantPermissions(["clipboard-read", "clipboard-write"], {
-        origin: new URL(server.url).origin,
-      });
       await fillForm(page, { ...request, pageType: request.page_type });
       await page.click("#generate");
       await waitForState(page, "running", 5_000);
@@ -86,9 +103,7 @@ describe("the web UI", () => {
       // Several snapshots in, the page is part-written and the preview follows its end.
       await until(async () => (await recorded(page)).previews.length >= 3, { what: "3 previews" });
       const frame = await shownPreviewFrame(page);
-      await until(async () => (await shownPreviewFrame(page))?.evaluate(() => scrollY > 0), {
-        what: "the preview to follow the end of the page",
-      });
+      await until(() => previewScrolled(page), { what: "the preview to follow the end" });
       assert.ok(frame, "a preview frame is shown");
       await screenshot(page, "02-streaming-desktop");
       await page.click("#tab-code");
@@ -219,6 +234,18 @@ describe("the web UI", () => {
       assert.equal(resumed[0].get("preview"), "true");
       assert.equal(await page.getAttribute("#panel-preview", "data-empty"), "false");
       await assertClean(page, problems);
+
+      // The link, opened in another tab (no saved state there), replays the whole generation.
+      const other = await openUi(browser, server.url, { path: `?g=${id}` });
+      try {
+        await waitForState(other.page, "completed");
+        assert.equal(await codeText(other.page), raw);
+        assert.equal(await other.page.textContent("#live-url"), await page.textContent("#live-url"));
+        assert.equal(await other.page.inputValue("#prompt"), request.prompt, "the form shows what was asked");
+        await assertClean(other.page, other.problems);
+      } finally {
+        await other.context.close();
+      }
     } finally {
       await context.close();
     }
@@ -247,21 +274,27 @@ describe("the web UI", () => {
         await route.fulfill({ response, body: partial });
       },
     );
+    // The first attempt to resume fails too: the UI backs off and says so, then tries again.
     const resumed = [];
-    page.on("request", (req) => {
-      const url = new URL(req.url());
-      if (url.pathname.endsWith("/events")) resumed.push(Number(url.searchParams.get("last_event_id")));
-    });
+    await page.route(
+      (url) => url.pathname.endsWith("/events"),
+      (route) => {
+        resumed.push(Number(new URL(route.request().url()).searchParams.get("last_event_id")));
+        return resumed.length === 1 ? route.abort("connectionreset") : route.continue();
+      },
+    );
     try {
       await fillForm(page, { ...request, pageType: request.page_type });
       await page.click("#generate");
       await page.waitForSelector('#app[data-connection="reconnecting"]', { timeout: 30_000 });
+      assert.match(await page.textContent("#stage-label"), /Connection lost|Reconnecting/);
       await screenshot(page, "08-reconnecting-desktop");
       await waitForState(page, "completed");
-      assert.deepEqual(resumed, [cutAfter], "one resume, after the last complete event");
+      assert.ok(cutAfter > 0);
+      assert.deepEqual(resumed, [cutAfter, cutAfter], "resumed after the last complete event");
       const { raw } = await reference;
       assert.equal(await codeText(page), raw);
-      await assertClean(page, problems);
+      await assertClean(page, problems.filter((p) => !p.includes("ERR_CONNECTION_RESET")));
     } finally {
       await context.close();
     }
@@ -292,11 +325,37 @@ describe("the web UI", () => {
       assert.equal(await page.getAttribute("#tab-code", "aria-selected"), "true");
       assert.equal(await page.isVisible("#panel-code"), true);
       assert.equal(await page.evaluate(() => document.activeElement.id), "tab-code");
-      await page.click("#cancel");
+      await page.focus("#cancel");
+      await page.keyboard.press("Enter");
       await waitForState(page, "cancelled", 10_000);
+      // The Cancel button is gone; the focus moved on to what can be done next.
+      assert.equal(await page.evaluate(() => document.activeElement.id), "retry");
       await assertClean(page, problems);
     } finally {
       await context.close();
+    }
+  });
+
+  test("served as it is, its previews run their helper without any permission", async () => {
+    // No rewritten response and Chromium's Local Network Access checks on, as for a person.
+    const plain = await launchBrowser({ localNetworkChecks: true });
+    try {
+      const { page, problems } = await openUi(plain, server.url, { csp: null, colorScheme: "dark" });
+      await fillForm(page, {
+        prompt: "A blog about slow travel by train",
+        email: "plain@example.com",
+        pageType: "blog",
+        theme: "corporate",
+      });
+      await page.click("#generate");
+      await until(() => previewScrolled(page), { what: "the preview to follow the end" });
+      await screenshot(page, "14-streaming-desktop-dark");
+      await waitForState(page, "completed");
+      await page.click("#tab-code");
+      await screenshot(page, "15-completed-code-desktop-dark");
+      assert.deepEqual(problems, []);
+    } finally {
+      await plain.close();
     }
   });
 
@@ -318,11 +377,12 @@ describe("the web UI", () => {
       });
       await page.click("#generate");
       await until(async () => (await recorded(page)).previews.length >= 3, { what: "previews" });
-      await page.locator("#run").scrollIntoViewIfNeeded();
+      // The UI brought the stage into view when Generate was pressed.
+      assert.ok(await page.evaluate(() => document.querySelector(".stage").getBoundingClientRect().top < innerHeight / 2));
       await screenshot(page, "10-streaming-phone-dark");
       await waitForState(page, "completed");
       assert.equal(await overflow(), 0, "no sideways scrolling");
-      await page.locator("#result").scrollIntoViewIfNeeded();
+      await page.locator(".stage").evaluate((stage) => stage.scrollIntoView({ block: "start" }));
       await screenshot(page, "11-completed-phone-dark");
       await assertClean(page, problems);
     } finally {

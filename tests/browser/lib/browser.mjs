@@ -20,15 +20,29 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/**
+ * Tests add a Content-Security-Policy to the UI's page by rewriting its response in the
+ * browser. A rewritten response has no server address, so Chromium puts the page in the public
+ * address space, and its preview documents' requests to this loopback server (for
+ * preview-frame.js) would need the local-network permission, which a sandboxed document cannot
+ * be granted. Served for real, the page shares its server's address space and needs none (a
+ * test checks that with these checks on).
+ */
+const WITHOUT_LOCAL_NETWORK_CHECKS = "--disable-features=LocalNetworkAccessChecks";
+
 /** Where screenshots go (gitignored). */
 export const OUTPUT_DIR = process.env.LIVEPAGE_TEST_OUTPUT ?? path.join(ROOT, "test-output");
 
-/** Launches the browser; close it in an `after` hook. */
-export function launchBrowser() {
+/**
+ * Launches the browser; close it in an `after` hook.
+ * @param {{localNetworkChecks?: boolean}} [options] keep Chromium's Local Network Access checks
+ *   (for pages served as they are, without a rewritten response)
+ */
+export function launchBrowser({ localNetworkChecks = false } = {}) {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: localNetworkChecks ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, WITHOUT_LOCAL_NETWORK_CHECKS],
   });
 }
 

@@ -42,7 +42,11 @@ export async function startServer(env = {}) {
 
   const child = spawn(bin, [], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
+  let listening = false;
   const exited = new Promise((resolve) => child.once("exit", resolve));
+  // Whatever happens to the test process, the server does not outlive it.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
 
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(
@@ -56,10 +60,12 @@ export async function startServer(env = {}) {
     }
     const read = (chunk) => {
       output += chunk;
+      if (listening) return;
       // Strip colour codes in case the log is coloured anyway.
       const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
       const found = /listening.*?addr=(\S+)/.exec(plain);
       if (found) {
+        listening = true;
         clearTimeout(timer);
         resolve(`http://${found[1]}/`);
       }
@@ -67,9 +73,9 @@ export async function startServer(env = {}) {
     child.stdout.setEncoding("utf8").on("data", read);
     child.stderr.setEncoding("utf8").on("data", read);
     child.once("error", (err) => fail(new Error(`cannot start ${bin}: ${err.message}`)));
-    child.once("exit", (code, signal) =>
-      fail(new Error(`${bin} exited early (code ${code}, signal ${signal})`)),
-    );
+    child.once("exit", (code, signal) => {
+      if (!listening) fail(new Error(`${bin} exited early (code ${code}, signal ${signal})`));
+    });
   });
 
   return {
@@ -82,6 +88,7 @@ export async function startServer(env = {}) {
         await exited;
         clearTimeout(timer);
       }
+      process.removeListener("exit", killOnExit);
       await rm(dir, { recursive: true, force: true });
     },
   };

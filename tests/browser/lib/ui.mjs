@@ -4,15 +4,17 @@
 import { DESKTOP } from "./browser.mjs";
 
 /**
- * The strictest policy the UI's own page must work under: scripts and styles from files only,
- * no inline script, style or handler. (Preview documents inherit it; their own styles may be
- * refused, which is a matter for the policy the server ends up sending, not for the UI.)
+ * The policy the tests hold the UI to: scripts from our own files only (no inline script, no
+ * handler attributes, no eval), requests and frames to our own origin. Styles may be inline
+ * because preview documents are srcdoc frames that inherit the policy and carry their page's
+ * stylesheet inline; the UI's own markup has none (the first test checks its source).
  */
-export const STRICT_CSP = [
+export const UI_CSP = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: https:",
+  "font-src 'self' data: https:",
   "connect-src 'self'",
   "frame-src 'self'",
   "base-uri 'none'",
@@ -60,9 +62,12 @@ function recorder() {
 export async function openUi(
   browser,
   base,
-  { device = DESKTOP, colorScheme = "light", csp = STRICT_CSP, path = "" } = {},
+  { device = DESKTOP, colorScheme = "light", csp = UI_CSP, path = "" } = {},
 ) {
   const context = await browser.newContext({ ...device, colorScheme });
+  // Copy link writes to the clipboard; the tests read it back. (Granted here, once: a later
+  // grant replaces an earlier one.)
+  const permissions = ["clipboard-read", "clipboard-write"];
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(`uncaught: ${err.message}`));
@@ -73,13 +78,10 @@ export async function openUi(
       problems.push(`console: ${message.text()}`);
     }
   });
+  await context.grantPermissions(permissions);
   await page.addInitScript(recorder);
   if (csp) {
-    // A response fulfilled by the test (to add the header) has no server address, so Chromium
-    // puts the page in the public address space, and its preview documents' requests to this
-    // loopback server would need the local-network permission. Served for real, the page is
-    // in the same address space as its server and needs none.
-    await context.grantPermissions(["local-network-access"]);
+    // (See CHROMIUM_ARGS on why a rewritten response needs Local Network Access checks off.)
     await page.route(
       (url) => url.href.startsWith(base) && url.pathname === "/",
       async (route) => {
