@@ -327,6 +327,8 @@ mod tests {
         assert!(err.contains("LIVEPAGE_RETRY_BASE"), "{err}");
         let err = parse(&["--public-url", "ftp://x"]).unwrap_err().to_string();
         assert!(err.contains("PUBLIC_URL"), "{err}");
+        let err = parse(&["--metrics-addr", "private"]).unwrap_err().to_string();
+        assert!(err.contains("LIVEPAGE_METRICS_ADDR"), "{err}");
     }
 
     #[test]
@@ -347,6 +349,14 @@ mod tests {
         assert!(config.demo_mode());
         assert!(config.admin_token.is_none());
         assert!(parse(&["--openrouter-api-key", "sk or"]).is_err());
+    }
+
+    #[test]
+    fn styles_default_to_compiled_and_cdn_can_be_chosen() {
+        assert_eq!(parse(&[]).unwrap().styles, Styles::Compiled);
+        assert_eq!(parse(&["--styles", "cdn"]).unwrap().styles, Styles::Cdn);
+        let err = parse(&["--styles", "play"]).unwrap_err().to_string();
+        assert!(err.contains("LIVEPAGE_STYLES") && err.contains("compiled or cdn"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `livepage` binary: the server (configuration, logging, then the library's
 //! [`Application`]), or with `generate` / `follow` the library's command-line client.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use livepage::app::Application;
@@ -37,14 +38,22 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+/// Logs to stdout: human-readable text (coloured only on a terminal, so files and pipes get
+/// plain text), or with `json` one JSON object per line, carrying the fields of the current span
+/// (`span`) and of all its parents (`spans`).
 fn init_tracing(format: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,livepage=info"));
     let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
     if format == "json" {
-        subscriber.json().flatten_event(true).init();
+        subscriber
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
     } else {
-        subscriber.init();
+        subscriber.with_ansi(std::io::stdout().is_terminal()).init();
     }
 }
 

@@ -34,7 +34,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The route label of requests that matched no route: their raw paths are unbounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Upper bounds (seconds) from the first upstream byte to the first token: fast models answer
+/// Upper bounds (seconds) from the upstream request to its first token: fast models answer
 /// in well under a second, slow or overloaded ones take tens of seconds.
 const FIRST_TOKEN_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
 /// Whole generations: a page takes from seconds to a few minutes.
@@ -462,5 +462,109 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openmetrics_parser::openmetrics::parse_openmetrics;
+    use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
+
+    use super::*;
+
+    fn scrape(metrics: &Metrics) -> MetricsExposition<OpenMetricsType, OpenMetricsValue> {
+        let text = metrics.render(Load::default()).unwrap();
+        parse_openmetrics(&text).unwrap_or_else(|err| panic!("{err:?} in:\n{text}"))
+    }
+
+    fn text(metrics: &Metrics) -> String {
+        metrics.render(Load::default()).unwrap()
+    }
+
+    #[test]
+    fn a_fresh_registry_is_valid_openmetrics_with_every_unlabelled_series_at_zero() {
+        let metrics = Metrics::new();
+        let scrape = scrape(&metrics);
+        for family in [
+            "livepage_generations_started",
+            "livepage_generations_running",
+            "livepage_generations_queued",
+            "livepage_page_views",
+            "livepage_sse_subscribers",
+            "livepage_upstream_retries",
+            "livepage_upstream_deltas",
+        ] {
+            let family = &scrape.families[family];
+            assert_eq!(family.iter_samples().count(), 1, "{}", family.family_name);
+        }
+        assert!(text(&metrics).contains("livepage_generations_started_total 0\n"));
+    }
+
+    #[test]
+    fn an_ended_generation_counts_its_outcome_cost_and_deltas() {
+        let metrics = Metrics::new();
+        let usage = Usage {
+            prompt_tokens: 12,
+            completion_tokens: 340,
+            cost: Some(0.5),
+        };
+        let ended = Ended {
+            model: "a/b",
+            outcome: "failed",
+            code: Some("upstream_error"),
+            fallback: false,
+            usage: Some(usage),
+            deltas: 340,
+            duration: Duration::from_millis(1_500),
+        };
+        metrics.generation.ended(&ended);
+        metrics.generation.ended(&ended);
+        let text = text(&metrics);
+        for line in [
+            r#"livepage_generations_finished_total{outcome="failed",code="upstream_error"} 2"#,
+            r#"livepage_upstream_tokens_total{model="a/b",kind="completion"} 680"#,
+            r#"livepage_upstream_tokens_total{model="a/b",kind="prompt"} 24"#,
+            r#"livepage_upstream_cost_total{model="a/b"} 1.0"#,
+            "livepage_upstream_deltas_total 680",
+            r#"livepage_generation_duration_seconds_count{model="a/b",outcome="failed"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        scrape(&metrics);
+    }
+
+    #[test]
+    fn the_load_gauges_show_the_registry_at_scrape_time() {
+        let metrics = Metrics::new();
+        let text = metrics
+            .render(Load {
+                running: 3,
+                queued: 2,
+            })
+            .unwrap();
+        assert!(text.contains("livepage_generations_running 3\n"), "{text}");
+        assert!(text.contains("livepage_generations_queued 2\n"), "{text}");
+    }
+
+    #[test]
+    fn a_gauge_guard_counts_only_while_it_lives() {
+        let gauge = Gauge::default();
+        let first = GaugeGuard::new(&gauge);
+        let second = GaugeGuard::new(&gauge);
+        assert_eq!(gauge.get(), 2);
+        drop(first);
+        assert_eq!(gauge.get(), 1);
+        drop(second);
+        assert_eq!(gauge.get(), 0);
+    }
+
+    #[test]
+    fn timing_returns_the_work_and_records_one_observation() {
+        let metrics = Metrics::new();
+        let timer = metrics.generation.sanitize(Sanitizing::Preview);
+        assert_eq!(time(timer, || 42), 42);
+        let text = text(&metrics);
+        let line = r#"livepage_sanitize_duration_seconds_count{kind="preview"} 1"#;
+        assert!(text.contains(line), "{text}");
     }
 }

@@ -2,20 +2,30 @@
 //!
 //! The generation task appends; any number of subscribers read. A subscriber is a cursor into
 //! the log, not a bounded channel, so a slow reader never blocks the writer or the other readers
-//! and never misses an event: it catches up from the log. Entries are shared (`Arc`), never
-//! copied per subscriber. The lock is held only to push or to clone a batch of `Arc`s, never
-//! across an await.
+//! and never misses an event: it catches up from the log. The lock is held only to push or to
+//! copy out a batch, never across an await.
+//!
+//! Deltas are most of a log (hundreds per page, a few bytes each), so they are stored compactly:
+//! their text is appended to one buffer and each delta keeps only its span of it — sixteen bytes
+//! of bookkeeping instead of an `Arc<Entry>` and a `String` of its own, which is what keeps the
+//! memory of thousands of open streams small. A reader gets a delta as a fresh entry, made when
+//! it reads it and dropped once it is sent. Other events are shared (`Arc`), never copied per
+//! subscriber.
 //!
 //! `preview` events are the exception to "keep everything": each holds a whole document, so
 //! when a new one is appended the previous one is dropped from the log (its number stays
 //! used). A reader catching up therefore gets only the latest preview.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
+use tokio_stream::wrappers::WatchStream;
 
-use super::event::Event;
+use super::event::{Delta, Event};
 
 /// An event and its number (the SSE `id`), starting at 1.
 #[derive(Debug)]
@@ -33,11 +43,55 @@ pub struct EventLog {
 
 #[derive(Debug, Default)]
 struct State {
-    /// `entries[i]` has seq `i + 1`; `None` is a superseded preview.
-    entries: Vec<Option<Arc<Entry>>>,
+    /// `entries[i]` has seq `i + 1`.
+    entries: Vec<Slot>,
+    /// The text of every delta so far, in order.
+    text: String,
     /// Index of the latest preview, to drop it when the next one arrives.
     last_preview: Option<usize>,
     closed: bool,
+}
+
+/// One numbered place in the log.
+#[derive(Debug)]
+enum Slot {
+    /// A delta: its text is `text[start..end]`.
+    Delta { start: u32, end: u32 },
+    Shared(Arc<Entry>),
+    /// A superseded preview.
+    Dropped,
+}
+
+impl State {
+    /// The entry in `slot` numbered `seq`, as a reader gets it.
+    fn entry(&self, seq: u64, slot: &Slot) -> Option<Arc<Entry>> {
+        match *slot {
+            Slot::Delta { start, end } => Some(Arc::new(Entry {
+                seq,
+                event: Event::Delta(Delta {
+                    text: self.text[start as usize..end as usize].to_owned(),
+                }),
+            })),
+            Slot::Shared(ref entry) => Some(Arc::clone(entry)),
+            Slot::Dropped => None,
+        }
+    }
+
+    /// Stores `event` in the next slot.
+    fn append(&mut self, seq: u64, event: Event) -> Slot {
+        match event {
+            // A page longer than 4 GiB cannot be numbered in `u32`: keep it as a shared entry.
+            Event::Delta(Delta { text }) if self.text.len() + text.len() <= u32::MAX as usize => {
+                let start = self.text.len() as u32;
+                self.text.push_str(&text);
+                Slot::Delta {
+                    start,
+                    end: self.text.len() as u32,
+                }
+            }
+            event => Slot::Shared(Arc::new(Entry { seq, event })),
+        }
+    }
 }
 
 impl Default for EventLog {
@@ -74,10 +128,11 @@ impl EventLog {
             if matches!(event, Event::Preview(_))
                 && let Some(previous) = state.last_preview.replace(index)
             {
-                state.entries[previous] = None;
+                state.entries[previous] = Slot::Dropped;
             }
             let seq = index as u64 + 1;
-            state.entries.push(Some(Arc::new(Entry { seq, event })));
+            let slot = state.append(seq, event);
+            state.entries.push(slot);
             seq
         };
         self.changed.send_replace(());
@@ -115,7 +170,9 @@ impl EventLog {
     /// The terminal event, once the log is closed.
     pub fn terminal(&self) -> Option<Arc<Entry>> {
         let state = self.state();
-        let last = state.entries.last()?.as_ref()?;
+        let Slot::Shared(last) = state.entries.last()? else {
+            return None;
+        };
         (state.closed && last.event.is_terminal()).then(|| Arc::clone(last))
     }
 
@@ -124,51 +181,97 @@ impl EventLog {
         self.state().entries.len() as u64
     }
 
-    /// The latest value `pick` finds, searching from the newest event back.
+    /// The latest value `pick` finds among the events other than deltas, searching from the
+    /// newest back.
     pub fn latest<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Option<T> {
         let state = self.state();
-        state
-            .entries
-            .iter()
-            .rev()
-            .flatten()
-            .find_map(|entry| pick(&entry.event))
+        state.entries.iter().rev().find_map(|slot| match slot {
+            Slot::Shared(entry) => pick(&entry.event),
+            Slot::Delta { .. } | Slot::Dropped => None,
+        })
     }
 
-    /// The entries after `after`, and whether the log is closed.
-    fn read_after(&self, after: u64) -> (Vec<Arc<Entry>>, bool) {
+    /// The text of every delta so far: the raw model output.
+    pub fn text(&self) -> String {
+        self.state().text.clone()
+    }
+
+    /// Appends the entries after `after` to `batch`; returns the seq of the last slot read
+    /// and whether the log is closed.
+    fn read_after(&self, after: u64, batch: &mut VecDeque<Arc<Entry>>) -> (u64, bool) {
         let state = self.state();
         let start = usize::try_from(after)
             .unwrap_or(usize::MAX)
             .min(state.entries.len());
-        let batch = state.entries[start..].iter().flatten().cloned().collect();
-        (batch, state.closed)
+        for (index, slot) in state.entries.iter().enumerate().skip(start) {
+            batch.extend(state.entry(index as u64 + 1, slot));
+        }
+        (state.entries.len() as u64, state.closed)
     }
 
     /// Every event after seq `after`, then the live tail, ending when the log closes.
-    pub fn subscribe(
-        self: &Arc<Self>,
-        after: u64,
-    ) -> impl Stream<Item = Arc<Entry>> + Send + 'static {
-        let log = Arc::clone(self);
-        // Subscribing before the first read means an append between a read and the wait
-        // below still wakes us: no lost wake-ups.
-        let mut changed = log.changed.subscribe();
-        async_stream::stream! {
-            let mut cursor = after;
-            loop {
-                let (batch, closed) = log.read_after(cursor);
-                let caught_up = batch.is_empty();
-                for entry in batch {
-                    cursor = entry.seq;
-                    yield entry;
-                }
-                if caught_up && closed {
-                    break;
-                }
-                if caught_up && changed.changed().await.is_err() {
-                    break;
-                }
+    pub fn subscribe(self: &Arc<Self>, after: u64) -> Subscription {
+        // Subscribing before the first read means an append between a read and the wait for
+        // news still wakes us: no lost wake-ups.
+        let changes = WatchStream::from_changes(self.changed.subscribe());
+        Subscription {
+            log: Arc::clone(self),
+            cursor: after,
+            batch: VecDeque::new(),
+            changes,
+            done: false,
+        }
+    }
+}
+
+/// A reader's cursor into an [`EventLog`]: a stream of its entries from a given seq on.
+pub struct Subscription {
+    log: Arc<EventLog>,
+    /// The seq of the last slot read.
+    cursor: u64,
+    /// Entries read from the log and not yet yielded; reused, so reading allocates nothing
+    /// once it has grown to a batch's size.
+    batch: VecDeque<Arc<Entry>>,
+    /// Yields once for every batch of appends since it was last polled.
+    changes: WatchStream<()>,
+    done: bool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cursor", &self.cursor)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Arc<Entry>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(entry) = this.batch.pop_front() {
+                return Poll::Ready(Some(entry));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            let (last, closed) = this.log.read_after(this.cursor, &mut this.batch);
+            let caught_up = last <= this.cursor;
+            this.cursor = last.max(this.cursor);
+            if caught_up && closed {
+                this.done = true;
+                continue;
+            }
+            if !caught_up {
+                continue;
+            }
+            match this.changes.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => {}
+                Poll::Ready(None) => this.done = true,
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

@@ -9,6 +9,7 @@ mod generations;
 pub mod limits;
 mod options;
 mod pages;
+mod security;
 pub mod sse;
 mod system;
 mod telemetry;
@@ -61,6 +62,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let metrics = Arc::clone(&state.metrics);
+    let policies = security::Policies::new(&state.config);
     Router::new()
         .route("/", get(ui::index))
         .route("/assets/{name}", get(ui::asset))
@@ -86,6 +88,11 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CatchPanicLayer::new())
+        // Outside the panic catcher, so that its 500s get the headers too.
+        .layer(middleware::from_fn_with_state(
+            policies,
+            security::add_headers,
+        ))
         .layer(middleware::from_fn_with_state(
             metrics,
             telemetry::count_request,

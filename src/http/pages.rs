@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Query};
+use super::security::page_policy;
 use crate::domain::Email;
-use crate::sanitize::{Styles, TAILWIND_CDN_URL};
 use crate::store::{PageRecord, StoreError};
 
 /// The most history entries one request may ask for.
@@ -37,7 +37,7 @@ pub async fn live_page(
     state.metrics.page_views.inc();
     // Stored pages never change, so the id is a strong validator.
     let etag = format!("\"{id}\"");
-    let page_headers = page_headers(state.config.styles, &etag);
+    let page_headers = page_headers(&html, &etag);
     let revalidated = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -51,22 +51,11 @@ pub async fn live_page(
     (page_headers, Html(html)).into_response()
 }
 
-/// The security headers of DESIGN §6 for a served page.
-fn page_headers(styles: Styles, etag: &str) -> [(header::HeaderName, HeaderValue); 5] {
-    let csp = match styles {
-        // The Play CDN script must run to style the page: only that one file, in a sandbox
-        // without same-origin, so it cannot reach our origin's cookies or storage.
-        Styles::Cdn => format!(
-            "sandbox allow-scripts; default-src 'none'; script-src {TAILWIND_CDN_URL}; \
-             style-src 'unsafe-inline'; img-src https: data:; font-src https: data:; \
-             object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors *"
-        ),
-    };
+/// The security headers of DESIGN §6 for a served page. The Content-Security-Policy follows
+/// how the stored document was built, not the current style setting (see [`page_policy`]).
+fn page_headers(document: &str, etag: &str) -> [(header::HeaderName, HeaderValue); 5] {
     [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_str(&csp).expect("static CSP is a valid header"),
-        ),
+        (header::CONTENT_SECURITY_POLICY, page_policy(document)),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

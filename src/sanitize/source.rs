@@ -1,5 +1,5 @@
 //! Reads what a page keeps from the model's document: its title, its language, the classes
-//! on `<body>` and the body's markup.
+//! on `<html>` and `<body>`, and the body's markup.
 //!
 //! Everything else in the model's `<head>` (scripts, styles, metas, links, its own Tailwind
 //! config) is dropped: the sanitizer writes a fixed head. The document is parsed with
@@ -29,6 +29,8 @@ pub(super) struct SourceDocument {
     pub(super) title: String,
     /// A syntactically valid language tag.
     pub(super) lang: String,
+    /// The classes of `<html>` (`scroll-smooth`, `h-full`, `dark`), filtered as `body_classes`.
+    pub(super) html_classes: String,
     /// Only class names made of the characters Tailwind class names use, space-separated.
     pub(super) body_classes: String,
     /// The body's inner HTML, still unsanitized.
@@ -47,13 +49,18 @@ pub(super) fn read(document: &str) -> SourceDocument {
             .filter(|lang| is_language_tag(lang))
             .unwrap_or(DEFAULT_LANG)
             .to_owned(),
-        body_classes: body
-            .and_then(|body| body.attr("class"))
-            .map(safe_classes)
-            .unwrap_or_default(),
+        html_classes: classes_of(root),
+        body_classes: classes_of(body),
         // A `<frameset>` document has no body; there is nothing to keep from it.
         body_html: body.map(|body| body.inner_html()).unwrap_or_default(),
     }
+}
+
+fn classes_of(element: Option<ElementRef<'_>>) -> String {
+    element
+        .and_then(|element| element.attr("class"))
+        .map(safe_classes)
+        .unwrap_or_default()
 }
 
 /// `<html>`: html5ever always creates it for a document, but nothing here relies on that.
@@ -130,8 +137,8 @@ fn is_subtag(subtag: &str, allowed: fn(&u8) -> bool) -> bool {
 }
 
 /// Keeps the class names that could be Tailwind classes (`bg-slate-50`, `md:flex`,
-/// `w-1/2`, `bg-[#0f172a]`, `!mt-0`) and drops the rest, so the one attribute copied into
-/// the fixed skeleton carries nothing but class names even before it is escaped.
+/// `w-1/2`, `bg-[#0f172a]`, `!mt-0`) and drops the rest, so the attributes copied into the
+/// fixed skeleton carry nothing but class names even before they are escaped.
 fn safe_classes(classes: &str) -> String {
     classes
         .split_ascii_whitespace()

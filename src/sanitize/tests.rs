@@ -1,5 +1,6 @@
-//! The sanitizer's behaviour end to end: hand-written cases, the public XSS corpora, and a
-//! property test of idempotence over random HTML-ish input.
+//! The sanitizer's behaviour end to end: hand-written cases, the compiled stylesheet, the
+//! public XSS corpora in both style modes, and property tests of safety and idempotence over
+//! random HTML-ish input.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -7,9 +8,21 @@ use std::sync::LazyLock;
 use proptest::prelude::*;
 use scraper::{ElementRef, Html};
 
-use super::{SanitizedHtml, Sanitizer, Styles, TAILWIND_CDN_URL};
+use super::stylesheet::escape_for_style_element;
+use super::{PageStyles, SanitizedHtml, Sanitizer, Styles, TAILWIND_CDN_URL, styles_of};
 
-static SANITIZER: LazyLock<Sanitizer> = LazyLock::new(|| Sanitizer::new(Styles::Cdn));
+/// The default mode: compiled styles.
+static SANITIZER: LazyLock<Sanitizer> = LazyLock::new(|| Sanitizer::new(Styles::Compiled));
+static CDN_SANITIZER: LazyLock<Sanitizer> = LazyLock::new(|| Sanitizer::new(Styles::Cdn));
+
+fn sanitizer(styles: Styles) -> &'static Sanitizer {
+    match styles {
+        Styles::Compiled => &SANITIZER,
+        Styles::Cdn => &CDN_SANITIZER,
+    }
+}
+
+const BOTH_MODES: [Styles; 2] = [Styles::Compiled, Styles::Cdn];
 
 const LINK_REL: &str = "noopener noreferrer nofollow ugc";
 
@@ -32,8 +45,12 @@ fn body_of(raw: &str) -> String {
     body(&sanitize(raw)).to_owned()
 }
 
-fn cdn_script_tag() -> String {
-    format!("<script src=\"{TAILWIND_CDN_URL}\"></script>")
+/// The text of the page's one `<style>` element (compiled mode).
+fn stylesheet(page: &SanitizedHtml) -> &str {
+    match styles_of(page.as_str()) {
+        PageStyles::Inline(css) => css,
+        other => panic!("expected an inline stylesheet, got {other:?}"),
+    }
 }
 
 fn elements(parsed: &Html) -> impl Iterator<Item = ElementRef<'_>> {
@@ -51,10 +68,10 @@ fn is_inside_head(element: &ElementRef<'_>) -> bool {
         .any(|ancestor| ancestor.value().name() == "head")
 }
 
-/// Elements that must never appear in a page, whatever the input.
+/// Elements that must never appear in a page's body, whatever the input.
 #[rustfmt::skip]
 const FORBIDDEN_ELEMENTS: &[&str] = &[
-    "iframe", "object", "embed", "base", "link", "style", "foreignobject", "animate",
+    "iframe", "object", "embed", "base", "link", "foreignobject", "animate",
     "animatemotion", "animatetransform", "animatecolor", "set", "use", "image", "frame",
     "frameset", "applet", "math", "template", "noscript", "xmp", "plaintext", "noembed",
     "noframes",
@@ -69,50 +86,66 @@ const URL_ATTRIBUTES: &[&str] = &[
 
 const DANGEROUS_SCHEMES: &[&str] = &["javascript:", "vbscript:", "data:"];
 
-/// Everything a page must satisfy whatever `input` was; panics naming `input` otherwise.
+/// Everything a page written by `SANITIZER` must satisfy whatever `input` was.
 fn assert_safe(page: &SanitizedHtml, input: &str) {
+    assert_safe_in(Styles::Compiled, page, input);
+}
+
+/// Everything a page must satisfy whatever `input` was; panics naming `input` otherwise.
+///
+/// In both modes: nothing forbidden, no handler, no script URL, one title and two metas in the
+/// head, and sanitizing the page again gives the same page. Compiled: not one script, exactly
+/// one `<style>`, in the head, with no `</` in it. CDN: exactly one script, the pinned CDN
+/// file, in the head, and no `<style>`.
+fn assert_safe_in(styles: Styles, page: &SanitizedHtml, input: &str) {
     let document = page.as_str();
+    let context = || format!("mode: {styles:?}\ninput: {input}\npage: {document}");
     let lowercase = document.to_ascii_lowercase();
+    let expected_script_tags = match styles {
+        Styles::Compiled => 0,
+        Styles::Cdn => 1,
+    };
     assert_eq!(
         lowercase.matches("<script").count(),
-        1,
-        "input: {input}\npage: {document}"
+        expected_script_tags,
+        "{}",
+        context()
     );
-    let cdn = document.find(&cdn_script_tag());
-    let head_end = document.find("</head>");
-    assert!(
-        cdn.is_some() && cdn < head_end,
-        "the CDN script is missing from the head\ninput: {input}\npage: {document}"
-    );
+    match (styles, styles_of(document)) {
+        (Styles::Compiled, PageStyles::Inline(css)) => {
+            assert!(!css.contains("</"), "`</` in the stylesheet\n{}", context());
+        }
+        (Styles::Cdn, PageStyles::Cdn) => {}
+        (_, found) => panic!("styles {found:?} in a {styles:?} page\n{}", context()),
+    }
 
     let parsed = Html::parse_document(document);
-    let (mut scripts, mut metas, mut titles) = (0, 0, 0);
+    let (mut scripts, mut stylesheets, mut metas, mut titles) = (0, 0, 0, 0);
     for element in elements(&parsed) {
         let name = element.value().name().to_ascii_lowercase();
-        let context = format!("<{name}> in\ninput: {input}\npage: {document}");
+        let context = || format!("<{name}> in\n{}", context());
         assert!(
             !FORBIDDEN_ELEMENTS.contains(&name.as_str()),
-            "forbidden {context}"
+            "forbidden {}",
+            context()
         );
-        match name.as_str() {
+        let counter = match name.as_str() {
             "script" => {
-                scripts += 1;
-                assert!(is_inside_head(&element), "{context}");
-                assert_eq!(element.attr("src"), Some(TAILWIND_CDN_URL), "{context}");
+                assert_eq!(element.attr("src"), Some(TAILWIND_CDN_URL), "{}", context());
+                Some(&mut scripts)
             }
-            "meta" => {
-                metas += 1;
-                assert!(is_inside_head(&element), "{context}");
-            }
-            "title" => {
-                titles += 1;
-                assert!(is_inside_head(&element), "{context}");
-            }
-            _ => {}
+            "style" => Some(&mut stylesheets),
+            "meta" => Some(&mut metas),
+            "title" => Some(&mut titles),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            *counter += 1;
+            assert!(is_inside_head(&element), "{}", context());
         }
         for (attribute, value) in element.value().attrs() {
             let attribute = attribute.to_ascii_lowercase();
-            assert!(!attribute.starts_with("on"), "{attribute} on {context}");
+            assert!(!attribute.starts_with("on"), "{attribute} on {}", context());
             if URL_ATTRIBUTES.contains(&attribute.as_str()) {
                 let normalized: String = value
                     .chars()
@@ -122,20 +155,22 @@ fn assert_safe(page: &SanitizedHtml, input: &str) {
                 for scheme in DANGEROUS_SCHEMES {
                     assert!(
                         !normalized.contains(scheme),
-                        "{attribute}={value:?} on {context}"
+                        "{attribute}={value:?} on {}",
+                        context()
                     );
                 }
             }
         }
     }
     assert_eq!(
-        (scripts, metas, titles),
-        (1, 2, 1),
-        "input: {input}\npage: {document}"
+        (scripts, stylesheets, metas, titles),
+        (expected_script_tags, 1 - expected_script_tags, 2, 1),
+        "(scripts, stylesheets, metas, titles) in\n{}",
+        context()
     );
 
     assert_eq!(
-        &sanitize(document),
+        &sanitizer(styles).sanitize(document),
         page,
         "not idempotent on input: {input}"
     );
@@ -310,12 +345,17 @@ fn without_title_or_heading_the_page_is_untitled() {
 }
 
 #[test]
-fn lang_and_body_classes_are_kept() {
+fn lang_and_root_classes_are_kept() {
     let page = sanitize(
-        "<html lang=\"pt-BR\"><body class=\"min-h-screen bg-slate-50 md:flex text-[#333]\">\
-         x</body></html>",
+        "<html lang=\"pt-BR\" class=\"h-full scroll-smooth x\\\" onload\"><body \
+         class=\"min-h-screen bg-slate-50 md:flex text-[#333]\">x</body></html>",
     );
-    assert!(page.as_str().contains("<html lang=\"pt-BR\">"));
+    assert!(
+        page.as_str()
+            .contains("<html lang=\"pt-BR\" class=\"h-full scroll-smooth\">"),
+        "{}",
+        page.as_str()
+    );
     assert!(
         page.as_str()
             .contains("<body class=\"min-h-screen bg-slate-50 md:flex text-[#333]\">\n")
@@ -593,6 +633,194 @@ fn preformatted_text_keeps_its_leading_line_feeds() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Compiled styles
+
+/// The stylesheet of a page with no classes: the preflight and the v3 base.
+fn base_stylesheet() -> String {
+    stylesheet(&sanitize("<p>x</p>")).to_owned()
+}
+
+#[test]
+fn a_compiled_page_inlines_the_css_its_classes_need_and_no_script() {
+    let page = sanitize(&format!(
+        "<html lang=\"en\"><body>{LANDING_BODY}</body></html>"
+    ));
+    let css = stylesheet(&page);
+    for rule in [
+        "box-sizing: border-box;",
+        "border-color: #e5e7eb;",
+        ".bg-gradient-to-br {",
+        ".from-indigo-600 {",
+        ".rounded-2xl {",
+        ".max-w-7xl {",
+        ".hover\\:text-slate-900:hover {",
+        "@media (width >= 48rem) {\n  .md\\:grid-cols-3 {",
+        ".focus-visible\\:outline-2:focus-visible {",
+        ".tracking-tight {",
+        ".backdrop-blur {",
+        ".ring-1 {",
+    ] {
+        assert!(css.contains(rule), "no {rule:?} in\n{css}");
+    }
+    assert!(!page.as_str().contains("<script"));
+    assert_safe(&page, LANDING_BODY);
+}
+
+/// Class names that models trained on Tailwind v3 write all the time; each must get a rule.
+#[rustfmt::skip]
+const V3_CLASSES: &[&str] = &[
+    "container", "mx-auto", "max-w-7xl", "max-w-prose", "min-h-screen", "w-1/2", "h-screen",
+    "size-10", "size-[18px]", "flex", "inline-flex", "grid", "hidden", "flex-col", "flex-wrap",
+    "flex-1", "flex-grow", "flex-shrink-0", "shrink-0", "items-center", "justify-between",
+    "gap-4", "gap-x-8", "space-y-4", "space-x-2", "divide-y", "divide-gray-200",
+    "grid-cols-1", "md:grid-cols-3", "lg:grid-cols-4", "col-span-2", "p-4", "px-6", "py-12",
+    "mt-2", "-mt-4", "py-0.5", "lg:py-32", "text-sm", "text-4xl", "md:text-5xl", "sm:text-6xl",
+    "font-semibold", "font-bold", "font-serif", "leading-tight", "leading-8",
+    "tracking-tight", "tracking-widest", "text-center", "uppercase", "underline",
+    "underline-offset-4", "truncate", "line-clamp-3", "antialiased", "text-balance",
+    "text-white", "text-slate-600", "text-gray-900", "text-indigo-600", "text-white/80",
+    "bg-white", "bg-slate-950", "bg-indigo-50", "bg-black/50", "bg-white/10",
+    "bg-gradient-to-r", "bg-gradient-to-br", "from-indigo-600", "via-purple-600",
+    "to-pink-500", "bg-clip-text", "text-transparent", "bg-cover", "bg-center",
+    "border", "border-2", "border-t", "border-gray-200", "border-white/10", "border-dashed",
+    "rounded", "rounded-md", "rounded-lg", "rounded-2xl", "rounded-full", "rounded-t-lg",
+    "shadow", "shadow-sm", "shadow-lg", "shadow-xl", "shadow-2xl", "shadow-inner",
+    "shadow-indigo-500/50", "ring-1", "ring-2", "ring-inset", "ring-gray-900/5",
+    "ring-offset-2", "focus:ring-2", "focus:ring-indigo-500", "outline-none",
+    "focus:outline-none", "focus-visible:outline-2", "opacity-75", "blur", "blur-3xl",
+    "backdrop-blur", "backdrop-blur-md", "drop-shadow", "transition", "transition-colors",
+    "duration-300", "ease-in-out", "transform", "hover:scale-105", "hover:-translate-y-1",
+    "rotate-45", "animate-pulse", "relative", "absolute", "sticky", "inset-0", "top-0",
+    "-z-10", "z-50", "z-[100]", "overflow-hidden", "object-cover", "aspect-video",
+    "aspect-[4/3]", "cursor-pointer", "list-disc", "sr-only", "hover:bg-indigo-700",
+    "hover:text-white", "hover:underline", "group-hover:opacity-100", "active:bg-indigo-800",
+    "disabled:opacity-50", "placeholder:text-gray-400", "first:pt-0", "dark:bg-gray-900",
+    "md:flex", "md:hidden", "lg:block", "max-md:hidden", "fill-current", "stroke-2",
+    "h-[500px]", "text-[#1e293b]", "bg-[#0f172a]", "grid-cols-[1fr_2fr]", "max-w-[1200px]",
+    "shadow-[0_0_20px_rgba(0,0,0,0.1)]", "tracking-[0.2em]", "min-h-[80vh]",
+];
+
+#[test]
+fn tailwind_v3_classes_that_models_write_all_get_rules() {
+    let base = base_stylesheet();
+    let missing: Vec<&str> = V3_CLASSES
+        .iter()
+        .copied()
+        .filter(|class| {
+            let page = sanitize(&format!("<p class=\"{class}\">x</p>"));
+            stylesheet(&page).len() <= base.len()
+        })
+        .collect();
+    assert!(missing.is_empty(), "no rule for {missing:?}");
+}
+
+#[test]
+fn v3_names_get_v3_values_and_work_with_variants() {
+    let css = stylesheet(&sanitize(
+        "<p class=\"rounded md:rounded shadow focus:outline-none flex-shrink-0 size-10\">x</p>",
+    ))
+    .to_owned();
+    for rule in [
+        ".rounded {\n  border-radius: 0.25rem;",
+        ".md\\:rounded {\n    border-radius: 0.25rem;",
+        ".focus\\:outline-none:focus {\n  outline: 2px solid transparent;",
+        ".flex-shrink-0 {\n  flex-shrink: 0;",
+        ".size-10 {\n  width: 2.5rem;\n  height: 2.5rem;",
+    ] {
+        assert!(css.contains(rule), "no {rule:?} in\n{css}");
+    }
+}
+
+#[test]
+fn classes_the_cleaner_removed_get_no_rules() {
+    let page = sanitize(
+        "<script>document.body.className = 'bg-fuchsia-700'</script>\
+         <p data-classes=\"text-lime-300\" onclick=\"bg-amber-900\">x</p>\
+         <template><p class=\"text-rose-950\">t</p></template>",
+    );
+    let css = stylesheet(&page);
+    for class in [
+        "bg-fuchsia-700",
+        "text-lime-300",
+        "bg-amber-900",
+        "text-rose-950",
+    ] {
+        assert!(!css.contains(class), "{class} in\n{css}");
+    }
+}
+
+#[test]
+fn a_class_cannot_close_the_style_element() {
+    let raw = "<p class=\"grid-cols-[</style><script>alert(1)</script>] [&_a<b]:flex\">x</p>";
+    let page = sanitize(raw);
+    let css = stylesheet(&page);
+    assert!(
+        css.contains("grid-template-columns: \\3c /style>\\3c script>"),
+        "{css}"
+    );
+    assert_safe(&page, raw);
+}
+
+#[test]
+fn max_width_variants_keep_their_media_query() {
+    let css = stylesheet(&sanitize("<p class=\"max-md:hidden\">x</p>")).to_owned();
+    assert!(css.contains("@media (width < 48rem) {"), "{css}");
+}
+
+#[test]
+fn dark_on_the_root_makes_dark_variants_follow_the_class() {
+    let by_class =
+        sanitize("<html class=\"dark\"><body><p class=\"dark:bg-black\">x</p></body></html>");
+    assert!(stylesheet(&by_class).contains(".dark .dark\\:bg-black {"));
+    let by_media = sanitize("<p class=\"dark:bg-black\">x</p>");
+    assert!(
+        stylesheet(&by_media)
+            .contains("@media (prefers-color-scheme: dark) {\n  .dark\\:bg-black {")
+    );
+}
+
+#[test]
+fn styles_of_reads_back_how_a_page_was_written() {
+    let compiled = sanitize("<p class=\"p-4\">x</p>");
+    let PageStyles::Inline(css) = styles_of(compiled.as_str()) else {
+        panic!("a compiled page has an inline stylesheet");
+    };
+    assert!(css.contains(".p-4 {") && compiled.as_str().contains(&format!("<style>{css}</style>")));
+    assert_eq!(
+        styles_of(CDN_SANITIZER.sanitize("<p>x</p>").as_str()),
+        PageStyles::Cdn
+    );
+    assert_eq!(
+        styles_of("<!DOCTYPE html><html><head></head><body></body></html>"),
+        PageStyles::Unstyled
+    );
+    // A title that mentions a stylesheet is escaped text, not one.
+    let titled = CDN_SANITIZER.sanitize("<title><style>x</style></title>");
+    assert_eq!(styles_of(titled.as_str()), PageStyles::Cdn);
+}
+
+#[test]
+fn sanitizing_is_fast_enough_for_previews() {
+    // Generous bounds (a debug build on a busy CI machine); the timings are printed for the
+    // record. A typical page of ~5 KB takes well under a millisecond in a release build.
+    let page = format!("<html><body class=\"bg-white\">{LANDING_BODY}</body></html>");
+    for styles in BOTH_MODES {
+        let sanitizer = sanitizer(styles);
+        let started = std::time::Instant::now();
+        let runs = 20;
+        for _ in 0..runs {
+            std::hint::black_box(sanitizer.sanitize(&page));
+        }
+        let each = started.elapsed() / runs;
+        eprintln!("sanitize {styles:?}: {} bytes in {each:?}", page.len());
+        assert!(
+            each < std::time::Duration::from_millis(250),
+            "{styles:?}: {each:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Idempotence, sharing, interface
 
 #[test]
@@ -626,7 +854,8 @@ fn the_sanitizer_can_be_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Sanitizer>();
     assert_send_sync::<SanitizedHtml>();
-    assert_eq!(Sanitizer::new(Styles::default()).styles(), Styles::Cdn);
+    assert_eq!(Sanitizer::new(Styles::default()).styles(), Styles::Compiled);
+    assert_eq!(CDN_SANITIZER.styles(), Styles::Cdn);
 }
 
 #[test]
@@ -649,7 +878,8 @@ fn load_corpus(path: &str) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path}: {error}"))
 }
 
-/// Every payload, as a body fragment and inside a full document, gives a safe, stable page.
+/// Every payload, as a body fragment and inside a full document, gives a safe, stable page in
+/// both style modes.
 fn check_corpus(path: &str, expected_payloads: usize) {
     let payloads = load_corpus(path);
     assert_eq!(payloads.len(), expected_payloads, "{path}");
@@ -659,15 +889,17 @@ fn check_corpus(path: &str, expected_payloads: usize) {
             "<!DOCTYPE html><html><head><title>t</title></head><body>{payload}</body></html>"
         );
         for input in [payload.as_str(), document.as_str()] {
-            assert_safe(&sanitize(input), input);
-            checked += 1;
+            for styles in BOTH_MODES {
+                assert_safe_in(styles, &sanitizer(styles).sanitize(input), input);
+                checked += 1;
+            }
         }
     }
     eprintln!(
         "{path}: {} payloads, {checked} inputs checked",
         payloads.len()
     );
-    assert_eq!(checked, 2 * expected_payloads);
+    assert_eq!(checked, 4 * expected_payloads);
 }
 
 #[test]
@@ -702,6 +934,9 @@ const FRAGMENTS: &[&str] = &[
     "<img src=x onerror=alert(1)>", "<br>", "</br>", "<hr>", "<frameset>", "<nobr>",
     "<ruby><rt>", "<details><summary>", "<selectedcontent>",
     "<p style=\"color:red;background:url(x)\">", "<image>", "<isindex>", "<keygen>",
+    "<html class=\"dark scroll-smooth\">", "<div class=\"md:flex dark:bg-black bg-[#fff]\">",
+    "<p class=\"content-['</style><script>alert(1)</script>']\">",
+    "<i class=\"before:content-['<']\">", "<b class=\"[&>p]:mt-2 max-md:hidden\">",
 ];
 
 fn html_ish() -> impl Strategy<Value = String> {
@@ -713,12 +948,46 @@ fn html_ish() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..48).prop_map(|pieces| pieces.concat())
 }
 
+/// Class attributes made of the characters that could break out of CSS or HTML.
+fn class_ish() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(&[
+            "bg-red-500", "md:", "hover:", "dark:", "content-", "[", "]", "'", "\\", "<", ">",
+            "/", "</style>", "</STYLE ", "<script>", "(", ")", "&lt;", "&quot;", "_", "#", ":",
+            "\r", "\0", " ", "after:", "max-sm:", "[--x:", "url(",
+        ][..]).prop_map(str::to_owned),
+        1 => "[ -~]{0,4}",
+    ];
+    prop::collection::vec(piece, 0..16).prop_map(|pieces| pieces.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn sanitizing_is_idempotent_and_safe_on_random_input(raw in html_ish()) {
-        let page = sanitize(&raw);
-        assert_safe(&page, &raw);
+    fn sanitizing_is_idempotent_and_safe_on_random_input(
+        raw in html_ish(),
+        styles in prop::sample::select(&BOTH_MODES[..]),
+    ) {
+        let page = sanitizer(styles).sanitize(&raw);
+        assert_safe_in(styles, &page, &raw);
+    }
+
+    #[test]
+    fn no_class_can_end_the_stylesheet(classes in class_ish()) {
+        let raw = format!(
+            "<html class=\"{0}\"><body class=\"{0}\"><p class=\"{0}\">x</p></body></html>",
+            classes.replace('"', "&quot;")
+        );
+        assert_safe(&sanitize(&raw), &raw);
+    }
+
+    #[test]
+    fn escaped_css_never_holds_a_closing_tag_or_characters_the_parser_would_change(
+        css in "[<>/\\\r\0 a-z3c]{0,40}",
+    ) {
+        let escaped = escape_for_style_element(&css);
+        prop_assert!(!escaped.contains("</"), "{escaped:?}");
+        prop_assert!(!escaped.contains(['\r', '\0']), "{escaped:?}");
     }
 }

@@ -285,4 +285,178 @@ mod tests {
         assert_eq!(json["models"], serde_json::json!([]));
         assert_eq!(json["error_codes"], serde_json::json!({}));
     }
+
+    /// The databases' side: the same rows give the same aggregates on every backend, and the
+    /// percentiles are exactly PostgreSQL's `percentile_cont` (SQLite's window-function version
+    /// included).
+    mod on_each_backend {
+        use serde_json::json;
+        use time::Duration;
+
+        use super::*;
+        use crate::domain::{GenerateBody, GenerationRequest, Model, Usage};
+        use crate::sanitize::Sanitizer;
+        use crate::store::testing::{TestDatabase, for_each_backend};
+        use crate::store::{NewGeneration, NewPage, Outcome};
+
+        const USAGE: Usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 100,
+            cost: Some(0.25),
+        };
+
+        fn request(model: &str) -> GenerationRequest {
+            let model = Model::from_config(model).unwrap();
+            let body = GenerateBody {
+                email: Some("ops@example.com".to_owned()),
+                prompt: Some("a page to count".to_owned()),
+                ..GenerateBody::default()
+            };
+            GenerationRequest::parse(&body, &model, std::slice::from_ref(&model)).unwrap()
+        }
+
+        fn outcome(status: GenerationStatus, timing: (Option<u64>, u64)) -> Outcome<'static> {
+            let failed = status == GenerationStatus::Failed;
+            Outcome {
+                status,
+                error_code: failed.then_some("upstream_error"),
+                error_message: failed.then_some("the model failed"),
+                usage: Some(USAGE),
+                first_token_ms: timing.0,
+                duration_ms: timing.1,
+                partial_output: None,
+                finished_at: OffsetDateTime::now_utc(),
+            }
+        }
+
+        /// A generation of `model` started at `created_at`; completed ones save a page.
+        async fn generation(
+            store: &Store,
+            model: &str,
+            status: GenerationStatus,
+            timing: (Option<u64>, u64),
+            created_at: OffsetDateTime,
+        ) -> Uuid {
+            let id = Uuid::now_v7();
+            let request = request(model);
+            let new = NewGeneration {
+                id,
+                request: &request,
+                created_at,
+            };
+            store.insert_generation(&new).await.unwrap();
+            let outcome = outcome(status, timing);
+            if status != GenerationStatus::Completed {
+                store.finish_generation(id, &outcome).await.unwrap();
+                return id;
+            }
+            let html = Sanitizer::new(Default::default())
+                .sanitize("<html><head><title>Counted</title></head><body><p>x</p></body></html>");
+            let page = NewPage {
+                id: Uuid::now_v7(),
+                html: &html,
+                meta_data: &json!({}),
+                created_at,
+            };
+            store.save_page(id, &page, &outcome).await.unwrap();
+            page.id
+        }
+
+        /// PostgreSQL's `percentile_cont`, as the reference.
+        fn percentile(values: &[u64], p: f64) -> f64 {
+            let mut sorted: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+            sorted.sort_by(f64::total_cmp);
+            let position = p * (sorted.len() - 1) as f64;
+            let below = position.floor();
+            let lo = sorted[below as usize];
+            match sorted.get(below as usize + 1) {
+                Some(hi) if position > below => lo + (position - below) * (hi - lo),
+                _ => lo,
+            }
+        }
+
+        fn expected(values: &[u64]) -> Percentiles {
+            Percentiles {
+                p50: Some(percentile(values, 0.5)),
+                p95: Some(percentile(values, 0.95)),
+            }
+        }
+
+        #[tokio::test]
+        async fn windows_totals_and_percentiles_are_the_same_on_every_backend() {
+            for_each_backend(async |db: &TestDatabase| {
+                let store = &db.store;
+                let now = OffsetDateTime::now_utc();
+                let completed = GenerationStatus::Completed;
+                // The fallback page (no first token) counts for the duration only.
+                let small = [
+                    (Some(120), 1_000),
+                    (Some(80), 3_000),
+                    (Some(500), 2_000),
+                    (None, 700),
+                ];
+                let mut small_pages = Vec::new();
+                for timing in small {
+                    small_pages.push(generation(store, "a/small", completed, timing, now).await);
+                }
+                generation(store, "b/large", completed, (Some(7), 11), now).await;
+                let failed = GenerationStatus::Failed;
+                generation(store, "b/large", failed, (Some(50), 60), now).await;
+                let old = now - Duration::days(2);
+                generation(store, "a/small", completed, (Some(1), 1), old).await;
+                store
+                    .add_views(&[(small_pages[1], 5), (small_pages[3], 2)])
+                    .await
+                    .unwrap();
+
+                let recent = store.window_stats(now - Duration::days(1)).await.unwrap();
+                let counts = StatusCounts {
+                    total: 6,
+                    completed: 5,
+                    failed: 1,
+                    ..StatusCounts::default()
+                };
+                assert_eq!(recent.totals.generations, counts);
+                assert_eq!(recent.totals.error_codes["upstream_error"], 1);
+                let tokens = TokenTotals {
+                    prompt: 60,
+                    completion: 600,
+                };
+                assert_eq!((recent.totals.tokens, recent.totals.cost), (tokens, 1.5));
+                assert_eq!(recent.totals.first_token_ms, expected(&[120, 80, 500, 7]));
+                assert_eq!(
+                    recent.totals.duration_ms,
+                    expected(&[1_000, 3_000, 2_000, 700, 11])
+                );
+                assert_eq!((recent.pages, recent.views), (5, 7));
+                let [small, large] = &recent.models[..] else {
+                    panic!("two models: {:?}", recent.models);
+                };
+                assert_eq!(small.model, "a/small");
+                assert_eq!(small.totals.first_token_ms, expected(&[120, 80, 500]));
+                assert_eq!(
+                    small.totals.duration_ms,
+                    expected(&[1_000, 3_000, 2_000, 700])
+                );
+                assert_eq!(large.totals.generations.failed, 1);
+                assert_eq!(large.totals.duration_ms, expected(&[11]));
+
+                let all = store
+                    .window_stats(OffsetDateTime::UNIX_EPOCH)
+                    .await
+                    .unwrap();
+                assert_eq!(all.totals.generations.total, 7);
+                assert_eq!(all.totals.first_token_ms, expected(&[120, 80, 500, 7, 1]));
+                assert_eq!(all.pages, 6);
+
+                let empty = store.window_stats(now + Duration::days(1)).await.unwrap();
+                assert_eq!(empty, WindowStats::default());
+
+                let top = store.most_viewed_pages(2).await.unwrap();
+                let top: Vec<_> = top.iter().map(|page| (page.id, page.views)).collect();
+                assert_eq!(top, [(small_pages[1], 5), (small_pages[3], 2)]);
+            })
+            .await;
+        }
+    }
 }

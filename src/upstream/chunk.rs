@@ -5,8 +5,16 @@
 //! `reasoning` fields, a usage chunk after the finish chunk whose choice says
 //! `finish_reason: null`, error chunks with a top-level `error` and sometimes `"choices": []`.
 //! Unknown fields are ignored so that new provider extensions never break the stream.
+//!
+//! Every delta is parsed here, so the parse borrows from the received bytes: the content is
+//! copied once (into the `String` the delta event carries), only the first choice is kept, and
+//! no `Vec` of choices is built.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::domain::Usage;
 
@@ -42,44 +50,72 @@ pub struct ProviderError {
 pub struct MalformedChunk(#[from] serde_json::Error);
 
 /// Parses the data of one SSE event (not `[DONE]`).
-pub fn parse(data: &str) -> Result<Chunk, MalformedChunk> {
-    let wire: WireChunk = serde_json::from_str(data)?;
+pub fn parse(data: &[u8]) -> Result<Chunk, MalformedChunk> {
+    let wire: WireChunk = serde_json::from_slice(data)?;
     let mut chunk = Chunk {
         usage: wire.usage.map(WireUsage::into_usage),
         error: wire.error.map(WireError::into_error),
         ..Chunk::default()
     };
-    if let Some(choice) = wire.choices.into_iter().next() {
+    if let Some(choice) = wire.choices {
         chunk.content = choice
             .delta
             .and_then(|d| d.content)
-            .filter(|c| !c.is_empty());
+            .filter(|c| !c.is_empty())
+            .map(Cow::into_owned);
         chunk.finish = choice.finish_reason.map(|reason| Finish {
-            reason,
-            native_reason: choice.native_finish_reason,
+            reason: reason.into_owned(),
+            native_reason: choice.native_finish_reason.map(Cow::into_owned),
         });
     }
     Ok(chunk)
 }
 
 #[derive(Deserialize)]
-struct WireChunk {
-    #[serde(default)]
-    choices: Vec<WireChoice>,
+struct WireChunk<'a> {
+    /// Only the first choice: LivePage asks for one.
+    #[serde(default, borrow, deserialize_with = "first_choice")]
+    choices: Option<WireChoice<'a>>,
     usage: Option<WireUsage>,
     error: Option<WireError>,
 }
 
 #[derive(Deserialize)]
-struct WireChoice {
-    delta: Option<WireDelta>,
-    finish_reason: Option<String>,
-    native_finish_reason: Option<String>,
+struct WireChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<WireDelta<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    native_finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct WireDelta {
-    content: Option<String>,
+struct WireDelta<'a> {
+    /// Borrowed when the JSON string has no escapes; owned when it has.
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// The first element of the `choices` array; the rest are skipped without being built.
+fn first_choice<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<WireChoice<'de>>, D::Error> {
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Option<WireChoice<'de>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of choices")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let first = seq.next_element()?;
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first)
+        }
+    }
+    deserializer.deserialize_seq(First)
 }
 
 #[derive(Deserialize)]
@@ -130,19 +166,19 @@ mod tests {
 
     #[test]
     fn role_chunks_with_empty_content_carry_nothing() {
-        let chunk = parse(r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#).unwrap();
+        let chunk = parse(br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#).unwrap();
         assert_eq!(chunk, Chunk::default());
     }
 
     #[test]
     fn content_and_reasoning_fields() {
-        let chunk = parse(r#"{"choices":[{"delta":{"content":" are","reasoning":null,"reasoning_details":[]},"finish_reason":null}]}"#).unwrap();
+        let chunk = parse(br#"{"choices":[{"delta":{"content":" are","reasoning":null,"reasoning_details":[]},"finish_reason":null}]}"#).unwrap();
         assert_eq!(chunk.content.as_deref(), Some(" are"));
     }
 
     #[test]
     fn usage_after_finish_has_a_null_finish_reason() {
-        let chunk = parse(r#"{"choices":[{"delta":{"content":""},"finish_reason":null,"native_finish_reason":null}],"usage":{"prompt_tokens":1697,"completion_tokens":52,"total_tokens":1749,"cost":0.0012}}"#).unwrap();
+        let chunk = parse(br#"{"choices":[{"delta":{"content":""},"finish_reason":null,"native_finish_reason":null}],"usage":{"prompt_tokens":1697,"completion_tokens":52,"total_tokens":1749,"cost":0.0012}}"#).unwrap();
         assert_eq!(chunk.finish, None);
         assert_eq!(
             chunk.usage,
@@ -156,7 +192,7 @@ mod tests {
 
     #[test]
     fn error_chunks_with_and_without_choices() {
-        let chunk = parse(r#"{"error":{"code":429,"message":"Rate limit exceeded"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#).unwrap();
+        let chunk = parse(br#"{"error":{"code":429,"message":"Rate limit exceeded"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#).unwrap();
         assert_eq!(
             chunk.error,
             Some(ProviderError {
@@ -166,13 +202,13 @@ mod tests {
         );
         assert_eq!(chunk.finish.unwrap().reason, "error");
         let chunk =
-            parse(r#"{"error":{"code":"server_error","message":"boom"},"choices":[]}"#).unwrap();
+            parse(br#"{"error":{"code":"server_error","message":"boom"},"choices":[]}"#).unwrap();
         assert_eq!(chunk.error.unwrap().code, "server_error");
     }
 
     #[test]
     fn an_empty_stop_keeps_its_native_reason() {
-        let chunk = parse(r#"{"choices":[{"delta":{"content":""},"finish_reason":"stop","native_finish_reason":"network_error"}]}"#).unwrap();
+        let chunk = parse(br#"{"choices":[{"delta":{"content":""},"finish_reason":"stop","native_finish_reason":"network_error"}]}"#).unwrap();
         assert_eq!(
             chunk.finish,
             Some(Finish {
@@ -184,7 +220,7 @@ mod tests {
 
     #[test]
     fn non_json_is_malformed() {
-        assert!(parse("{not json").is_err());
-        assert!(parse("").is_err());
+        assert!(parse(b"{not json").is_err());
+        assert!(parse(b"").is_err());
     }
 }

@@ -7,11 +7,12 @@
 //! The API key is sent as a bearer token and never appears in an error or a log line.
 
 pub mod chunk;
+mod frames;
 
 use std::pin::Pin;
 use std::time::Duration;
 
-use eventsource_stream::{Event, EventStreamError, Eventsource};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
@@ -166,7 +167,7 @@ impl UpstreamClient {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let message = error_message(response).await;
+            let message = error_message(response, self.api_key.as_ref()).await;
             return Err(UpstreamError::Status {
                 status,
                 retry_after,
@@ -174,17 +175,20 @@ impl UpstreamClient {
             });
         }
         Ok(ChunkStream {
-            events: Box::pin(response.bytes_stream().eventsource()),
+            body: Box::pin(response.bytes_stream()),
+            frames: frames::Frames::default(),
             done: false,
         })
     }
 }
 
-type EventResult = Result<Event, EventStreamError<reqwest::Error>>;
+type Body = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
 
 /// The chunks of one streaming response, up to `data: [DONE]`.
 pub struct ChunkStream {
-    events: Pin<Box<dyn Stream<Item = EventResult> + Send>>,
+    body: Body,
+    /// The body's bytes, split into SSE events.
+    frames: frames::Frames,
     done: bool,
 }
 
@@ -211,27 +215,27 @@ impl ChunkStream {
 
     async fn next_chunk(&mut self) -> Option<Result<Chunk, UpstreamError>> {
         loop {
-            let event = match self.events.next().await {
-                None => return Some(Err(UpstreamError::Incomplete)),
-                Some(Err(err)) => {
-                    return Some(Err(UpstreamError::Transport(describe_stream_error(&err))));
+            while let Some(data) = self.frames.next_data() {
+                let data = data.trim_ascii();
+                if data == b"[DONE]" {
+                    return None;
                 }
-                Some(Ok(event)) => event,
-            };
-            let data = event.data.trim();
-            if data == "[DONE]" {
-                return None;
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(match chunk::parse(data) {
+                    Ok(Chunk {
+                        error: Some(error), ..
+                    }) => Err(UpstreamError::Provider(error)),
+                    Ok(chunk) => Ok(chunk),
+                    Err(malformed) => Err(malformed.into()),
+                });
             }
-            if data.is_empty() {
-                continue;
+            match self.body.next().await {
+                None => return Some(Err(UpstreamError::Incomplete)),
+                Some(Err(err)) => return Some(Err(UpstreamError::Transport(describe(&err)))),
+                Some(Ok(bytes)) => self.frames.push(&bytes),
             }
-            return Some(match chunk::parse(data) {
-                Ok(Chunk {
-                    error: Some(error), ..
-                }) => Err(UpstreamError::Provider(error)),
-                Ok(chunk) => Ok(chunk),
-                Err(malformed) => Err(malformed.into()),
-            });
         }
     }
 }
@@ -267,8 +271,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-/// The `error.message` of a JSON error body, or a short prefix of the body as text.
-async fn error_message(response: reqwest::Response) -> String {
+/// The `error.message` of a JSON error body, or a short prefix of the body as text, with the
+/// API key blanked out (before cutting, so no part of it survives): some providers quote the
+/// key they were sent ("Incorrect API key provided: sk-…"), and this message reaches the log,
+/// the database and the client.
+async fn error_message(response: reqwest::Response, api_key: Option<&SecretString>) -> String {
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -283,6 +290,10 @@ async fn error_message(response: reqwest::Response) -> String {
         status.canonical_reason().unwrap_or("error").to_owned()
     } else {
         message
+    };
+    let message = match api_key.map(ExposeSecret::expose_secret) {
+        Some(key) if !key.is_empty() => message.replace(key, "[redacted]"),
+        _ => message,
     };
     truncate(message, MAX_ERROR_MESSAGE)
 }
@@ -314,13 +325,6 @@ fn describe(err: &reqwest::Error) -> String {
         "request failed".to_owned()
     } else {
         text
-    }
-}
-
-fn describe_stream_error(err: &EventStreamError<reqwest::Error>) -> String {
-    match err {
-        EventStreamError::Transport(err) => describe(err),
-        other => other.to_string(),
     }
 }
 

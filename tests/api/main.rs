@@ -9,6 +9,7 @@ mod generate;
 mod lifecycle;
 mod ops;
 mod pages;
+mod security;
 mod storage;
 mod upstream;
 mod validation;

@@ -1,0 +1,269 @@
+//! The relay benchmark: N concurrent generations streaming stamped deltas at a set pace, and
+//! what each delta costs the server in latency, CPU and memory.
+//!
+//! CPU and memory are sampled from `/proc` while the run goes on. The figures that compare with
+//! a plain relay (CPU per 100k deltas, memory per stream) come from the *steady window*: the
+//! samples during which every stream was open, so that starting generations (a database insert
+//! each) and finishing them (sanitize and save) do not blur what relaying costs. The whole-run
+//! CPU per delta, everything included, is reported next to it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
+
+use crate::Bench;
+use crate::client::{self, Counters, Outcome};
+use crate::database::Database;
+use crate::process::{Server, Usage};
+use crate::upstream::Upstream;
+
+/// How often the server's usage is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy)]
+pub struct RelayOptions {
+    pub streams: usize,
+    pub deltas: usize,
+    /// Deltas per second of each stream.
+    pub rate: u32,
+    /// New streams started per second while ramping up.
+    pub open_rate: u32,
+}
+
+/// What one relay run measured.
+#[derive(Debug)]
+pub struct RelayReport {
+    pub options: RelayOptions,
+    pub completed: usize,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    pub deltas: u64,
+    /// Added latency per delta, microseconds.
+    pub latency: Histogram<u64>,
+    /// Time to the first delta, microseconds.
+    pub first_delta: Histogram<u64>,
+    /// Server CPU seconds per 100,000 deltas in the steady window, and over the whole run.
+    pub cpu_per_100k_steady: Option<f64>,
+    pub cpu_per_100k_total: f64,
+    pub peak_kib: u64,
+    /// (RSS with every stream open − idle RSS) / streams.
+    pub kib_per_stream: Option<f64>,
+    pub wall: Duration,
+}
+
+/// One look at the server and the client counters.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    usage: Usage,
+    deltas: u64,
+    open: usize,
+}
+
+pub async fn run(bench: &Bench, options: RelayOptions) -> anyhow::Result<RelayReport> {
+    let pace = Duration::from_secs(1) / options.rate.max(1);
+    let upstream = Upstream::start(options.deltas, pace, true).await?;
+    let database = match &bench.relay_database {
+        Some(url) => Database::Given(url.clone()),
+        None => Database::sqlite("relay")?,
+    };
+    let env = bench.server_env(&upstream, database.url(), options.streams);
+    let server = Server::start(&bench.server, &env).await?;
+    warm_up(bench, &server, &upstream, options.deltas).await?;
+    let idle = server.usage()?;
+
+    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let (stop_sampling, samples) = sample(&server, &counters);
+    let outcomes = open_streams(bench, &server, options, &counters).await;
+    let wall = started.elapsed();
+    let samples = stop_and_collect(stop_sampling, samples).await;
+    let end = server.usage()?;
+    server.stop().await?;
+    database.cleanup().await?;
+    Ok(report(options, outcomes, idle, end, &samples, wall))
+}
+
+/// One instant generation before measuring, so that lazily built parts (database connections,
+/// the sanitizer, the HTTP client's pool) count as idle memory, not per stream.
+async fn warm_up(
+    bench: &Bench,
+    server: &Server,
+    upstream: &Upstream,
+    deltas: usize,
+) -> anyhow::Result<()> {
+    upstream.push_instant(deltas);
+    let counters = Counters::default();
+    let url = server.url("/api/generate");
+    let outcome = client::follow(&bench.http, &url, client::generate_body(0), &counters, 0).await;
+    match outcome.error {
+        Some(error) => anyhow::bail!("the warm-up generation failed: {error}"),
+        None => Ok(()),
+    }
+}
+
+/// Starts `streams` generations at `open_rate` per second and waits for all of them to end.
+async fn open_streams(
+    bench: &Bench,
+    server: &Server,
+    options: RelayOptions,
+    counters: &Arc<Counters>,
+) -> Vec<Outcome> {
+    let url: Arc<str> = server.url("/api/generate").into();
+    let gap = Duration::from_secs(1) / options.open_rate.max(1);
+    let mut ticks = tokio::time::interval(gap);
+    let mut tasks = JoinSet::new();
+    for n in 0..options.streams {
+        ticks.tick().await;
+        let (http, url, counters) = (bench.http.clone(), Arc::clone(&url), Arc::clone(counters));
+        let body = client::generate_body(n + 1);
+        tasks.spawn(async move { client::follow(&http, &url, body, &counters, options.deltas).await });
+    }
+    tasks.join_all().await
+}
+
+type Sampler = tokio::task::JoinHandle<Vec<Sample>>;
+
+/// Samples the server every [`SAMPLE_EVERY`] until the returned sender is dropped.
+fn sample(server: &Server, counters: &Arc<Counters>) -> (tokio::sync::oneshot::Sender<()>, Sampler) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let probe = server.probe();
+    let counters = Arc::clone(counters);
+    let task = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return samples,
+                _ = ticks.tick() => {}
+            }
+            if let Ok(usage) = probe.usage() {
+                samples.push(Sample {
+                    usage,
+                    deltas: counters.deltas.load(std::sync::atomic::Ordering::Relaxed),
+                    open: counters.open.load(std::sync::atomic::Ordering::Relaxed),
+                });
+            }
+        }
+    });
+    (stop, task)
+}
+
+async fn stop_and_collect(stop: tokio::sync::oneshot::Sender<()>, sampler: Sampler) -> Vec<Sample> {
+    let _ = stop.send(());
+    sampler.await.unwrap_or_default()
+}
+
+fn report(
+    options: RelayOptions,
+    outcomes: Vec<Outcome>,
+    idle: Usage,
+    end: Usage,
+    samples: &[Sample],
+    wall: Duration,
+) -> RelayReport {
+    let mut latency = new_histogram();
+    let mut first_delta = new_histogram();
+    let (mut completed, mut errors, mut deltas) = (0, 0, 0);
+    let mut first_error = None;
+    for outcome in outcomes {
+        deltas += outcome.deltas;
+        for &us in &outcome.latencies_us {
+            latency.saturating_record(us);
+        }
+        if let Some(first) = outcome.first_delta {
+            first_delta.saturating_record(u64::try_from(first.as_micros()).unwrap_or(u64::MAX));
+        }
+        match outcome.error {
+            None => completed += 1,
+            Some(error) => {
+                errors += 1;
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    let steady = steady_window(samples, options.streams);
+    RelayReport {
+        options,
+        completed,
+        errors,
+        first_error,
+        deltas,
+        latency,
+        first_delta,
+        cpu_per_100k_steady: steady.and_then(|(a, b)| per_100k(b.usage.cpu_seconds - a.usage.cpu_seconds, b.deltas - a.deltas)),
+        cpu_per_100k_total: per_100k(end.cpu_seconds - idle.cpu_seconds, deltas).unwrap_or(0.0),
+        peak_kib: end.hwm_kib,
+        kib_per_stream: steady.map(|(a, b)| {
+            let open_rss = a.usage.rss_kib.max(b.usage.rss_kib);
+            open_rss.saturating_sub(idle.rss_kib) as f64 / options.streams as f64
+        }),
+        wall,
+    }
+}
+
+/// The first and last sample of the longest stretch during which every stream was open.
+fn steady_window(samples: &[Sample], streams: usize) -> Option<(Sample, Sample)> {
+    let mut best: Option<(usize, usize)> = None;
+    let mut start = None;
+    for (i, sample) in samples.iter().enumerate() {
+        match (sample.open >= streams, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                best = longer(best, (s, i - 1));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        best = longer(best, (s, samples.len() - 1));
+    }
+    best.filter(|(a, b)| b > a).map(|(a, b)| (samples[a], samples[b]))
+}
+
+fn longer(best: Option<(usize, usize)>, candidate: (usize, usize)) -> Option<(usize, usize)> {
+    match best {
+        Some(best) if best.1 - best.0 >= candidate.1 - candidate.0 => Some(best),
+        _ => Some(candidate),
+    }
+}
+
+fn per_100k(cpu_seconds: f64, deltas: u64) -> Option<f64> {
+    (deltas > 0).then(|| cpu_seconds * 100_000.0 / deltas as f64)
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 10 * 60 * 1_000_000, 3).expect("static histogram bounds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(open: usize, deltas: u64) -> Sample {
+        Sample {
+            usage: Usage::default(),
+            deltas,
+            open,
+        }
+    }
+
+    #[test]
+    fn the_steady_window_is_the_longest_stretch_with_every_stream_open() {
+        let samples = [
+            sample(1, 0),
+            sample(3, 10),
+            sample(3, 20),
+            sample(2, 25),
+            sample(3, 30),
+            sample(3, 40),
+            sample(3, 50),
+            sample(0, 60),
+        ];
+        let (a, b) = steady_window(&samples, 3).unwrap();
+        assert_eq!((a.deltas, b.deltas), (30, 50));
+        assert!(steady_window(&samples[..2], 3).is_none(), "one sample is no window");
+    }
+}

@@ -1,0 +1,328 @@
+//! Compiled styles: the Tailwind CSS that a page's classes need, generated on the server so
+//! that pages need no JavaScript (`LIVEPAGE_STYLES=compiled`, DESIGN.md §5).
+//!
+//! [encre-css] generates the rules for the utility classes it finds in the *sanitized,
+//! serialized* page, after its preflight (Tailwind's reset). It follows Tailwind v4, which
+//! still accepts most v3 class names (`bg-gradient-to-r`, `shadow-lg`, `space-y-4`, …), but
+//! models write v3, so two small additions close the gap:
+//! - [`V3_UTILITIES`]: v3 names that v4 dropped or renamed (`rounded`, `shadow`,
+//!   `outline-none`, `ring-inset`, `flex-shrink-0`, `backdrop-blur`, `size-*`, …);
+//! - [`V3_BASE`]: v3 defaults that v4's preflight changed (light-grey borders, grey
+//!   placeholders, pointer cursor on buttons, a translucent blue default ring).
+//!
+//! The result is inlined in a `<style>` element, whose text ends at the first `</style`
+//! whatever the CSS means, so [`escape_for_style_element`] makes sure no `</` can appear.
+//!
+//! [encre-css]: https://docs.rs/encre-css
+
+use encre_css::config::DarkMode;
+use encre_css::prelude::build_plugin::{
+    Arbitrary, ListProperties, MultipleProps, Plugin, SingleProp, Spacing, StaticPlugin, map, phf,
+};
+use encre_css::{Config, Scanner};
+
+/// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
+const DARK_CLASS: &str = "dark";
+
+/// Generates the stylesheet of a page; built once per [`super::Sanitizer`], because building
+/// the configurations and the preflight costs more than generating a small page's rules.
+#[derive(Debug)]
+pub(super) struct Stylesheets {
+    /// `dark:` variants follow the visitor's colour scheme, as with the Play CDN's defaults.
+    media_dark: Config,
+    /// `dark:` variants apply inside an element with class `dark`: a page that puts `dark` on
+    /// its root means "always dark", which a media query would ignore.
+    class_dark: Config,
+    /// The preflight followed by [`V3_BASE`]: the same for every page, so generated once.
+    base: String,
+}
+
+impl Stylesheets {
+    pub(super) fn new() -> Self {
+        let base = encre_css::generate([], &with_v3_utilities(Config::default()));
+        Self {
+            media_dark: utilities_only(DarkMode::Media),
+            class_dark: utilities_only(DarkMode::new_class(format!(".{DARK_CLASS}"))),
+            base: format!("{base}\n\n{V3_BASE}"),
+        }
+    }
+
+    /// The stylesheet for a page whose root elements carry `root_classes` and whose cleaned
+    /// body is `body`, ready to be written inside `<style>…</style>`.
+    ///
+    /// Only the `class` attributes of the sanitized markup are read, so nothing the cleaner
+    /// removed (a `<script>`'s text, a dropped attribute) and no text can add CSS.
+    pub(super) fn for_page(&self, root_classes: &[&str], body: &str) -> String {
+        let dark_by_class = root_classes
+            .iter()
+            .flat_map(|classes| classes.split_ascii_whitespace())
+            .any(|class| class == DARK_CLASS);
+        let config = if dark_by_class {
+            &self.class_dark
+        } else {
+            &self.media_dark
+        };
+        let mut classes = root_classes.join(" ");
+        push_class_values(body, &mut classes);
+        let utilities = encre_css::generate([classes.as_str()], config);
+        let mut css = String::with_capacity(self.base.len() + utilities.len() + 2);
+        css.push_str(&self.base);
+        if !utilities.is_empty() {
+            css.push_str("\n\n");
+            css.push_str(&utilities);
+        }
+        escape_for_style_element(&css)
+    }
+}
+
+/// The configuration for a page's own rules: the v3 additions, no preflight (that is in
+/// [`Stylesheets::base`]), and `dark:` as asked.
+fn utilities_only(dark_mode: DarkMode) -> Config {
+    let mut config = with_v3_utilities(Config::default());
+    config.preflight = encre_css::Preflight::new_none();
+    config.theme.dark_mode = dark_mode;
+    // The sources are class attribute values: class names are separated by whitespace only
+    // (the default scanner also splits at quotes, breaking `content-['→']`).
+    config.scanner = Scanner::from_fn(|classes| classes.split_ascii_whitespace().collect());
+    config
+}
+
+/// Appends the value of every `class` attribute in `body` to `classes`, decoded as a browser
+/// reads it (`[&amp;&gt;p]:mt-2` is the class `[&>p]:mt-2`), each after a space.
+///
+/// `body` comes from html5ever's serializer: a `<` in text is written `&lt;`, so every `<`
+/// opens a tag, and attribute values are double-quoted with any `"` in them written
+/// `&quot;`, so inside a tag ` class="` can only begin the class attribute, whose value ends
+/// at the next `"`.
+fn push_class_values(body: &str, classes: &mut String) {
+    const ATTRIBUTE: &str = " class=\"";
+    let mut rest = body;
+    while let Some(tag_start) = rest.find('<') {
+        let tag = &rest[tag_start..];
+        let tag_len = tag_length(tag);
+        if let Some(start) = tag[..tag_len].find(ATTRIBUTE) {
+            let value = &tag[start + ATTRIBUTE.len()..tag_len];
+            let value = value.split('"').next().unwrap_or_default();
+            classes.push(' ');
+            classes.push_str(&html_escape::decode_html_entities(value));
+        }
+        rest = &tag[tag_len..];
+    }
+}
+
+/// The length of the tag at the start of `tag`, up to its `>` outside quotes (or the end).
+fn tag_length(tag: &str) -> usize {
+    let mut quoted = false;
+    for (index, byte) in tag.bytes().enumerate() {
+        match byte {
+            b'"' => quoted = !quoted,
+            b'>' if !quoted => return index + 1,
+            _ => {}
+        }
+    }
+    tag.len()
+}
+
+fn with_v3_utilities(mut config: Config) -> Config {
+    for plugin in V3_UTILITIES {
+        config.register_plugin(plugin);
+    }
+    config
+}
+
+/// Makes `css` safe as the text of a `<style>` element, without changing what it means.
+///
+/// The HTML parser ends a `<style>` element at the first `</style`, whatever the CSS around
+/// it, so every `<` becomes the CSS escape `\3c ` (the same character inside a string or an
+/// identifier, and the only places where CSS may contain one). The exception is a `<` followed
+/// by whitespace, which cannot begin `</` and is how media queries compare (`(width < 48rem)`,
+/// from the `max-*` variants).
+///
+/// Carriage returns and NULs are escaped too: the parser would turn them into a line feed and
+/// U+FFFD, and the page's Content-Security-Policy names this text by its hash, which must be
+/// the hash of exactly what the browser reads.
+pub(super) fn escape_for_style_element(css: &str) -> String {
+    let mut out = String::with_capacity(css.len());
+    let mut chars = css.chars().peekable();
+    // Backslashes seen just before the current character: an odd count means that the
+    // character is already escaped, so only the hex digits of its new escape are needed.
+    let mut backslashes = 0usize;
+    while let Some(c) = chars.next() {
+        let hex = match c {
+            '<' if chars.peek().is_some_and(char::is_ascii_whitespace) => None,
+            '<' => Some("3c "),
+            '\r' => Some("d "),
+            '\0' => Some("fffd "),
+            _ => None,
+        };
+        match hex {
+            Some(hex) => {
+                if backslashes.is_multiple_of(2) {
+                    out.push('\\');
+                }
+                out.push_str(hex);
+                backslashes = 0;
+            }
+            None => {
+                out.push(c);
+                backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+            }
+        }
+    }
+    out
+}
+
+/// v3 defaults that v4's preflight changed, restored after it (and before the utilities, so
+/// that any class still wins).
+const V3_BASE: &str = "\
+*, ::before, ::after, ::backdrop {
+  border-color: #e5e7eb;
+  --en-ring-color: rgb(59 130 246 / 0.5);
+}
+
+input::placeholder, textarea::placeholder {
+  color: #9ca3af;
+}
+
+button, [role=\"button\"] {
+  cursor: pointer;
+}
+
+:disabled {
+  cursor: default;
+}";
+
+/// The `box-shadow` that encre-css's shadow utilities share, so that a shadow composes with a
+/// ring as in Tailwind.
+const BOX_SHADOW: &str = "box-shadow: var(--en-inset-shadow, 0 0 #0000), \
+    var(--en-inset-ring-shadow, 0 0 #0000), var(--en-ring-offset-shadow, 0 0 #0000), \
+    var(--en-ring-shadow, 0 0 #0000), var(--en-shadow);";
+const INSET_BOX_SHADOW: &str = "box-shadow: var(--en-inset-shadow), \
+    var(--en-inset-ring-shadow, 0 0 #0000), var(--en-ring-offset-shadow, 0 0 #0000), \
+    var(--en-ring-shadow, 0 0 #0000), var(--en-shadow, 0 0 #0000);";
+const FILTER: &str = "filter: var(--en-blur) var(--en-brightness) var(--en-contrast) \
+    var(--en-grayscale) var(--en-hue-rotate) var(--en-invert) var(--en-saturate) \
+    var(--en-sepia) var(--en-drop-shadow);";
+/// The filter chain of encre-css's backdrop utilities (a macro so that `concat!` can use it).
+macro_rules! backdrop_filters {
+    () => {
+        "var(--en-backdrop-blur) var(--en-backdrop-brightness) var(--en-backdrop-contrast) \
+         var(--en-backdrop-grayscale) var(--en-backdrop-hue-rotate) var(--en-backdrop-invert) \
+         var(--en-backdrop-opacity) var(--en-backdrop-saturate) var(--en-backdrop-sepia);"
+    };
+}
+const WEBKIT_BACKDROP_FILTER: &str = concat!("-webkit-backdrop-filter: ", backdrop_filters!());
+const BACKDROP_FILTER: &str = concat!("backdrop-filter: ", backdrop_filters!());
+
+/// A list of declarations, typed as the slice that [`ListProperties`] maps a class to.
+macro_rules! declarations {
+    ($($declaration:expr),+ $(,)?) => {
+        &[$($declaration),+] as &[&str]
+    };
+}
+
+/// Tailwind v3 names that encre-css (v4) does not know, with their v3 values. As plugins
+/// rather than shortcuts, so that variants work on them (`focus:outline-none`, `md:rounded`).
+const V3_UTILITIES: &[&StaticPlugin] = &[&V3_FIXED, &V3_SIZE, &V3_SIZE_ARBITRARY, &V3_Z_ARBITRARY];
+
+const V3_FIXED: StaticPlugin = Plugin::ListProperties(ListProperties {
+    props: map! {
+        "rounded" => declarations!["border-radius: 0.25rem;"],
+        "shadow" => declarations![
+            "--en-shadow: 0 1px 3px 0 var(--en-shadow-color, rgb(0 0 0 / 0.1)), \
+             0 1px 2px -1px var(--en-shadow-color, rgb(0 0 0 / 0.1));",
+            BOX_SHADOW,
+        ],
+        "shadow-inner" => declarations![
+            "--en-inset-shadow: inset 0 2px 4px 0 var(--en-inset-shadow-color, rgb(0 0 0 / 0.05));",
+            INSET_BOX_SHADOW,
+        ],
+        // The ring's shadow, drawn inside (encre-css's `ring-*` have no inset variable).
+        "ring-inset" => declarations![
+            "box-shadow: var(--en-inset-shadow, 0 0 #0000), inset var(--en-ring-shadow, 0 0 #0000), \
+             var(--en-shadow, 0 0 #0000);",
+        ],
+        "outline-none" => declarations!["outline: 2px solid transparent;", "outline-offset: 2px;"],
+        "blur" => declarations!["--en-blur: blur(8px);", FILTER],
+        "drop-shadow" => declarations![
+            "--en-drop-shadow: drop-shadow(0 1px 2px rgb(0 0 0 / 0.1)) \
+             drop-shadow(0 1px 1px rgb(0 0 0 / 0.06));",
+            FILTER,
+        ],
+        "backdrop-blur" => declarations![
+            "--en-backdrop-blur: blur(8px);",
+            WEBKIT_BACKDROP_FILTER,
+            BACKDROP_FILTER,
+        ],
+        "antialiased" => declarations![
+            "-webkit-font-smoothing: antialiased;",
+            "-moz-osx-font-smoothing: grayscale;",
+        ],
+        "subpixel-antialiased" => declarations!["-webkit-font-smoothing: auto;", "-moz-osx-font-smoothing: auto;"],
+        "flex-grow" => declarations!["flex-grow: 1;"],
+        "flex-grow-0" => declarations!["flex-grow: 0;"],
+        "flex-shrink" => declarations!["flex-shrink: 1;"],
+        "flex-shrink-0" => declarations!["flex-shrink: 0;"],
+        "overflow-ellipsis" => declarations!["text-overflow: ellipsis;"],
+    },
+    ..ListProperties::default()
+});
+
+/// `size-10`: width and height at once (v3.4).
+const V3_SIZE: StaticPlugin = Plugin::Spacing(Spacing {
+    namespace: "size",
+    prop: MultipleProps(&["width", "height"]),
+    has_auto: Some(true),
+    has_full: Some(true),
+    ..Spacing::default()
+});
+
+const V3_SIZE_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
+    namespace: "size",
+    prop: MultipleProps(&["width", "height"]),
+    ..Arbitrary::default()
+});
+
+/// `z-[100]`: encre-css knows `z-100` but not the bracketed form models often write.
+const V3_Z_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
+    namespace: "z",
+    prop: SingleProp("z-index"),
+    ..Arbitrary::default()
+});
+
+#[cfg(test)]
+mod tests {
+    use super::escape_for_style_element as escape;
+
+    #[test]
+    fn a_less_than_sign_becomes_a_css_escape() {
+        assert_eq!(escape("a</style>"), "a\\3c /style>");
+        assert_eq!(escape("content: '<b>'"), "content: '\\3c b>'");
+    }
+
+    #[test]
+    fn an_escaped_less_than_sign_keeps_its_backslash() {
+        // `\<` in a selector is already an escape: only the hex digits are added.
+        assert_eq!(escape(".a\\<b"), ".a\\3c b");
+        // `\\<` is an escaped backslash followed by a bare `<`.
+        assert_eq!(escape(".a\\\\<b"), ".a\\\\\\3c b");
+    }
+
+    #[test]
+    fn media_query_comparisons_are_kept() {
+        let css = "@media (width < 48rem) {\n  .x { display: none; }\n}";
+        assert_eq!(escape(css), css);
+    }
+
+    #[test]
+    fn characters_the_parser_would_change_are_escaped() {
+        assert_eq!(escape("a\rb\0c"), "a\\d b\\fffd c");
+        assert_eq!(escape("a\\\rb"), "a\\d b");
+    }
+
+    #[test]
+    fn plain_css_is_unchanged() {
+        let css = ".md\\:flex > p { content: 'é'; }";
+        assert_eq!(escape(css), css);
+    }
+}
