@@ -18,6 +18,7 @@ use url::Url;
 use crate::config::Config;
 use crate::generation::{GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
+use crate::http::page_cache::PageCache;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
@@ -25,6 +26,9 @@ use crate::sanitize::Sanitizer;
 use crate::store::{Store, StoreOptions};
 use crate::upstream::{UpstreamClient, UpstreamSettings};
 use crate::views::ViewCounter;
+
+/// How much published HTML `/p/{id}` keeps in memory: a few thousand typical pages.
+const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A configured service, ready to run.
 #[derive(Debug)]
@@ -112,6 +116,7 @@ impl Application {
             views,
             limits,
             metrics,
+            pages: PageCache::new(PAGE_CACHE_BYTES),
         };
         Ok(Self {
             listener,

@@ -19,11 +19,10 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::sync::watch;
-use tokio_stream::wrappers::WatchStream;
 
 use super::event::{Delta, Event};
 
@@ -37,7 +36,9 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct EventLog {
     state: Mutex<State>,
-    /// Bumped after every append and on close; subscribers wait on it for news.
+    /// Bumped when the log closes, for [`EventLog::closed`]. Subscribers are woken through
+    /// [`State::waiting`] instead: a `watch` send for every delta costs a lock per shard of
+    /// its notifier, for readers that mostly are not waiting yet.
     changed: watch::Sender<()>,
 }
 
@@ -50,6 +51,9 @@ struct State {
     /// Index of the latest preview, to drop it when the next one arrives.
     last_preview: Option<usize>,
     closed: bool,
+    /// Subscribers that found nothing new, woken by the next append or the close. They
+    /// register under the same lock as they read, so no append can slip between the two.
+    waiting: Vec<Waker>,
 }
 
 /// One numbered place in the log.
@@ -74,6 +78,14 @@ impl State {
             })),
             Slot::Shared(ref entry) => Some(Arc::clone(entry)),
             Slot::Dropped => None,
+        }
+    }
+
+    /// Wakes every waiting subscriber. Waking only schedules their tasks, so it is done under
+    /// the lock, which keeps the list's capacity for the next wait.
+    fn wake_all(&mut self) {
+        for waker in self.waiting.drain(..) {
+            waker.wake();
         }
     }
 
@@ -133,9 +145,9 @@ impl EventLog {
             let seq = index as u64 + 1;
             let slot = state.append(seq, event);
             state.entries.push(slot);
+            state.wake_all();
             seq
         };
-        self.changed.send_replace(());
         seq
     }
 
@@ -149,7 +161,11 @@ impl EventLog {
 
     /// Marks the log complete; subscribers end after the last entry.
     pub fn close(&self) {
-        self.state().closed = true;
+        {
+            let mut state = self.state();
+            state.closed = true;
+            state.wake_all();
+        }
         self.changed.send_replace(());
     }
 
@@ -196,29 +212,33 @@ impl EventLog {
         self.state().text.clone()
     }
 
-    /// Appends the entries after `after` to `batch`; returns the seq of the last slot read
-    /// and whether the log is closed.
-    fn read_after(&self, after: u64, batch: &mut VecDeque<Arc<Entry>>) -> (u64, bool) {
-        let state = self.state();
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(state.entries.len());
+    /// Appends the entries after `after` to `batch`. When there are none and the log is open,
+    /// registers `waker` for the next append. Returns the seq of the last slot and whether the
+    /// log is closed.
+    fn read_after(
+        &self,
+        after: u64,
+        batch: &mut VecDeque<Arc<Entry>>,
+        waker: &Waker,
+    ) -> (u64, bool) {
+        let mut state = self.state();
+        let last = state.entries.len() as u64;
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(state.entries.len());
         for (index, slot) in state.entries.iter().enumerate().skip(start) {
             batch.extend(state.entry(index as u64 + 1, slot));
         }
-        (state.entries.len() as u64, state.closed)
+        if last <= after && !state.closed && !state.waiting.iter().any(|w| w.will_wake(waker)) {
+            state.waiting.push(waker.clone());
+        }
+        (last, state.closed)
     }
 
     /// Every event after seq `after`, then the live tail, ending when the log closes.
     pub fn subscribe(self: &Arc<Self>, after: u64) -> Subscription {
-        // Subscribing before the first read means an append between a read and the wait for
-        // news still wakes us: no lost wake-ups.
-        let changes = WatchStream::from_changes(self.changed.subscribe());
         Subscription {
             log: Arc::clone(self),
             cursor: after,
             batch: VecDeque::new(),
-            changes,
             done: false,
         }
     }
@@ -232,8 +252,6 @@ pub struct Subscription {
     /// Entries read from the log and not yet yielded; reused, so reading allocates nothing
     /// once it has grown to a batch's size.
     batch: VecDeque<Arc<Entry>>,
-    /// Yields once for every batch of appends since it was last polled.
-    changes: WatchStream<()>,
     done: bool,
 }
 
@@ -258,20 +276,14 @@ impl Stream for Subscription {
             if this.done {
                 return Poll::Ready(None);
             }
-            let (last, closed) = this.log.read_after(this.cursor, &mut this.batch);
+            let (last, closed) = this.log.read_after(this.cursor, &mut this.batch, cx.waker());
             let caught_up = last <= this.cursor;
             this.cursor = last.max(this.cursor);
-            if caught_up && closed {
-                this.done = true;
-                continue;
-            }
-            if !caught_up {
-                continue;
-            }
-            match this.changes.poll_next_unpin(cx) {
-                Poll::Ready(Some(())) => {}
-                Poll::Ready(None) => this.done = true,
-                Poll::Pending => return Poll::Pending,
+            match (caught_up, closed) {
+                (false, _) => {}
+                (true, true) => this.done = true,
+                // Registered as waiting, under the lock of the read.
+                (true, false) => return Poll::Pending,
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod error;
 mod generations;
 pub mod limits;
 mod options;
+pub mod page_cache;
 mod pages;
 mod security;
 pub mod sse;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub views: Arc<ViewCounter>,
     pub limits: Arc<limits::RateLimits>,
     pub metrics: Arc<Metrics>,
+    /// Published pages for `/p/{id}`, kept in memory: they never change.
+    pub pages: page_cache::PageCache,
 }
 
 impl AppState {

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Query};
-use super::security::page_policy;
 use crate::domain::Email;
 use crate::store::{PageRecord, StoreError};
 
@@ -28,8 +27,8 @@ pub async fn live_page(
     let Ok(id) = Uuid::try_parse(&id) else {
         return not_found_page();
     };
-    let html = match state.store.public_page_html(id).await {
-        Ok(html) => html,
+    let page = match state.pages.get(id, &state.store).await {
+        Ok(page) => page,
         Err(StoreError::NotFound) => return not_found_page(),
         Err(err) => return ApiError::from(err).into_response(),
     };
@@ -37,7 +36,7 @@ pub async fn live_page(
     state.metrics.page_views.inc();
     // Stored pages never change, so the id is a strong validator.
     let etag = format!("\"{id}\"");
-    let page_headers = page_headers(&html, &etag);
+    let page_headers = page_headers(page.policy.clone(), &etag);
     let revalidated = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -48,14 +47,15 @@ pub async fn live_page(
     if revalidated {
         return (StatusCode::NOT_MODIFIED, page_headers).into_response();
     }
-    (page_headers, Html(html)).into_response()
+    (page_headers, Html(page.html.clone())).into_response()
 }
 
 /// The security headers of DESIGN §6 for a served page. The Content-Security-Policy follows
-/// how the stored document was built, not the current style setting (see [`page_policy`]).
-fn page_headers(document: &str, etag: &str) -> [(header::HeaderName, HeaderValue); 5] {
+/// how the stored document was built, not the current style setting (see [`super::security::page_policy`]);
+/// it is computed once per page, by the page cache.
+fn page_headers(policy: HeaderValue, etag: &str) -> [(header::HeaderName, HeaderValue); 5] {
     [
-        (header::CONTENT_SECURITY_POLICY, page_policy(document)),
+        (header::CONTENT_SECURITY_POLICY, policy),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

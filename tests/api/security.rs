@@ -1,5 +1,6 @@
-//! Security: the upstream API key never leaves the process, and every kind of response is
-//! served under the headers of DESIGN §6 (live pages per style mode, the UI, the API).
+//! Security: the upstream API key never leaves the process, every kind of response is served
+//! under the headers of DESIGN §6 (live pages per style mode, the UI, the API), and the
+//! upstream chunk parser takes whatever a hostile upstream sends without panicking.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,6 +13,8 @@ use axum::routing::post;
 use base64::Engine;
 use livepage::mock::{Content, Fault, MockUpstream, Script};
 use livepage::sanitize::{PageStyles, Styles, TAILWIND_CDN_URL, styles_of};
+use livepage::upstream::chunk;
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -594,4 +597,96 @@ async fn api_responses_are_not_cached_framed_or_rendered() {
     assert_eq!(header(&events, "cache-control"), "no-cache");
     assert_eq!(header(&events, "x-frame-options"), "DENY");
     app.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A hostile upstream: the chunk parser
+
+/// Field names of real chunks, so that generated objects hit the parser's paths.
+const CHUNK_KEYS: &[&str] = &[
+    "choices",
+    "delta",
+    "content",
+    "role",
+    "reasoning",
+    "finish_reason",
+    "native_finish_reason",
+    "usage",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "error",
+    "code",
+    "message",
+    "index",
+    "id",
+    "x",
+];
+
+/// Any JSON value, with chunk field names as object keys.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,8}".prop_map(Value::from),
+        prop::sample::select(&["stop", "length", "error", "", "[DONE]"][..]).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(CHUNK_KEYS), inner), 0..5).prop_map(
+                |fields| Value::Object(
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )
+            ),
+        ]
+    })
+}
+
+/// A chunk's shape with any value in each of its fields.
+fn chunk_like() -> impl Strategy<Value = Value> {
+    (
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+        json_value(),
+    )
+        .prop_map(|(content, finish, native, usage, error)| {
+            json!({
+                "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish,
+                             "native_finish_reason": native}],
+                "usage": usage,
+                "error": error,
+            })
+        })
+}
+
+fn parse_never_panics(data: &[u8]) {
+    if let Ok(parsed) = chunk::parse(data) {
+        assert!(parsed.content.is_none_or(|content| !content.is_empty()));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_chunk_parser_takes_any_bytes(data in prop::collection::vec(any::<u8>(), 0..256)) {
+        parse_never_panics(&data);
+    }
+
+    #[test]
+    fn the_chunk_parser_takes_any_json(value in json_value()) {
+        parse_never_panics(value.to_string().as_bytes());
+    }
+
+    #[test]
+    fn the_chunk_parser_takes_chunks_with_any_field_values(value in chunk_like()) {
+        parse_never_panics(value.to_string().as_bytes());
+    }
 }

@@ -166,19 +166,22 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
           "every payload became a page",
         );
 
-        // Each distinct document once (identical bytes behave identically), labelled with the
-        // first payload that produced it; each live URL of a distinct page once too.
-        const stored = new Map();
-        const previews = new Map();
+        // Each distinct document once, stored page or preview (identical bytes behave the same;
+        // the last preview is usually the stored page), labelled with the first payload that
+        // produced it; and the live URL of each distinct stored page.
+        const documents = new Map();
+        const livePages = new Map();
         for (const run of runs) {
-          if (!stored.has(run.html)) stored.set(run.html, { key: run.key, liveUrl: run.terminal.live_url });
-          run.previews.forEach((html, i) => previews.has(html) || previews.set(html, `${run.key} preview ${i + 1}`));
+          if (!livePages.has(run.html)) livePages.set(run.html, { label: `${run.key} live`, url: run.terminal.live_url });
+          if (!documents.has(run.html)) documents.set(run.html, `${run.key} stored`);
+        }
+        for (const run of runs) {
+          run.previews.forEach((html, i) => documents.has(html) || documents.set(html, `${run.key} preview ${i + 1}`));
         }
         const allowedScript = mode === "cdn" ? TAILWIND_CDN_URL : "";
         const loads = [
-          ...[...stored].map(([html, { key }]) => ({ label: `${key} stored`, url: host.put(html) })),
-          ...[...stored].map(([, { key, liveUrl }]) => ({ label: `${key} live`, url: liveUrl, live: true })),
-          ...[...previews].map(([html, label]) => ({ label, url: host.put(html) })),
+          ...[...documents].map(([html, label]) => ({ label, url: host.put(html) })),
+          ...[...livePages.values()].map((page) => ({ ...page, live: true })),
         ];
         const probes = await Promise.all(Array.from({ length: PAGES_AT_ONCE }, () => detector.probe()));
         await inPool(loads, PAGES_AT_ONCE, async (load, worker) => {
@@ -196,9 +199,9 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
         const previewCount = runs.reduce((n, run) => n + run.previews.length, 0);
         summary.push(
           `${mode}: ${cases.length} payloads × 2 forms = ${runs.length} generations → ` +
-            `${runs.length} pages (${stored.size} distinct) and ${previewCount} previews ` +
-            `(${previews.size} distinct); ${detector.loads} browser loads; ` +
-            `${findings.length} script executions or leftovers detected`,
+            `${runs.length} pages (${livePages.size} distinct) and ${previewCount} previews; ` +
+            `${documents.size} distinct documents loaded without CSP, ${livePages.size} at their ` +
+            `live URL (${detector.loads} loads); ${findings.length} script executions or leftovers detected`,
         );
         assert.deepEqual(findings, [], `script showed itself in ${mode} mode`);
         assert.equal(canary.hits.length, canaryHitsBefore, "the canary heard nothing");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::Bench;
-use crate::client::{self, Counters, Outcome};
+use crate::client::{self, Counters, Outcome, Protocol};
 use crate::database::Database;
 use crate::process::Server;
 use crate::upstream::Upstream;
@@ -94,7 +94,7 @@ async fn generate_all(bench: &Bench, server: &Server, options: BurstOptions) -> 
                     return outcomes;
                 }
                 let body = client::generate_body(n);
-                outcomes.push(client::follow(&http, &url, body, &counters, 0).await);
+                outcomes.push(client::follow(&http, &url, body, &counters, 0, Protocol::LivePage).await);
             }
         });
     }

@@ -1,5 +1,6 @@
 //! The benchmark's client: starts a generation and reads its event stream to the end, as
-//! cheaply as it can, so that the server (not the client) is what the figures measure.
+//! cheaply as it can, so that the server (not the client) is what the figures measure. It also
+//! reads the upstream's own stream, as relayed by nginx for the yardstick.
 //!
 //! It does not parse the SSE stream into events: it splits the body into lines and looks only
 //! at the `event:` names and at the stamp (`<!--t:{unix micros}-->`) the mock put in front of
@@ -20,9 +21,21 @@ pub struct Counters {
     pub open: AtomicUsize,
 }
 
+/// What the stream speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// LivePage's events: `event: delta` and its `data:`, then `completed` or `error`.
+    #[default]
+    LivePage,
+    /// The upstream's chunks (through a plain relay): every `data:` with a stamp is a delta,
+    /// `data: [DONE]` the end.
+    Upstream,
+}
+
 /// How one stream went.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    protocol: Protocol,
     pub deltas: u64,
     /// From sending the request to the first delta.
     pub first_delta: Option<Duration>,
@@ -44,16 +57,26 @@ pub fn generate_body(n: usize) -> String {
     )
 }
 
-/// Starts a generation at `url` (`…/api/generate`) and follows its stream to the end.
+/// A streaming chat completion request, for the upstream through a plain relay.
+pub fn chat_body(n: usize) -> String {
+    format!(
+        r#"{{"model":"bench/model","stream":true,"messages":[{{"role":"user","content":"A landing page for a bakery, number {n}"}}]}}"#
+    )
+}
+
+/// Sends `body` to `url` (`…/api/generate`, or the upstream's `…/chat/completions`) and follows
+/// the stream to the end.
 pub async fn follow(
     client: &reqwest::Client,
     url: &str,
     body: String,
     counters: &Counters,
     expected_deltas: usize,
+    protocol: Protocol,
 ) -> Outcome {
     let sent = Instant::now();
     let mut outcome = Outcome {
+        protocol,
         latencies_us: Vec::with_capacity(expected_deltas),
         ..Outcome::default()
     };
@@ -113,8 +136,28 @@ impl Outcome {
         self.completed.is_some() || self.error.is_some()
     }
 
-    /// Takes in one line of the stream. The event name line comes before its data line.
+    /// Takes in one line of the stream.
     fn line(&mut self, line: &[u8], received_us: u64) {
+        match self.protocol {
+            Protocol::LivePage => self.event_line(line, received_us),
+            Protocol::Upstream => self.chunk_line(line, received_us),
+        }
+    }
+
+    fn chunk_line(&mut self, line: &[u8], received_us: u64) {
+        let Some(data) = line.strip_prefix(b"data: ") else {
+            return;
+        };
+        if data == b"[DONE]" {
+            self.completed = Some("[DONE]".into());
+        } else if let Some(stamp) = stamp(data) {
+            self.deltas += 1;
+            self.latencies_us.push(received_us.saturating_sub(stamp));
+        }
+    }
+
+    /// A line of LivePage's stream: the event name line comes before its data line.
+    fn event_line(&mut self, line: &[u8], received_us: u64) {
         if let Some(name) = line.strip_prefix(b"event: ") {
             self.event = match name {
                 b"delta" => Some(Kind::Delta),

@@ -15,12 +15,14 @@
 //! - `database`: SQLite in a scratch directory, or a scratch PostgreSQL database.
 //! - `upstream`: the mock upstream and the page it streams.
 //! - `client`: one generation's stream, read cheaply, with each delta's latency.
+//! - `nginx`: nginx as the yardstick, as a streaming proxy and as a static file server.
 //! - `relay`, `burst`, `pages`: the three benchmarks.
 //! - `report`: the tables.
 
 mod burst;
 mod client;
 mod database;
+mod nginx;
 mod pages;
 mod process;
 mod relay;
@@ -57,6 +59,9 @@ struct Args {
     /// Deltas per second of each relay stream.
     #[arg(long, default_value_t = 50)]
     rate: u32,
+    /// Also relay each run's streams through nginx (`proxy_buffering off`), as the yardstick.
+    #[arg(long)]
+    yardstick: bool,
     /// Relay streams started per second while ramping up.
     #[arg(long, default_value_t = 2000)]
     open_rate: u32,
@@ -172,7 +177,11 @@ async fn run_relay(bench: &Bench, args: &Args) -> anyhow::Result<()> {
             rate: args.rate,
             open_rate: args.open_rate,
         };
-        reports.push(relay::run(bench, options).await?);
+        reports.push(relay::run(bench, relay::Via::LivePage, options).await?);
+        if args.yardstick {
+            eprintln!("relay: {streams} streams through nginx…");
+            reports.push(relay::run(bench, relay::Via::Nginx, options).await?);
+        }
     }
     println!("{}", report::relay(&reports));
     Ok(())

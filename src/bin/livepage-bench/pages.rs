@@ -5,7 +5,6 @@
 //! would write), otherwise from a built-in loop of keep-alive requests.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -14,9 +13,10 @@ use tokio::process::Command;
 use tokio::task::JoinSet;
 
 use crate::Bench;
-use crate::client::{self, Counters};
+use crate::client::{self, Counters, Protocol};
 use crate::database::Database;
-use crate::process::{Server, TempDir};
+use crate::nginx::{self, Nginx};
+use crate::process::Server;
 use crate::upstream::Upstream;
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +66,7 @@ pub async fn run(bench: &Bench, options: PagesOptions) -> anyhow::Result<PagesRe
     database.cleanup().await?;
 
     let path = url::Url::parse(&live_url)?.path().to_owned();
-    let nginx = match which("nginx") {
+    let nginx = match Nginx::find() {
         Some(nginx) => Some(nginx_load(bench, &nginx, &path, &body, &headers, options).await?),
         None => {
             eprintln!("nginx is not installed: no reference figures (apt-get install -y nginx)");
@@ -90,7 +90,15 @@ fn per_10k(cpu_seconds: f64, load: &Load, options: PagesOptions) -> f64 {
 async fn publish_one(bench: &Bench, server: &Server) -> anyhow::Result<String> {
     let url = server.url("/api/generate");
     let outcome =
-        client::follow(&bench.http, &url, client::generate_body(0), &Counters::default(), 0).await;
+        client::follow(
+        &bench.http,
+        &url,
+        client::generate_body(0),
+        &Counters::default(),
+        0,
+        Protocol::LivePage,
+    )
+    .await;
     let completed = outcome
         .completed
         .with_context(|| format!("the generation failed: {:?}", outcome.error))?;
@@ -103,7 +111,7 @@ async fn publish_one(bench: &Bench, server: &Server) -> anyhow::Result<String> {
 
 /// Load on `url` with `wrk`, or the built-in loop when `wrk` is not installed.
 async fn load(http: &reqwest::Client, url: &str, options: PagesOptions) -> anyhow::Result<Load> {
-    match which("wrk") {
+    match nginx::which("wrk") {
         Some(wrk) => wrk_load(&wrk, url, options).await,
         None => Ok(builtin_load(http, url, options).await),
     }
@@ -212,57 +220,28 @@ async fn nginx_load(
     headers: &reqwest::header::HeaderMap,
     options: PagesOptions,
 ) -> anyhow::Result<Load> {
-    let dir = TempDir::new("nginx")?;
-    let file = dir.path().join("root").join(path.trim_start_matches('/'));
-    std::fs::create_dir_all(file.parent().context("a page path has a parent")?)?;
-    std::fs::write(&file, body)?;
-    let port = free_port()?;
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, nginx_conf(dir.path(), port, headers))?;
-    let mut child = Command::new(nginx)
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting nginx")?;
-    let url = format!("http://127.0.0.1:{port}{path}");
+    let file = path.trim_start_matches('/').to_owned();
+    let prepare = |dir: &Path| {
+        let file = dir.join("root").join(&file);
+        std::fs::create_dir_all(file.parent().context("a page path has a parent")?)?;
+        Ok(std::fs::write(&file, body)?)
+    };
+    let server = Nginx::start(nginx, |dir, port| static_site(dir, port, headers), prepare).await?;
     let result = async {
-        wait_until_listening(port).await?;
-        let before = process_cpu(child.id())?;
-        let mut load = load(&bench.http, &url, options).await?;
-        // nginx's workers are its children: their CPU shows up in the master's stat as
-        // reaped children only after exit, so read each worker instead.
-        let after = process_cpu(child.id())?;
+        let probe = server.probe()?;
+        let before = probe.usage()?.cpu_seconds;
+        let mut load = load(&bench.http, &server.url(path), options).await?;
+        let after = probe.usage()?.cpu_seconds;
         load.cpu_per_10k = Some(per_10k(after - before, &load, options));
         Ok(load)
     }
     .await;
-    if let Some(pid) = child.id() {
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    server.stop().await;
     result
 }
 
-/// CPU seconds of a process and its direct children (nginx's master and workers).
-fn process_cpu(pid: Option<u32>) -> anyhow::Result<f64> {
-    let pid = pid.context("nginx exited")?;
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default();
-    let pids = std::iter::once(pid).chain(children.split_whitespace().filter_map(|p| p.parse().ok()));
-    let mut total = 0.0;
-    for pid in pids {
-        total += crate::process::Probe::of(pid).usage()?.cpu_seconds;
-    }
-    Ok(total)
-}
-
-fn nginx_conf(dir: &Path, port: u16, headers: &reqwest::header::HeaderMap) -> String {
-    let dir = dir.display();
+/// The `http {}` body serving `{prefix}/root` with LivePage's page headers.
+fn static_site(dir: &Path, port: u16, headers: &reqwest::header::HeaderMap) -> String {
     let mut add_headers = String::new();
     for name in [
         "content-security-policy",
@@ -275,39 +254,12 @@ fn nginx_conf(dir: &Path, port: u16, headers: &reqwest::header::HeaderMap) -> St
         }
     }
     format!(
-        "worker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
-         events {{ worker_connections 4096; }}\n\
-         http {{\n    access_log off;\n    client_body_temp_path {dir}/body;\n    proxy_temp_path {dir}/proxy;\n\
-         \x20   fastcgi_temp_path {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;\n\
-         \x20   sendfile on;\n    tcp_nopush on;\n    keepalive_requests 1000000;\n\
-         \x20   server {{\n        listen 127.0.0.1:{port};\n        root {dir}/root;\n\
-         \x20       location /p/ {{\n            default_type \"text/html; charset=utf-8\";\n{add_headers}        }}\n    }}\n}}\n"
+        "    sendfile on;\n    tcp_nopush on;\n    keepalive_requests 1000000;\n\
+         \x20   server {{\n        listen 127.0.0.1:{port};\n        root {}/root;\n\
+         \x20       location /p/ {{\n            default_type \"text/html; charset=utf-8\";\n\
+         {add_headers}        }}\n    }}\n",
+        dir.display()
     )
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-async fn wait_until_listening(port: u16) -> anyhow::Result<()> {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("nginx did not start listening on port {port}")
-}
-
-/// The first executable called `name` on `PATH` (or in /usr/sbin, where nginx lives).
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([std::path::PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

@@ -118,10 +118,26 @@ impl Probe {
         }
     }
 
-    /// CPU time and memory so far.
+    /// CPU time and memory so far, of the process and its direct children (nginx's workers;
+    /// `livepage` has none). The peak is the sum of each one's peak.
     pub fn usage(&self) -> anyhow::Result<Usage> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+            .unwrap_or_default();
+        let mut total = self.one(self.pid)?;
+        for child in children.split_whitespace().filter_map(|p| p.parse().ok()) {
+            // A child may exit between the listing and the read.
+            if let Ok(usage) = self.one(child) {
+                total.cpu_seconds += usage.cpu_seconds;
+                total.rss_kib += usage.rss_kib;
+                total.hwm_kib += usage.hwm_kib;
+            }
+        }
+        Ok(total)
+    }
+
+    fn one(&self, pid: u32) -> anyhow::Result<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let ticks = cpu_ticks(&stat).context("parsing /proc/<pid>/stat")?;
         Ok(Usage {
             cpu_seconds: ticks as f64 / self.ticks_per_second,

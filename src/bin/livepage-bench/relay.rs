@@ -6,17 +6,23 @@
 //! samples during which every stream was open, so that starting generations (a database insert
 //! each) and finishing them (sanitize and save) do not blur what relaying costs. The whole-run
 //! CPU per delta, everything included, is reported next to it.
+//!
+//! With the yardstick on, the same streams also go through nginx (`proxy_buffering off`)
+//! straight to the mock: what relaying costs a server that does nothing else.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 
 use crate::Bench;
-use crate::client::{self, Counters, Outcome};
+use crate::client::{self, Counters, Outcome, Protocol};
 use crate::database::Database;
-use crate::process::{Server, Usage};
+use crate::nginx::Nginx;
+use crate::process::{Probe, Server, Usage};
 use crate::upstream::Upstream;
 
 /// How often the server's usage is sampled.
@@ -32,9 +38,26 @@ pub struct RelayOptions {
     pub open_rate: u32,
 }
 
+/// What relays the streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    LivePage,
+    Nginx,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LivePage => "LivePage",
+            Self::Nginx => "nginx",
+        }
+    }
+}
+
 /// What one relay run measured.
 #[derive(Debug)]
 pub struct RelayReport {
+    pub via: Via,
     pub options: RelayOptions,
     pub completed: usize,
     pub errors: usize,
@@ -61,74 +84,163 @@ struct Sample {
     open: usize,
 }
 
-pub async fn run(bench: &Bench, options: RelayOptions) -> anyhow::Result<RelayReport> {
+pub async fn run(bench: &Bench, via: Via, options: RelayOptions) -> anyhow::Result<RelayReport> {
     let pace = Duration::from_secs(1) / options.rate.max(1);
     let upstream = Upstream::start(options.deltas, pace, true).await?;
+    let measured = match via {
+        Via::LivePage => through_livepage(bench, &upstream, options).await?,
+        Via::Nginx => through_nginx(bench, &upstream, options).await?,
+    };
+    Ok(report(via, options, measured))
+}
+
+async fn through_livepage(
+    bench: &Bench,
+    upstream: &Upstream,
+    options: RelayOptions,
+) -> anyhow::Result<Measured> {
     let database = match &bench.relay_database {
         Some(url) => Database::Given(url.clone()),
         None => Database::sqlite("relay")?,
     };
-    let env = bench.server_env(&upstream, database.url(), options.streams);
+    let env = bench.server_env(upstream, database.url(), options.streams);
     let server = Server::start(&bench.server, &env).await?;
-    warm_up(bench, &server, &upstream, options.deltas).await?;
-    let idle = server.usage()?;
-
-    let counters = Arc::new(Counters::default());
-    let started = Instant::now();
-    let (stop_sampling, samples) = sample(&server, &counters);
-    let outcomes = open_streams(bench, &server, options, &counters).await;
-    let wall = started.elapsed();
-    let samples = stop_and_collect(stop_sampling, samples).await;
-    let end = server.usage()?;
+    let target = Target {
+        probe: server.probe(),
+        url: server.url("/api/generate"),
+        protocol: Protocol::LivePage,
+    };
+    // One instant generation first, so that lazily built parts (database connections, the
+    // sanitizer, the HTTP client's pool) count as idle memory, not per stream.
+    upstream.push_instant(options.deltas);
+    warm_up(bench, &target).await?;
+    let measured = measure(bench, &target, options).await;
     server.stop().await?;
     database.cleanup().await?;
-    Ok(report(options, outcomes, idle, end, &samples, wall))
+    measured
 }
 
-/// One instant generation before measuring, so that lazily built parts (database connections,
-/// the sanitizer, the HTTP client's pool) count as idle memory, not per stream.
-async fn warm_up(
+async fn through_nginx(
     bench: &Bench,
-    server: &Server,
     upstream: &Upstream,
-    deltas: usize,
-) -> anyhow::Result<()> {
-    upstream.push_instant(deltas);
-    let counters = Counters::default();
-    let url = server.url("/api/generate");
-    let outcome = client::follow(&bench.http, &url, client::generate_body(0), &counters, 0).await;
+    options: RelayOptions,
+) -> anyhow::Result<Measured> {
+    let binary = Nginx::find().context("the yardstick needs nginx (apt-get install -y nginx)")?;
+    let port = upstream.url.port().context("the mock's URL has a port")?;
+    let nginx = Nginx::start(&binary, |_, listen| proxy(listen, port), |_| Ok(())).await?;
+    let target = Target {
+        probe: nginx.probe()?,
+        url: nginx.url("/chat/completions"),
+        protocol: Protocol::Upstream,
+    };
+    upstream.push_instant(options.deltas);
+    let measured = async {
+        warm_up(bench, &target).await?;
+        measure(bench, &target, options).await
+    }
+    .await;
+    nginx.stop().await;
+    measured
+}
+
+/// nginx as a streaming reverse proxy: `proxy_buffering off`, keep-alive to the upstream.
+fn proxy(listen: u16, upstream_port: u16) -> String {
+    format!(
+        "    upstream mock {{ server 127.0.0.1:{upstream_port}; keepalive 256; }}\n\
+         \x20   server {{\n        listen 127.0.0.1:{listen};\n        location / {{\n\
+         \x20           proxy_pass http://mock;\n            proxy_http_version 1.1;\n\
+         \x20           proxy_set_header Connection \"\";\n            proxy_buffering off;\n\
+         \x20           proxy_read_timeout 300s;\n        }}\n    }}\n"
+    )
+}
+
+/// Where the streams go and how they are read.
+struct Target {
+    /// The relay's processes.
+    probe: Probe,
+    url: String,
+    protocol: Protocol,
+}
+
+/// What [`measure`] saw.
+struct Measured {
+    outcomes: Vec<Outcome>,
+    idle: Usage,
+    end: Usage,
+    samples: Vec<Sample>,
+    wall: Duration,
+}
+
+async fn warm_up(bench: &Bench, target: &Target) -> anyhow::Result<()> {
+    let outcome = client::follow(
+        &bench.http,
+        &target.url,
+        body(target.protocol, 0),
+        &Counters::default(),
+        0,
+        target.protocol,
+    )
+    .await;
     match outcome.error {
-        Some(error) => anyhow::bail!("the warm-up generation failed: {error}"),
+        Some(error) => anyhow::bail!("the warm-up stream failed: {error}"),
         None => Ok(()),
     }
 }
 
-/// Starts `streams` generations at `open_rate` per second and waits for all of them to end.
+fn body(protocol: Protocol, n: usize) -> String {
+    match protocol {
+        Protocol::LivePage => client::generate_body(n),
+        Protocol::Upstream => client::chat_body(n),
+    }
+}
+
+/// Runs the streams against `target`, sampling it meanwhile.
+async fn measure(bench: &Bench, target: &Target, options: RelayOptions) -> anyhow::Result<Measured> {
+    let idle = target.probe.usage()?;
+    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let (stop_sampling, samples) = sample(target.probe, &counters);
+    let outcomes = open_streams(bench, target, options, &counters).await;
+    let wall = started.elapsed();
+    let samples = stop_and_collect(stop_sampling, samples).await;
+    let end = target.probe.usage()?;
+    Ok(Measured {
+        outcomes,
+        idle,
+        end,
+        samples,
+        wall,
+    })
+}
+
+/// Starts `streams` streams at `open_rate` per second and waits for all of them to end.
 async fn open_streams(
     bench: &Bench,
-    server: &Server,
+    target: &Target,
     options: RelayOptions,
     counters: &Arc<Counters>,
 ) -> Vec<Outcome> {
-    let url: Arc<str> = server.url("/api/generate").into();
+    let url: Arc<str> = target.url.as_str().into();
+    let protocol = target.protocol;
     let gap = Duration::from_secs(1) / options.open_rate.max(1);
     let mut ticks = tokio::time::interval(gap);
     let mut tasks = JoinSet::new();
     for n in 0..options.streams {
         ticks.tick().await;
         let (http, url, counters) = (bench.http.clone(), Arc::clone(&url), Arc::clone(counters));
-        let body = client::generate_body(n + 1);
-        tasks.spawn(async move { client::follow(&http, &url, body, &counters, options.deltas).await });
+        let body = body(protocol, n + 1);
+        tasks.spawn(async move {
+            client::follow(&http, &url, body, &counters, options.deltas, protocol).await
+        });
     }
     tasks.join_all().await
 }
 
 type Sampler = tokio::task::JoinHandle<Vec<Sample>>;
 
-/// Samples the server every [`SAMPLE_EVERY`] until the returned sender is dropped.
-fn sample(server: &Server, counters: &Arc<Counters>) -> (tokio::sync::oneshot::Sender<()>, Sampler) {
+/// Samples the relay every [`SAMPLE_EVERY`] until the returned sender is used.
+fn sample(probe: Probe, counters: &Arc<Counters>) -> (tokio::sync::oneshot::Sender<()>, Sampler) {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let probe = server.probe();
     let counters = Arc::clone(counters);
     let task = tokio::spawn(async move {
         let mut samples = Vec::new();
@@ -155,14 +267,14 @@ async fn stop_and_collect(stop: tokio::sync::oneshot::Sender<()>, sampler: Sampl
     sampler.await.unwrap_or_default()
 }
 
-fn report(
-    options: RelayOptions,
-    outcomes: Vec<Outcome>,
-    idle: Usage,
-    end: Usage,
-    samples: &[Sample],
-    wall: Duration,
-) -> RelayReport {
+fn report(via: Via, options: RelayOptions, measured: Measured) -> RelayReport {
+    let Measured {
+        outcomes,
+        idle,
+        end,
+        samples,
+        wall,
+    } = measured;
     let mut latency = new_histogram();
     let mut first_delta = new_histogram();
     let (mut completed, mut errors, mut deltas) = (0, 0, 0);
@@ -183,8 +295,9 @@ fn report(
             }
         }
     }
-    let steady = steady_window(samples, options.streams);
+    let steady = steady_window(&samples, options.streams);
     RelayReport {
+        via,
         options,
         completed,
         errors,

@@ -18,7 +18,7 @@ import { ROOT } from "./server.mjs";
 export const TAILWIND_CDN_URL = "https://cdn.tailwindcss.com/3.4.17";
 
 /** How long a loaded document gets to show script (timers, autofocus, animations). */
-const SETTLE_MS = 150;
+const SETTLE_MS = 100;
 
 /** Every payload of the public corpora in tests/fixtures/xss/, as `{ corpus, index, payload }`. */
 export async function loadCorpora() {
@@ -171,26 +171,47 @@ function patchGlobals() {
       // Read-only in some frames.
     }
   }
+  // Only script writes to the console through these; the browser's own messages (refused
+  // loads, form hints) still arrive as console events, and are told apart by their type.
+  for (const name of ["log", "info", "debug", "warn", "error", "trace", "dir", "table"]) {
+    try {
+      console[name] = (detail) => report(`console.${name}`, detail);
+    } catch {
+      // Read-only in some frames.
+    }
+  }
 }
 
-/** Runs in a loaded document (without CSP): what is left that could run script. */
+/**
+ * Runs in a loaded document (without CSP): what is left that could run script. Reads the DOM
+ * through the prototypes' own methods, because a payload may clobber `element.attributes` or
+ * `document.scripts` with a named form control.
+ */
 function scriptLeftInDom(allowedScript) {
-  const all = [...document.querySelectorAll("*")];
+  const all = Document.prototype.querySelectorAll.call(document, "*");
+  const nameOf = Object.getOwnPropertyDescriptor(Element.prototype, "localName").get;
+  const srcOf = Object.getOwnPropertyDescriptor(HTMLScriptElement.prototype, "src").get;
   const found = [];
-  for (const script of document.scripts) {
-    if (script.src !== allowedScript) found.push(`script ${script.src || "(inline)"}`);
-  }
   for (const element of all) {
-    for (const { name, value } of element.attributes) {
-      if (/^on/i.test(name)) found.push(`${element.localName}[${name}]`);
-      if (/(^|:)(href|src|action|formaction|data)$/i.test(name) && /^\s*(javascript|vbscript|data):/i.test(value)) {
-        found.push(`${element.localName}[${name}=${value.slice(0, 40)}]`);
+    const name = nameOf.call(element);
+    if (name === "script") {
+      // An SVG script has no `src` property: it is never the allowed one.
+      const src = element instanceof HTMLScriptElement ? srcOf.call(element) : "(svg)";
+      if (src !== allowedScript) found.push(`script ${src || "(inline)"}`);
+    }
+    for (const attribute of Element.prototype.getAttributeNames.call(element)) {
+      const value = Element.prototype.getAttribute.call(element, attribute) ?? "";
+      if (/^on/i.test(attribute)) found.push(`${name}[${attribute}]`);
+      if (/(^|:)(href|src|action|formaction|data)$/i.test(attribute) && /^\s*(javascript|vbscript|data):/i.test(value)) {
+        found.push(`${name}[${attribute}=${value.slice(0, 40)}]`);
       }
     }
-    if (["iframe", "frame", "object", "embed", "base", "link", "applet", "portal"].includes(element.localName)) {
-      found.push(element.localName);
+    if (["iframe", "frame", "object", "embed", "base", "link", "applet", "portal"].includes(name)) {
+      found.push(name);
     }
-    if (element.localName === "meta" && element.hasAttribute("http-equiv")) found.push("meta[http-equiv]");
+    if (name === "meta" && Element.prototype.hasAttribute.call(element, "http-equiv")) {
+      found.push("meta[http-equiv]");
+    }
   }
   return found;
 }
@@ -240,9 +261,10 @@ export class Detector {
     });
     page.on("pageerror", (error) => this.record(page, `uncaught error: ${error.message}`));
     page.on("console", (message) => {
-      // Errors and warnings come from the browser itself (a refused load, a CSP report);
-      // anything else was written by script.
-      if (!["error", "warning"].includes(message.type())) {
+      // Errors, warnings and verbose hints come from the browser itself (a refused load, a
+      // CSP report, a form hint); anything else was written by script that the console patch
+      // did not reach.
+      if (!["error", "warning", "verbose"].includes(message.type())) {
         this.record(page, `console.${message.type()}: ${message.text()}`);
       }
     });
@@ -262,7 +284,7 @@ export class Detector {
   }
 
   record(page, finding) {
-    const label = page.__probe?.label ?? "(between documents)";
+    const label = page.__probe?.label ?? "(before any document)";
     if (!this.findings.has(label)) this.findings.set(label, []);
     this.findings.get(label).push(finding);
   }
@@ -289,8 +311,8 @@ export class Detector {
     } catch (error) {
       this.record(probe.page, `could not load: ${error.message.split("\n")[0]}`);
     }
-    await probe.page.goto("about:blank").catch(() => {});
-    probe.label = null;
+    // The label stays until the next load: anything a document does late is still a finding,
+    // at worst put down to the document loaded after it.
     return headers;
   }
 
