@@ -167,7 +167,12 @@ pub struct Config {
     pub event_retention: Duration,
 
     /// How many finished generations' event logs stay in memory at most (oldest dropped first).
-    #[arg(long, env = "LIVEPAGE_EVENT_RETENTION_MAX", value_name = "LIVEPAGE_EVENT_RETENTION_MAX", default_value_t = 2_000)]
+    #[arg(
+        long,
+        env = "LIVEPAGE_EVENT_RETENTION_MAX",
+        value_name = "LIVEPAGE_EVENT_RETENTION_MAX",
+        default_value_t = 2_000
+    )]
     pub event_retention_max: u32,
 
     /// Delay before each delta of the built-in demo model.
@@ -327,7 +332,9 @@ mod tests {
         assert!(err.contains("LIVEPAGE_RETRY_BASE"), "{err}");
         let err = parse(&["--public-url", "ftp://x"]).unwrap_err().to_string();
         assert!(err.contains("PUBLIC_URL"), "{err}");
-        let err = parse(&["--metrics-addr", "private"]).unwrap_err().to_string();
+        let err = parse(&["--metrics-addr", "private"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("LIVEPAGE_METRICS_ADDR"), "{err}");
     }
 
@@ -345,7 +352,9 @@ mod tests {
 
     #[test]
     fn empty_secrets_mean_unset() {
-        let config = parse(&["--openrouter-api-key", "", "--admin-token", " "]).unwrap().normalized();
+        let config = parse(&["--openrouter-api-key", "", "--admin-token", " "])
+            .unwrap()
+            .normalized();
         assert!(config.demo_mode());
         assert!(config.admin_token.is_none());
         assert!(parse(&["--openrouter-api-key", "sk or"]).is_err());
@@ -356,7 +365,10 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().styles, Styles::Compiled);
         assert_eq!(parse(&["--styles", "cdn"]).unwrap().styles, Styles::Cdn);
         let err = parse(&["--styles", "play"]).unwrap_err().to_string();
-        assert!(err.contains("LIVEPAGE_STYLES") && err.contains("compiled or cdn"), "{err}");
+        assert!(
+            err.contains("LIVEPAGE_STYLES") && err.contains("compiled or cdn"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ struct State {
 #[derive(Debug)]
 enum Slot {
     /// A delta: its text is `text[start..end]`.
-    Delta { start: u32, end: u32 },
+    Delta {
+        start: u32,
+        end: u32,
+    },
     Shared(Arc<Entry>),
     /// A superseded preview.
     Dropped,
@@ -131,23 +134,20 @@ impl EventLog {
     /// Appends an event and returns its seq. Appending to a closed log is ignored (returns 0):
     /// nothing may follow a terminal event.
     pub fn push(&self, event: Event) -> u64 {
-        let seq = {
-            let mut state = self.state();
-            if state.closed {
-                return 0;
-            }
-            let index = state.entries.len();
-            if matches!(event, Event::Preview(_))
-                && let Some(previous) = state.last_preview.replace(index)
-            {
-                state.entries[previous] = Slot::Dropped;
-            }
-            let seq = index as u64 + 1;
-            let slot = state.append(seq, event);
-            state.entries.push(slot);
-            state.wake_all();
-            seq
-        };
+        let mut state = self.state();
+        if state.closed {
+            return 0;
+        }
+        let index = state.entries.len();
+        if matches!(event, Event::Preview(_))
+            && let Some(previous) = state.last_preview.replace(index)
+        {
+            state.entries[previous] = Slot::Dropped;
+        }
+        let seq = index as u64 + 1;
+        let slot = state.append(seq, event);
+        state.entries.push(slot);
+        state.wake_all();
         seq
     }
 
@@ -223,7 +223,9 @@ impl EventLog {
     ) -> (u64, bool) {
         let mut state = self.state();
         let last = state.entries.len() as u64;
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(state.entries.len());
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(state.entries.len());
         for (index, slot) in state.entries.iter().enumerate().skip(start) {
             batch.extend(state.entry(index as u64 + 1, slot));
         }
@@ -276,7 +278,9 @@ impl Stream for Subscription {
             if this.done {
                 return Poll::Ready(None);
             }
-            let (last, closed) = this.log.read_after(this.cursor, &mut this.batch, cx.waker());
+            let (last, closed) = this
+                .log
+                .read_after(this.cursor, &mut this.batch, cx.waker());
             let caught_up = last <= this.cursor;
             this.cursor = last.max(this.cursor);
             match (caught_up, closed) {

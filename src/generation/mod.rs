@@ -342,7 +342,10 @@ impl Generations {
     /// whatever the throughput, and a late client still gets a summary from the database.
     fn forget_later(self: &Arc<Self>, id: Uuid) {
         let evicted: Vec<Uuid> = {
-            let mut finished = self.finished.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut finished = self
+                .finished
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             finished.push_back(id);
             let excess = finished.len().saturating_sub(self.settings.max_retained);
             finished.drain(..excess).collect()

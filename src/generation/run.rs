@@ -624,9 +624,7 @@ struct QueueTicket<'a> {
 
 impl<'a> QueueTicket<'a> {
     fn take(registry: &'a Generations) -> Self {
-        let ticket = registry
-            .next_ticket
-            .fetch_add(1, Ordering::Relaxed);
+        let ticket = registry.next_ticket.fetch_add(1, Ordering::Relaxed);
         registry.waiting().insert(ticket);
         Self { registry, ticket }
     }
@@ -667,6 +665,10 @@ mod tests {
         })
         .await;
         assert!(matches!(result, Err(StoreError::NotFound)));
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "other errors are not retried");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "other errors are not retried"
+        );
     }
 }

@@ -114,7 +114,8 @@ pub fn response(
             let _open = &open;
             frame(&entry, retry.take())
         });
-    let body = Body::from_stream(KeepAlive::new(Box::pin(frames), keepalive).map(Ok::<_, Infallible>));
+    let body =
+        Body::from_stream(KeepAlive::new(Box::pin(frames), keepalive).map(Ok::<_, Infallible>));
     (
         [
             (
@@ -223,8 +224,15 @@ mod tests {
         assert_eq!(stream.next().await.unwrap(), "a");
         let start = Instant::now();
         assert_eq!(stream.next().await.unwrap(), KEEPALIVE);
-        assert_eq!(start.elapsed(), Duration::from_secs(10), "ten seconds after the frame");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(10),
+            "ten seconds after the frame"
+        );
         drop(tx);
-        assert!(stream.next().await.is_none(), "the stream ends with its frames");
+        assert!(
+            stream.next().await.is_none(),
+            "the stream ends with its frames"
+        );
     }
 }

@@ -29,7 +29,12 @@ async fn sigterm_lets_a_streaming_generation_finish_then_exits_cleanly() {
     .await;
 
     let client = reqwest::Client::new();
-    let response = client.post(server.url("/api/generate")).json(&body("a bakery")).send().await.unwrap();
+    let response = client
+        .post(server.url("/api/generate"))
+        .json(&body("a bakery"))
+        .send()
+        .await
+        .unwrap();
     let mut events = response.bytes_stream().eventsource();
     while events.next().await.unwrap().unwrap().event != "delta" {}
 
@@ -45,7 +50,10 @@ async fn sigterm_lets_a_streaming_generation_finish_then_exits_cleanly() {
     let status = server.child.wait().await.unwrap();
     assert_eq!(status.code(), Some(0), "exit code after SIGTERM");
     let store = database.connect(&StoreOptions::default()).await;
-    let page = store.page(data["page_id"].as_str().unwrap().parse().unwrap()).await.expect("the page was saved");
+    let page = store
+        .page(data["page_id"].as_str().unwrap().parse().unwrap())
+        .await
+        .expect("the page was saved");
     assert_eq!(page.email, "ann@example.com");
     store.close().await;
     database.cleanup().await;
@@ -65,9 +73,15 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
             .output()
             .await
             .unwrap();
-        assert!(!output.status.success(), "{variable}={value} must stop start-up");
+        assert!(
+            !output.status.success(),
+            "{variable}={value} must stop start-up"
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(variable), "the message names {variable}: {stderr}");
+        assert!(
+            stderr.contains(variable),
+            "the message names {variable}: {stderr}"
+        );
     }
 }
 
@@ -75,13 +89,20 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
 async fn the_database_password_never_appears_in_a_start_up_error() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
         .env_clear()
-        .env("DATABASE_URL", "postgres://livepage:hunter2-secret@127.0.0.1:1/livepage")
+        .env(
+            "DATABASE_URL",
+            "postgres://livepage:hunter2-secret@127.0.0.1:1/livepage",
+        )
         .env("LIVEPAGE_DB_ACQUIRE_TIMEOUT", "500ms")
         .output()
         .await
         .unwrap();
     assert!(!output.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(all.contains("DATABASE_URL"), "{all}");
     assert!(!all.contains("hunter2-secret"), "{all}");
 }

@@ -97,7 +97,10 @@ fn init_test_logging() {
     static INIT: std::sync::Once = std::sync::Once::new();
     INIT.call_once(|| {
         if let Ok(filter) = std::env::var("TEST_LOG") {
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
     });
 }
@@ -315,13 +318,26 @@ impl ServerProcess {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut logs = tokio::io::BufReader::new(stdout).lines();
         let address = loop {
-            let line = logs.next_line().await.expect("read the log").expect("the server logs `listening` before exiting");
-            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line, got {line:?}"));
+            let line = logs
+                .next_line()
+                .await
+                .expect("read the log")
+                .expect("the server logs `listening` before exiting");
+            let entry: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("a JSON log line, got {line:?}"));
             if entry["message"] == "listening" {
-                break entry["addr"].as_str().expect("listening has addr").parse().expect("a socket address");
+                break entry["addr"]
+                    .as_str()
+                    .expect("listening has addr")
+                    .parse()
+                    .expect("a socket address");
             }
         };
-        ServerProcess { child, address, logs }
+        ServerProcess {
+            child,
+            address,
+            logs,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -331,7 +347,11 @@ impl ServerProcess {
     /// Sends a signal (`TERM`, `INT`, …) to the process.
     pub async fn signal(&self, name: &str) {
         let pid = self.child.id().expect("still running").to_string();
-        let status = tokio::process::Command::new("kill").args([&format!("-{name}"), &pid]).status().await.unwrap();
+        let status = tokio::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .await
+            .unwrap();
         assert!(status.success(), "kill -{name} {pid}");
     }
 }

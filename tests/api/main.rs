@@ -3,8 +3,8 @@
 
 mod helpers;
 
-mod cli;
 mod binary;
+mod cli;
 mod generate;
 mod lifecycle;
 mod ops;

@@ -27,7 +27,9 @@ impl Proxy {
         let watcher = up.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 if !*watcher.borrow() {
                     drop(client); // refused while down
                     continue;
@@ -48,7 +50,9 @@ impl Proxy {
 }
 
 async fn forward(mut client: TcpStream, target: SocketAddr, mut up: watch::Receiver<bool>) {
-    let Ok(mut server) = TcpStream::connect(target).await else { return };
+    let Ok(mut server) = TcpStream::connect(target).await else {
+        return;
+    };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
         _ = up.wait_for(|up| !up) => {} // the outage drops live connections too
@@ -57,13 +61,21 @@ async fn forward(mut client: TcpStream, target: SocketAddr, mut up: watch::Recei
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_rides_out_a_database_outage_and_recovers_without_a_restart() {
-    let Some(backend) = postgres_backend() else { return };
+    let Some(backend) = postgres_backend() else {
+        return;
+    };
     let database = FreshDatabase::create(&backend).await;
     let mut url = url::Url::parse(database.url()).unwrap();
-    let target = SocketAddr::new(url.host_str().unwrap().parse().unwrap(), url.port().unwrap_or(5432));
+    let target = SocketAddr::new(
+        url.host_str().unwrap().parse().unwrap(),
+        url.port().unwrap_or(5432),
+    );
     let proxy = Proxy::start(target).await;
     url.set_port(Some(proxy.address.port())).unwrap();
-    let app = spawn_on(url.as_str(), |config| config.db_acquire_timeout = Duration::from_millis(500)).await;
+    let app = spawn_on(url.as_str(), |config| {
+        config.db_acquire_timeout = Duration::from_millis(500)
+    })
+    .await;
 
     let before = app.generate(&body("before the outage")).await;
     assert_eq!(last(&before).event, "completed");
@@ -79,7 +91,10 @@ async fn the_service_rides_out_a_database_outage_and_recovers_without_a_restart(
     let mut events = response.bytes_stream().eventsource();
     while events.next().await.unwrap().unwrap().event != "delta" {}
     proxy.cut(); // the generation row is written; the page cannot be
-    let ending = events.fold(None, |_, event| async move { Some(event.unwrap()) }).await.unwrap();
+    let ending = events
+        .fold(None, |_, event| async move { Some(event.unwrap()) })
+        .await
+        .unwrap();
     assert_eq!(ending.event, "error");
     let error: serde_json::Value = serde_json::from_str(&ending.data).unwrap();
     assert_eq!(error["code"], "storage_unavailable", "{error}");
@@ -88,14 +103,20 @@ async fn the_service_rides_out_a_database_outage_and_recovers_without_a_restart(
     assert_eq!(app.get("/healthz").await.status(), 200);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 503);
-    assert_eq!(app.get(&page_url.replace(&app.url(""), "")).await.status(), 503);
+    assert_eq!(
+        app.get(&page_url.replace(&app.url(""), "")).await.status(),
+        503
+    );
 
     // The database returns: no restart needed.
     proxy.restore();
     assert_eq!(app.get("/readyz").await.status(), 200);
     let after = app.generate(&body("after the outage")).await;
     assert_eq!(last(&after).event, "completed");
-    assert_eq!(app.client.get(&page_url).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client.get(&page_url).send().await.unwrap().status(),
+        200
+    );
 
     app.stop().await;
     database.cleanup().await;

@@ -94,7 +94,9 @@ async fn generate_all(bench: &Bench, server: &Server, options: BurstOptions) -> 
                     return outcomes;
                 }
                 let body = client::generate_body(n);
-                outcomes.push(client::follow(&http, &url, body, &counters, 0, Protocol::LivePage).await);
+                outcomes.push(
+                    client::follow(&http, &url, body, &counters, 0, Protocol::LivePage).await,
+                );
             }
         });
     }

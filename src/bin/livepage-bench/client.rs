@@ -244,7 +244,11 @@ mod tests {
     fn lines_split_across_chunks_are_joined() {
         let mut reader = Reader::default();
         let mut lines = Vec::new();
-        for chunk in ["event: del", "ta\ndata: {\"text\":\"<!--t:12", "3-->x\"}\n\n"] {
+        for chunk in [
+            "event: del",
+            "ta\ndata: {\"text\":\"<!--t:12",
+            "3-->x\"}\n\n",
+        ] {
             reader.feed(chunk.as_bytes(), |line| lines.push(line.to_vec()));
         }
         let lines: Vec<String> = lines
@@ -264,7 +268,10 @@ mod tests {
         outcome.line(br#"data: {"text":"<!--t:1000-->abc"}"#, 1_250);
         outcome.line(b"event: progress", 1_300);
         outcome.line(br#"data: {"stage":"generating","tokens":1}"#, 1_300);
-        assert_eq!((outcome.deltas, outcome.latencies_us.clone()), (1, vec![250]));
+        assert_eq!(
+            (outcome.deltas, outcome.latencies_us.clone()),
+            (1, vec![250])
+        );
         assert!(!outcome.is_over());
         // Stamps also end up in the title, which is text: only deltas are counted.
         outcome.line(b"event: completed", 2_000);

@@ -205,7 +205,10 @@ async fn run_burst(bench: &Bench, args: &Args) -> anyhow::Result<()> {
 }
 
 async fn run_pages(bench: &Bench, args: &Args) -> anyhow::Result<()> {
-    eprintln!("pages: {} connections for {:?}…", args.connections, args.duration);
+    eprintln!(
+        "pages: {} connections for {:?}…",
+        args.connections, args.duration
+    );
     let options = pages::PagesOptions {
         connections: args.connections,
         duration: args.duration,
@@ -221,7 +224,9 @@ fn raise_open_files(streams: usize) {
     let needed = (streams as u64) * 2 + 1024;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < needed => {
-            eprintln!("warning: open files limited to {limit}; {streams} streams need about {needed}");
+            eprintln!(
+                "warning: open files limited to {limit}; {streams} streams need about {needed}"
+            );
         }
         Ok(_) => {}
         Err(err) => eprintln!("warning: could not raise RLIMIT_NOFILE: {err}"),

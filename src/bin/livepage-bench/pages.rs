@@ -61,7 +61,11 @@ pub async fn run(bench: &Bench, options: PagesOptions) -> anyhow::Result<PagesRe
     let before = server.usage()?;
     let mut livepage = load(&bench.http, &live_url, options).await?;
     let after = server.usage()?;
-    livepage.cpu_per_10k = Some(per_10k(after.cpu_seconds - before.cpu_seconds, &livepage, options));
+    livepage.cpu_per_10k = Some(per_10k(
+        after.cpu_seconds - before.cpu_seconds,
+        &livepage,
+        options,
+    ));
     server.stop().await?;
     database.cleanup().await?;
 
@@ -89,8 +93,7 @@ fn per_10k(cpu_seconds: f64, load: &Load, options: PagesOptions) -> f64 {
 /// Runs one generation to its end and returns its live URL.
 async fn publish_one(bench: &Bench, server: &Server) -> anyhow::Result<String> {
     let url = server.url("/api/generate");
-    let outcome =
-        client::follow(
+    let outcome = client::follow(
         &bench.http,
         &url,
         client::generate_body(0),
@@ -146,7 +149,11 @@ fn parse_wrk(text: &str) -> Option<Load> {
         .iter()
         .filter_map(|label| {
             let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
-            Some(line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u64>().ok()).sum::<u64>())
+            Some(
+                line.split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum::<u64>(),
+            )
         })
         .sum();
     Some(Load {
@@ -185,11 +192,15 @@ async fn builtin_load(http: &reqwest::Client, url: &str, options: PagesOptions) 
             while Instant::now() < deadline {
                 let sent = Instant::now();
                 let ok = match http.get(&url).send().await {
-                    Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                    Ok(response) => {
+                        response.status().is_success() && response.bytes().await.is_ok()
+                    }
                     Err(_) => false,
                 };
                 errors += u64::from(!ok);
-                latencies.saturating_record(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+                latencies.saturating_record(
+                    u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX),
+                );
             }
             (latencies, errors)
         });
@@ -250,7 +261,9 @@ fn static_site(dir: &Path, port: u16, headers: &reqwest::header::HeaderMap) -> S
         "cache-control",
     ] {
         if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            add_headers.push_str(&format!("            add_header {name} \"{value}\" always;\n"));
+            add_headers.push_str(&format!(
+                "            add_header {name} \"{value}\" always;\n"
+            ));
         }
     }
     format!(

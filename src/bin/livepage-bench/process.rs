@@ -180,7 +180,9 @@ fn echo_if_notable(line: &str, entry: &serde_json::Value) {
 
 /// `getconf CLK_TCK`, which is 100 on every Linux we know of.
 fn ticks_per_second() -> f64 {
-    let output = std::process::Command::new("getconf").arg("CLK_TCK").output();
+    let output = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output();
     output
         .ok()
         .and_then(|out| String::from_utf8(out.stdout).ok())

@@ -195,7 +195,11 @@ fn body(protocol: Protocol, n: usize) -> String {
 }
 
 /// Runs the streams against `target`, sampling it meanwhile.
-async fn measure(bench: &Bench, target: &Target, options: RelayOptions) -> anyhow::Result<Measured> {
+async fn measure(
+    bench: &Bench,
+    target: &Target,
+    options: RelayOptions,
+) -> anyhow::Result<Measured> {
     let idle = target.probe.usage()?;
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
@@ -305,7 +309,12 @@ fn report(via: Via, options: RelayOptions, measured: Measured) -> RelayReport {
         deltas,
         latency,
         first_delta,
-        cpu_per_100k_steady: steady.and_then(|(a, b)| per_100k(b.usage.cpu_seconds - a.usage.cpu_seconds, b.deltas - a.deltas)),
+        cpu_per_100k_steady: steady.and_then(|(a, b)| {
+            per_100k(
+                b.usage.cpu_seconds - a.usage.cpu_seconds,
+                b.deltas - a.deltas,
+            )
+        }),
         cpu_per_100k_total: per_100k(end.cpu_seconds - idle.cpu_seconds, deltas).unwrap_or(0.0),
         peak_kib: end.hwm_kib,
         kib_per_stream: steady.map(|(a, b)| {
@@ -333,7 +342,8 @@ fn steady_window(samples: &[Sample], streams: usize) -> Option<(Sample, Sample)>
     if let Some(s) = start {
         best = longer(best, (s, samples.len() - 1));
     }
-    best.filter(|(a, b)| b > a).map(|(a, b)| (samples[a], samples[b]))
+    best.filter(|(a, b)| b > a)
+        .map(|(a, b)| (samples[a], samples[b]))
 }
 
 fn longer(best: Option<(usize, usize)>, candidate: (usize, usize)) -> Option<(usize, usize)> {
@@ -377,6 +387,9 @@ mod tests {
         ];
         let (a, b) = steady_window(&samples, 3).unwrap();
         assert_eq!((a.deltas, b.deltas), (30, 50));
-        assert!(steady_window(&samples[..2], 3).is_none(), "one sample is no window");
+        assert!(
+            steady_window(&samples[..2], 3).is_none(),
+            "one sample is no window"
+        );
     }
 }
