@@ -101,6 +101,8 @@ pub struct Policies {
 }
 
 impl Policies {
+    /// The UI's and the API's headers; the UI's policy depends on the style mode (what
+    /// previews load) and on `PAGES_URL` (what it may frame).
     pub fn new(config: &Config) -> Arc<Self> {
         let shared = [
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -7,6 +7,7 @@
 //! RFC 3339 text (see [`format_timestamp`] and the migration for why), JSON as text.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::Row;
 use sqlx::migrate::Migrator;
@@ -39,6 +40,12 @@ const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Taken by every write, before it gets a connection. SQLite has one writer; without this,
+    /// concurrent writers would each hold a pooled connection and wait for the lock in SQLite's
+    /// busy handler, which sleeps in growing steps (up to 100 ms) — under a burst of thousands
+    /// of generations, writes then crawl and time out. Queued here, they run back to back.
+    /// (The busy timeout still covers writers in other processes.)
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -48,7 +55,10 @@ impl SqliteStore {
             .connect_with(connect_options(url, options)?)
             .await?;
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -61,6 +71,7 @@ impl SqliteStore {
         generation: &NewGeneration<'_>,
     ) -> Result<(), StoreError> {
         let request = generation.request;
+        let _write = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO generations (id, email, prompt, page_type, theme, model, status, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -86,6 +97,7 @@ impl SqliteStore {
         page: &NewPage<'_>,
         outcome: &Outcome<'_>,
     ) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let saved = insert_page(&mut tx, generation_id, page).await?
             && complete_generation(&mut tx, generation_id, page.id, outcome).await?;
@@ -102,6 +114,7 @@ impl SqliteStore {
         generation_id: Uuid,
         outcome: &Outcome<'_>,
     ) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
         let updated = sqlx::query(
             "UPDATE generations
              SET status = ?, error_code = ?, error_message = ?, usage = ?, first_token_ms = ?,
@@ -183,6 +196,7 @@ impl SqliteStore {
         if views.is_empty() {
             return Ok(());
         }
+        let _write = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for &(page_id, count) in views {
             sqlx::query("UPDATE pages SET view_count = view_count + ? WHERE id = ?")

@@ -149,8 +149,11 @@ fn parse_wrk(text: &str) -> Option<Load> {
         .iter()
         .filter_map(|label| {
             let line = text.lines().find(|l| l.trim_start().starts_with(label))?;
+            // Only the counts after the label: the label itself has digits ("2xx").
+            let counts = &line.trim_start()[label.len()..];
             Some(
-                line.split(|c: char| !c.is_ascii_digit())
+                counts
+                    .split(|c: char| !c.is_ascii_digit())
                     .filter_map(|n| n.parse::<u64>().ok())
                     .sum::<u64>(),
             )
