@@ -219,6 +219,16 @@ mod tests {
     }
 
     #[test]
+    fn escaped_content_is_unescaped_and_only_the_first_choice_counts() {
+        let chunk = parse(
+            br#"{"choices":[{"delta":{"content":"<a href=\"/x\">\u00e9\n"},"finish_reason":null},{"delta":{"content":"second"},"finish_reason":"stop"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(chunk.content.as_deref(), Some("<a href=\"/x\">é\n"));
+        assert_eq!(chunk.finish, None);
+    }
+
+    #[test]
     fn non_json_is_malformed() {
         assert!(parse(b"{not json").is_err());
         assert!(parse(b"").is_err());
