@@ -271,7 +271,8 @@ impl Config {
     }
 }
 
-fn parse_base_url(raw: &str) -> Result<Url, String> {
+/// An http(s) base URL with a trailing slash, so that `Url::join` appends paths to it.
+pub(crate) fn parse_base_url(raw: &str) -> Result<Url, String> {
     let mut url = Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must be an http or https URL".into());

@@ -232,18 +232,7 @@ fn parse_server(raw: &str) -> Result<Url, String> {
     } else {
         format!("http://{raw}")
     };
-    let mut url = Url::parse(&with_scheme).map_err(|err| format!("not a URL: {err}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("must be an http or https URL".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not have a query or fragment".into());
-    }
-    // API paths are joined onto it: without the slash `join` would replace the last segment.
-    if !url.path().ends_with('/') {
-        url.set_path(&format!("{}/", url.path()));
-    }
-    Ok(url)
+    crate::config::parse_base_url(&with_scheme)
 }
 
 #[cfg(test)]
