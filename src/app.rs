@@ -22,7 +22,7 @@ use crate::http::page_cache::PageCache;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
-use crate::sanitize::Sanitizer;
+use crate::sanitize::{Sanitizer, SanitizerPool};
 use crate::store::{Store, StoreOptions};
 use crate::upstream::{UpstreamClient, UpstreamSettings};
 use crate::views::ViewCounter;
@@ -86,7 +86,8 @@ impl Application {
         })
         .context("building the upstream HTTP client")?;
 
-        let sanitizer = Arc::new(Sanitizer::new(config.styles));
+        let sanitizer = SanitizerPool::new(Sanitizer::new(config.styles))
+            .context("starting the sanitizer threads")?;
         let generations = Generations::new(
             store.clone(),
             upstream,

@@ -320,7 +320,7 @@ impl GenerationMetrics {
     }
 
     /// The histogram of one kind of sanitizing, to time it with [`time`] (an owned handle can
-    /// move into `spawn_blocking`).
+    /// move into a sanitizer job).
     pub fn sanitize(&self, kind: Sanitizing) -> &Histogram {
         match kind {
             Sanitizing::Final => &self.sanitize_final,

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::domain::{GenerateBody, GenerationRequest};
 use crate::metrics::GenerationMetrics;
-use crate::sanitize::Sanitizer;
+use crate::sanitize::SanitizerPool;
 use crate::store::Store;
 use crate::upstream::UpstreamClient;
 
@@ -167,7 +167,7 @@ struct Remembered {
 pub struct Generations {
     store: Store,
     upstream: UpstreamClient,
-    sanitizer: Arc<Sanitizer>,
+    sanitizer: SanitizerPool,
     settings: GenerationSettings,
     /// Counters and histograms of every generation's life, for `/metrics`.
     metrics: GenerationMetrics,
@@ -194,7 +194,7 @@ impl Generations {
     pub fn new(
         store: Store,
         upstream: UpstreamClient,
-        sanitizer: Arc<Sanitizer>,
+        sanitizer: SanitizerPool,
         settings: GenerationSettings,
         metrics: GenerationMetrics,
     ) -> Arc<Self> {

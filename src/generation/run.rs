@@ -19,6 +19,7 @@ use super::event::{Completed, Delta, ErrorCode, Event, Failed, Preview, Progress
 use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
+use crate::sanitize::Sanitizer;
 use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, StoreError};
 use crate::upstream::{ChatRequest, Chunk, ChunkStream, Finish, UpstreamError};
 
@@ -233,11 +234,11 @@ impl<'a> Run<'a> {
             None => self.generation.log.text(),
         };
         self.progress(Stage::Sanitizing, None, None);
-        let sanitizer = Arc::clone(&self.registry.sanitizer);
         let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
-        let sanitize = move || metrics::time(&timer, || sanitizer.sanitize(&raw));
-        let html = tokio::task::spawn_blocking(sanitize).await.map_err(|err| {
-            tracing::error!(error = %err, "the sanitizer panicked");
+        let sanitize =
+            move |sanitizer: &Sanitizer| metrics::time(&timer, || sanitizer.sanitize(&raw));
+        let html = self.registry.sanitizer.run(sanitize).await.map_err(|err| {
+            tracing::error!(error = %err, "sanitizing the page failed");
             Failure::new(ErrorCode::Internal, "the page could not be prepared")
         })?;
         // The finished document as the last preview, so a live preview ends on exactly the
@@ -259,7 +260,7 @@ impl<'a> Run<'a> {
             "fallback": fallback,
             "usage": usage,
             // How the page gets its styles; its Content-Security-Policy follows the document.
-            "styles": self.registry.sanitizer.styles().as_str(),
+            "styles": self.registry.sanitizer.sanitizer().styles().as_str(),
         });
         let page = NewPage {
             id: page_id,
@@ -493,10 +494,9 @@ impl<'a> Run<'a> {
         let in_flight = Arc::clone(&self.preview_in_flight);
         in_flight.store(true, Ordering::Release);
         let snapshot = self.generation.log.text();
-        let sanitizer = Arc::clone(&self.registry.sanitizer);
         let log = Arc::clone(&self.generation.log);
         let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
-        tokio::task::spawn_blocking(move || {
+        self.registry.sanitizer.spawn(move |sanitizer| {
             let html = metrics::time(&timer, || sanitizer.sanitize(&snapshot)).into_string();
             log.push(Event::Preview(Preview { html }));
             in_flight.store(false, Ordering::Release);

@@ -25,12 +25,14 @@
 mod extract;
 mod newlines;
 mod policy;
+mod pool;
 mod render;
 mod source;
 mod stylesheet;
 #[cfg(test)]
 mod tests;
 
+pub use pool::{Panicked, SanitizerPool};
 pub use render::{PageStyles, styles_of};
 
 use render::{Page, StyleTag};
