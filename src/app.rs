@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -169,6 +170,13 @@ impl Application {
             None => None,
         };
         tracing::info!(addr = %listener.local_addr()?, "listening");
+        // Without TCP_NODELAY a delta written while the previous one awaits its (delayed)
+        // acknowledgement is held back by Nagle's algorithm, up to 40 ms on Linux.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
