@@ -6,11 +6,12 @@
 //! copy out a batch, never across an await.
 //!
 //! Deltas are most of a log (hundreds per page, a few bytes each), so they are stored compactly:
-//! their text is appended to one buffer and each delta keeps only its span of it — sixteen bytes
-//! of bookkeeping instead of an `Arc<Entry>` and a `String` of its own, which is what keeps the
-//! memory of thousands of open streams small. A reader gets a delta as a fresh entry, made when
-//! it reads it and dropped once it is sent. Other events are shared (`Arc`), never copied per
-//! subscriber.
+//! their text is appended to one buffer and each numbered place in the log is four bytes, where
+//! the text stood after it — a delta is the text between its place and the one before. Other
+//! events are kept aside, by number, and shared (`Arc`), never copied per subscriber. A reader
+//! gets a delta as a fresh entry, made when it reads it and dropped once it is sent. The text
+//! grows in steps rather than by doubling, since a log lives as long as its stream: that is
+//! what keeps the memory of thousands of open streams small (BENCHMARKS.md).
 //!
 //! `preview` events are the exception to "keep everything": each holds a whole document, so
 //! when a new one is appended the previous one is dropped from the log (its number stays
@@ -44,44 +45,49 @@ pub struct EventLog {
 
 #[derive(Debug, Default)]
 struct State {
-    /// `entries[i]` has seq `i + 1`.
-    entries: Vec<Slot>,
+    /// One per numbered place, `places[i]` for seq `i + 1`: the length of `text` after it, with
+    /// [`EVENT`] set when the place holds an event other than a delta.
+    places: Vec<u32>,
+    /// The events other than deltas, in seq order; a superseded preview is removed.
+    events: Vec<Arc<Entry>>,
     /// The text of every delta so far, in order.
     text: String,
-    /// Index of the latest preview, to drop it when the next one arrives.
-    last_preview: Option<usize>,
+    /// Seq of the latest preview, to drop it when the next one arrives.
+    last_preview: Option<u64>,
     closed: bool,
     /// Subscribers that found nothing new, woken by the next append or the close. They
     /// register under the same lock as they read, so no append can slip between the two.
     waiting: Vec<Waker>,
 }
 
-/// One numbered place in the log.
-#[derive(Debug)]
-enum Slot {
-    /// A delta: its text is `text[start..end]`.
-    Delta {
-        start: u32,
-        end: u32,
-    },
-    Shared(Arc<Entry>),
-    /// A superseded preview.
-    Dropped,
-}
+/// Marks a place that holds an event other than a delta; the rest of the value is still the
+/// text's length, so the next delta knows where it starts.
+const EVENT: u32 = 1 << 31;
+
+/// The longest text that places can point into.
+const MAX_TEXT: usize = (EVENT - 1) as usize;
+
+/// The text grows by this much, or by an eighth of its length when that is more.
+const TEXT_STEP: usize = 4096;
 
 impl State {
-    /// The entry in `slot` numbered `seq`, as a reader gets it.
-    fn entry(&self, seq: u64, slot: &Slot) -> Option<Arc<Entry>> {
-        match *slot {
-            Slot::Delta { start, end } => Some(Arc::new(Entry {
-                seq,
-                event: Event::Delta(Delta {
-                    text: self.text[start as usize..end as usize].to_owned(),
-                }),
-            })),
-            Slot::Shared(ref entry) => Some(Arc::clone(entry)),
-            Slot::Dropped => None,
+    /// The entry numbered `seq`, as a reader gets it (none for a superseded preview).
+    fn entry(&self, seq: u64) -> Option<Arc<Entry>> {
+        let index = usize::try_from(seq - 1).ok()?;
+        let place = *self.places.get(index)?;
+        if place & EVENT != 0 {
+            let found = self.events.binary_search_by_key(&seq, |entry| entry.seq);
+            return found.ok().map(|at| Arc::clone(&self.events[at]));
         }
+        let start = index
+            .checked_sub(1)
+            .map_or(0, |before| self.places[before] & !EVENT);
+        Some(Arc::new(Entry {
+            seq,
+            event: Event::Delta(Delta {
+                text: self.text[start as usize..place as usize].to_owned(),
+            }),
+        }))
     }
 
     /// Wakes every waiting subscriber. Waking only schedules their tasks, so it is done under
@@ -92,19 +98,35 @@ impl State {
         }
     }
 
-    /// Stores `event` in the next slot.
-    fn append(&mut self, seq: u64, event: Event) -> Slot {
+    /// Stores `event` in the next place, numbered `seq`.
+    fn append(&mut self, seq: u64, event: Event) {
         match event {
-            // A page longer than 4 GiB cannot be numbered in `u32`: keep it as a shared entry.
-            Event::Delta(Delta { text }) if self.text.len() + text.len() <= u32::MAX as usize => {
-                let start = self.text.len() as u32;
+            Event::Delta(Delta { text }) if self.text.len() + text.len() <= MAX_TEXT => {
+                self.reserve_text(text.len());
                 self.text.push_str(&text);
-                Slot::Delta {
-                    start,
-                    end: self.text.len() as u32,
-                }
+                self.places.push(self.text.len() as u32);
             }
-            event => Slot::Shared(Arc::new(Entry { seq, event })),
+            // A page longer than 2 GiB cannot be pointed into: its delta is kept as an event.
+            event => {
+                if matches!(event, Event::Preview(_))
+                    && let Some(previous) = self.last_preview.replace(seq)
+                    && let Ok(at) = self.events.binary_search_by_key(&previous, |e| e.seq)
+                {
+                    self.events.remove(at);
+                }
+                self.events.push(Arc::new(Entry { seq, event }));
+                self.places.push(self.text.len() as u32 | EVENT);
+            }
+        }
+    }
+
+    /// Makes room for `additional` more bytes of text, in steps of [`TEXT_STEP`] or an
+    /// eighth of the text: doubling would leave up to half of a long-lived buffer unused,
+    /// while steps keep the slack small and the copying still linear overall.
+    fn reserve_text(&mut self, additional: usize) {
+        if self.text.capacity() - self.text.len() < additional {
+            let step = (self.text.len() / 8).max(TEXT_STEP).max(additional);
+            self.text.reserve_exact(step);
         }
     }
 }
@@ -138,15 +160,8 @@ impl EventLog {
         if state.closed {
             return 0;
         }
-        let index = state.entries.len();
-        if matches!(event, Event::Preview(_))
-            && let Some(previous) = state.last_preview.replace(index)
-        {
-            state.entries[previous] = Slot::Dropped;
-        }
-        let seq = index as u64 + 1;
-        let slot = state.append(seq, event);
-        state.entries.push(slot);
+        let seq = state.places.len() as u64 + 1;
+        state.append(seq, event);
         state.wake_all();
         seq
     }
@@ -186,25 +201,25 @@ impl EventLog {
     /// The terminal event, once the log is closed.
     pub fn terminal(&self) -> Option<Arc<Entry>> {
         let state = self.state();
-        let Slot::Shared(last) = state.entries.last()? else {
-            return None;
-        };
-        (state.closed && last.event.is_terminal()).then(|| Arc::clone(last))
+        let last = state.events.last()?;
+        let is_last_place = last.seq == state.places.len() as u64;
+        (state.closed && is_last_place && last.event.is_terminal()).then(|| Arc::clone(last))
     }
 
     /// The seq of the latest event (0 when empty).
     pub fn last_seq(&self) -> u64 {
-        self.state().entries.len() as u64
+        self.state().places.len() as u64
     }
 
     /// The latest value `pick` finds among the events other than deltas, searching from the
     /// newest back.
     pub fn latest<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Option<T> {
         let state = self.state();
-        state.entries.iter().rev().find_map(|slot| match slot {
-            Slot::Shared(entry) => pick(&entry.event),
-            Slot::Delta { .. } | Slot::Dropped => None,
-        })
+        state
+            .events
+            .iter()
+            .rev()
+            .find_map(|entry| pick(&entry.event))
     }
 
     /// The text of every delta so far: the raw model output.
@@ -222,12 +237,9 @@ impl EventLog {
         waker: &Waker,
     ) -> (u64, bool) {
         let mut state = self.state();
-        let last = state.entries.len() as u64;
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(state.entries.len());
-        for (index, slot) in state.entries.iter().enumerate().skip(start) {
-            batch.extend(state.entry(index as u64 + 1, slot));
+        let last = state.places.len() as u64;
+        for seq in after.saturating_add(1)..=last {
+            batch.extend(state.entry(seq));
         }
         if last <= after && !state.closed && !state.waiting.iter().any(|w| w.will_wake(waker)) {
             state.waiting.push(waker.clone());
@@ -368,6 +380,37 @@ mod tests {
         let all: Vec<_> = log.subscribe(0).collect().await;
         assert_eq!(texts(&all), ["a", "preview:2", "error"]);
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn deltas_around_other_events_keep_their_own_text() {
+        let log = Arc::new(EventLog::new());
+        log.push(delta("ab"));
+        log.push(Event::Preview(Preview { html: "p".into() }));
+        log.push(delta("cd"));
+        log.push(delta(""));
+        log.push(delta("é"));
+        log.finish(failed());
+        let all: Vec<_> = log.subscribe(0).collect().await;
+        assert_eq!(texts(&all), ["ab", "preview:p", "cd", "", "é", "error"]);
+        assert_eq!(texts(&log.subscribe(2).collect::<Vec<_>>().await)[0], "cd");
+        assert_eq!(log.text(), "abcdé");
+        assert_eq!(log.terminal().map(|t| t.seq), Some(6));
+    }
+
+    #[test]
+    fn the_text_grows_in_steps_not_by_doubling() {
+        let log = EventLog::new();
+        for _ in 0..20_000 {
+            log.push(delta("seven b"));
+            let state = log.state();
+            let slack = state.text.capacity() - state.text.len();
+            assert!(
+                slack <= TEXT_STEP.max(state.text.len() / 8),
+                "{slack} unused"
+            );
+        }
+        assert_eq!(log.text().len(), 140_000);
     }
 
     #[tokio::test]
