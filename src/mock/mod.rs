@@ -47,6 +47,7 @@ mod deltas;
 mod demo;
 mod request;
 mod script;
+pub mod stamp;
 mod stream;
 mod wire;
 

@@ -66,8 +66,9 @@ pub struct Script {
     pub finish_reason: String,
     /// `native_finish_reason` of the final chunk.
     pub native_finish_reason: String,
-    /// Prefix each content delta's text with `<!--t:{unix micros at send time}-->`, so that a
-    /// benchmark client can measure the latency a relay adds (its receive time minus the stamp).
+    /// Prefix each content delta's text with its send time (see [`stamp`](super::stamp)), so
+    /// that a benchmark client can measure the latency a relay adds (its receive time minus the
+    /// stamp).
     /// The stamp is part of the delta's `content`, so a relay passes it on untouched.
     pub stamp: bool,
 }

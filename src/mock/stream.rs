@@ -10,7 +10,7 @@
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -233,7 +233,7 @@ impl Plan {
     fn delta<'a>(&self, text: &'a str) -> Delta<'a> {
         Delta {
             text,
-            stamp: self.script.stamp.then(unix_micros),
+            stamp: self.script.stamp.then(super::stamp::now),
         }
     }
 
@@ -294,12 +294,6 @@ fn raw_block_len(rest: &str) -> usize {
         in_block |= !blank;
     }
     rest.len()
-}
-
-fn unix_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
 }
 
 /// Counts a stream as disconnected when its body is dropped before the last frame went out —
@@ -577,7 +571,7 @@ mod tests {
 
     #[tokio::test]
     async fn stamps_prefix_each_delta_with_its_send_time() {
-        let before = unix_micros();
+        let before = super::super::stamp::now();
         let script = Script {
             content: deltas(&["a"]),
             stamp: true,
@@ -585,13 +579,9 @@ mod tests {
         };
         let (frames, _) = run(script, None).await;
         let stamped = content(&frames[2]);
-        let micros: u128 = stamped
-            .strip_prefix("<!--t:")
-            .and_then(|s| s.strip_suffix("-->a"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(micros >= before && micros <= unix_micros());
+        let (micros, rest) = super::super::stamp::read(stamped.as_bytes()).unwrap();
+        assert_eq!(rest, b"a");
+        assert!(super::super::stamp::elapsed(before, micros) < 10_000_000);
         assert_eq!(content(&frames[1]), "", "the role chunk carries no stamp");
     }
 }

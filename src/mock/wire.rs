@@ -22,17 +22,27 @@ const CHUNK_OVERHEAD: usize = 160;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Delta<'a> {
     pub text: &'a str,
-    /// Unix microseconds, written as `<!--t:{micros}-->` before the text.
-    pub stamp: Option<u128>,
+    /// The send time, written before the text (see [`stamp`](super::stamp)).
+    pub stamp: Option<u64>,
 }
 
 impl Serialize for Delta<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.stamp {
             // `collect_str` escapes straight into the output: no intermediate String.
-            Some(micros) => serializer.collect_str(&format_args!("<!--t:{micros}-->{}", self.text)),
+            Some(micros) => serializer.collect_str(&Stamped(micros, self.text)),
             None => serializer.serialize_str(self.text),
         }
+    }
+}
+
+/// A text with its stamp in front, for `collect_str`.
+struct Stamped<'a>(u64, &'a str);
+
+impl std::fmt::Display for Stamped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        super::stamp::write(f, self.0)?;
+        f.write_str(self.1)
     }
 }
 
@@ -252,11 +262,11 @@ mod tests {
         assert_eq!(plain["choices"][0]["delta"]["content"], tricky);
         let stamped = data(&envelope().content(Delta {
             text: tricky,
-            stamp: Some(1_700_000_000_123_456),
+            stamp: Some(0x1_2345_6789),
         }));
         assert_eq!(
             stamped["choices"][0]["delta"]["content"],
-            format!("<!--t:1700000000123456-->{tricky}")
+            format!("<!--123456789-->{tricky}")
         );
     }
 

@@ -3,14 +3,15 @@
 //! reads the upstream's own stream, as relayed by nginx for the yardstick.
 //!
 //! It does not parse the SSE stream into events: it splits the body into lines and looks only
-//! at the `event:` names and at the stamp (`<!--t:{unix micros}-->`) the mock put in front of
+//! at the `event:` names and at the stamp (`livepage::mock::stamp`) the mock put in front of
 //! each delta's text, which the server relays unmodified. A delta's added latency is the time
 //! its bytes arrive minus its stamp.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use livepage::mock::stamp;
 
 /// Counters shared by all streams of a run, read by the sampler while the run goes on.
 #[derive(Debug, Default)]
@@ -107,7 +108,7 @@ pub async fn follow(
                 break;
             }
         };
-        let received_us = unix_micros();
+        let received_us = stamp::now();
         let before = outcome.deltas;
         reader.feed(&chunk, |line| outcome.line(line, received_us));
         let new = outcome.deltas - before;
@@ -150,9 +151,9 @@ impl Outcome {
         };
         if data == b"[DONE]" {
             self.completed = Some("[DONE]".into());
-        } else if let Some(stamp) = stamp(data) {
+        } else if let Some(sent) = stamp_in(data) {
             self.deltas += 1;
-            self.latencies_us.push(received_us.saturating_sub(stamp));
+            self.latencies_us.push(stamp::elapsed(sent, received_us));
         }
     }
 
@@ -173,8 +174,8 @@ impl Outcome {
         match self.event.take() {
             Some(Kind::Delta) => {
                 self.deltas += 1;
-                if let Some(stamp) = stamp(data) {
-                    self.latencies_us.push(received_us.saturating_sub(stamp));
+                if let Some(sent) = stamp_in(data) {
+                    self.latencies_us.push(stamp::elapsed(sent, received_us));
                 }
             }
             Some(Kind::Completed) => {
@@ -194,22 +195,11 @@ enum Kind {
     Error,
 }
 
-/// The unix micros of a delta's `<!--t:{micros}-->` stamp.
-fn stamp(data: &[u8]) -> Option<u64> {
-    const MARK: &[u8] = b"<!--t:";
-    let at = data.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
-    let digits = data[at..].iter().take_while(|b| b.is_ascii_digit());
-    let mut micros: u64 = 0;
-    for digit in digits {
-        micros = micros * 10 + u64::from(digit - b'0');
-    }
-    Some(micros)
-}
-
-pub fn unix_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+/// The send time of the first stamp in a `data:` line (the JSON around it is not parsed:
+/// serde_json writes `<` and `-` as they are).
+fn stamp_in(data: &[u8]) -> Option<u64> {
+    memchr::memmem::find_iter(data, b"<!--")
+        .find_map(|at| stamp::read(&data[at..]).map(|(sent, _)| sent))
 }
 
 /// Splits a byte stream into lines, carrying a partial line over to the next chunk.
@@ -246,8 +236,8 @@ mod tests {
         let mut lines = Vec::new();
         for chunk in [
             "event: del",
-            "ta\ndata: {\"text\":\"<!--t:12",
-            "3-->x\"}\n\n",
+            "ta\ndata: {\"text\":\"<!--0000001",
+            "23-->x\"}\n\n",
         ] {
             reader.feed(chunk.as_bytes(), |line| lines.push(line.to_vec()));
         }
@@ -257,7 +247,7 @@ mod tests {
             .collect();
         assert_eq!(
             lines,
-            ["event: delta", "data: {\"text\":\"<!--t:123-->x\"}", ""]
+            ["event: delta", "data: {\"text\":\"<!--000000123-->x\"}", ""]
         );
     }
 
@@ -265,7 +255,7 @@ mod tests {
     fn stamps_and_terminal_events_are_recognised() {
         let mut outcome = Outcome::default();
         outcome.line(b"event: delta", 1_250);
-        outcome.line(br#"data: {"text":"<!--t:1000-->abc"}"#, 1_250);
+        outcome.line(br#"data: {"text":"<!--0000003e8-->abc"}"#, 1_250);
         outcome.line(b"event: progress", 1_300);
         outcome.line(br#"data: {"stage":"generating","tokens":1}"#, 1_300);
         assert_eq!(
@@ -275,7 +265,10 @@ mod tests {
         assert!(!outcome.is_over());
         // Stamps also end up in the title, which is text: only deltas are counted.
         outcome.line(b"event: completed", 2_000);
-        outcome.line(br#"data: {"page_id":"x","title":"<!--t:1-->Hi"}"#, 2_000);
+        outcome.line(
+            br#"data: {"page_id":"x","title":"<!--000000001-->Hi"}"#,
+            2_000,
+        );
         assert_eq!(outcome.deltas, 1);
         assert!(outcome.completed.is_some() && outcome.is_over());
     }
