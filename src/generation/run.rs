@@ -334,13 +334,17 @@ impl<'a> Run<'a> {
 
     /// Connects (with retries) and relays the model's output to the end.
     async fn generate(&mut self) -> Result<(), Relay> {
-        let system = prompt::system_prompt(self.request.page_type, self.request.theme);
-        let request = ChatRequest {
-            model: self.request.model.as_str(),
-            system: &system,
-            user: self.request.prompt.as_str(),
+        // The system prompt (a few KiB) is needed only until the upstream has answered: it is
+        // dropped before the stream is relayed, not held for the stream's whole life.
+        let mut stream = {
+            let system = prompt::system_prompt(self.request.page_type, self.request.theme);
+            let request = ChatRequest {
+                model: self.request.model.as_str(),
+                system: &system,
+                user: self.request.prompt.as_str(),
+            };
+            self.connect(request).await.map_err(Relay::NoToken)?
         };
-        let mut stream = self.connect(request).await.map_err(Relay::NoToken)?;
 
         let idle = self.registry.settings.idle_timeout;
         // One timer for the whole stream, moved only when it fires: a fresh timeout per chunk
