@@ -2,8 +2,8 @@
 //!
 //! The admin API exists only when `ADMIN_TOKEN` is set: without it, its routes answer 404 like
 //! any unknown route. With it, a request needs `Authorization: Bearer <token>`; the comparison
-//! runs in constant time, so response times do not reveal how much of a guess was right (only,
-//! as usual, whether its length was).
+//! is of the SHA-256 digests of both, in constant time, so response times reveal neither how
+//! much of a guess was right nor the token's length.
 //!
 //! The numbers come from the database (see `store::stats`), so they cover every instance that
 //! shares it; the metrics at `/metrics` are this instance's since it started.
@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -93,8 +94,10 @@ fn authorize(token: Option<&SecretString>, headers: &HeaderMap) -> Result<(), Ap
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_credentials)
         .unwrap_or_default();
-    let expected = token.expose_secret().as_bytes();
-    if bool::from(presented.as_bytes().ct_eq(expected)) {
+    // Equal-length digests: `ct_eq` on the raw values would return early on a length mismatch.
+    let expected = Sha256::digest(token.expose_secret().as_bytes());
+    let presented = Sha256::digest(presented.as_bytes());
+    if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)

@@ -10,6 +10,7 @@ pub mod chunk;
 mod frames;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,7 +42,8 @@ pub struct UpstreamSettings {
 pub struct UpstreamClient {
     http: reqwest::Client,
     endpoint: Url,
-    api_key: Option<SecretString>,
+    /// Shared with every [`ChunkStream`], which blanks it out of provider error messages.
+    api_key: Option<Arc<SecretString>>,
     max_tokens: u32,
 }
 
@@ -131,7 +133,7 @@ impl UpstreamClient {
         Ok(Self {
             http,
             endpoint,
-            api_key: settings.api_key,
+            api_key: settings.api_key.map(Arc::new),
             max_tokens: settings.max_tokens,
         })
     }
@@ -167,7 +169,7 @@ impl UpstreamClient {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let message = error_message(response, self.api_key.as_ref()).await;
+            let message = error_message(response, self.api_key.as_deref()).await;
             return Err(UpstreamError::Status {
                 status,
                 retry_after,
@@ -178,6 +180,7 @@ impl UpstreamClient {
             body: Box::pin(response.bytes_stream()),
             frames: frames::Frames::default(),
             done: false,
+            api_key: self.api_key.clone(),
         })
     }
 }
@@ -190,6 +193,7 @@ pub struct ChunkStream {
     /// The body's bytes, split into SSE events.
     frames: frames::Frames,
     done: bool,
+    api_key: Option<Arc<SecretString>>,
 }
 
 impl std::fmt::Debug for ChunkStream {
@@ -225,8 +229,12 @@ impl ChunkStream {
                 }
                 return Some(match chunk::parse(data) {
                     Ok(Chunk {
-                        error: Some(error), ..
-                    }) => Err(UpstreamError::Provider(error)),
+                        error: Some(mut error),
+                        ..
+                    }) => {
+                        error.message = redact(error.message, self.api_key.as_deref());
+                        Err(UpstreamError::Provider(error))
+                    }
                     Ok(chunk) => Ok(chunk),
                     Err(malformed) => Err(malformed.into()),
                 });
@@ -291,11 +299,15 @@ async fn error_message(response: reqwest::Response, api_key: Option<&SecretStrin
     } else {
         message
     };
-    let message = match api_key.map(ExposeSecret::expose_secret) {
-        Some(key) if !key.is_empty() => message.replace(key, "[redacted]"),
+    truncate(redact(message, api_key), MAX_ERROR_MESSAGE)
+}
+
+/// `message` with every occurrence of the API key replaced.
+fn redact(message: String, api_key: Option<&SecretString>) -> String {
+    match api_key.map(ExposeSecret::expose_secret) {
+        Some(key) if !key.is_empty() && message.contains(key) => message.replace(key, "[redacted]"),
         _ => message,
-    };
-    truncate(message, MAX_ERROR_MESSAGE)
+    }
 }
 
 fn truncate(mut text: String, max: usize) -> String {

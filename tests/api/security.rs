@@ -4,11 +4,14 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use livepage::mock::{Content, Fault, MockUpstream, Script};
@@ -116,10 +119,11 @@ async fn collect(
     }
 }
 
-/// An upstream that rejects every request with an error message quoting the key it was sent,
-/// as some providers and proxies do ("Incorrect API key provided: sk-…").
+/// An upstream whose error messages quote the key it was sent, as some providers and proxies
+/// do ("Incorrect API key provided: sk-…"): it rejects odd requests outright (401) and breaks
+/// even ones off with a mid-stream error chunk after the first delta.
 async fn spawn_key_echoing_upstream() -> String {
-    async fn reject(headers: HeaderMap) -> (StatusCode, Json<Value>) {
+    async fn echo(State(requests): State<Arc<AtomicUsize>>, headers: HeaderMap) -> Response {
         let sent = headers
             .get("authorization")
             .and_then(|value| value.to_str().ok())
@@ -127,14 +131,23 @@ async fn spawn_key_echoing_upstream() -> String {
             .trim_start_matches("Bearer ")
             .to_owned();
         let message = format!("Incorrect API key provided: {sent}");
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": {"message": message, "code": 401}})),
-        )
+        if requests.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            let error = json!({"error": {"message": message, "code": 401}});
+            return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
+        }
+        let delta = json!({"id": "gen-1", "choices": [{"index": 0,
+            "delta": {"role": "assistant", "content": "<html><body><p>Hi"},
+            "finish_reason": null}]});
+        let error = json!({"id": "gen-1", "error": {"message": message, "code": 401},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]});
+        let body = format!("data: {delta}\n\ndata: {error}\n\ndata: [DONE]\n\n");
+        ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = axum::Router::new().route("/chat/completions", post(reject));
+    let app = axum::Router::new()
+        .route("/chat/completions", post(echo))
+        .with_state(Arc::new(AtomicUsize::new(0)));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{address}/")
 }
@@ -282,7 +295,7 @@ async fn the_api_key_never_appears_in_logs_events_responses_or_the_database() {
     let mut terminals = Vec::new();
     for (base_url, fallback, runs) in [
         (mock_url.as_str(), "true", 5),
-        (echo_url.as_str(), "false", 1),
+        (echo_url.as_str(), "false", 2),
     ] {
         let env = settings(base_url, fallback);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -320,6 +333,7 @@ async fn the_api_key_never_appears_in_logs_events_responses_or_the_database() {
             "error upstream_error",
             "error upstream_protocol",
             "error upstream_rejected",
+            "error upstream_error",
         ],
         "every way of ending was exercised"
     );
@@ -330,8 +344,8 @@ async fn the_api_key_never_appears_in_logs_events_responses_or_the_database() {
         "the key was really sent upstream"
     );
     assert!(
-        seen.contains("Incorrect API key provided"),
-        "the echoing upstream was heard"
+        seen.contains("Incorrect API key provided: [redacted]"),
+        "the echoing upstream was heard, its quote of the key blanked out"
     );
     assert_no_key("events and responses", &seen);
     assert_no_key("the database", &files_under(database_dir.path()));
