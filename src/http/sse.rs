@@ -46,7 +46,7 @@ pub fn frame(entry: &Entry, retry: Option<Duration>) -> Bytes {
     let name = entry.event.name();
     let mut buf = Vec::with_capacity(48 + name.len() + data_size_hint(&entry.event));
     buf.extend_from_slice(b"id: ");
-    buf.extend_from_slice(itoa(entry.seq, &mut [0; 20]));
+    buf.extend_from_slice(itoa::Buffer::new().format(entry.seq).as_bytes());
     buf.extend_from_slice(b"\nevent: ");
     buf.extend_from_slice(name.as_bytes());
     buf.extend_from_slice(b"\ndata: ");
@@ -75,19 +75,6 @@ fn data_size_hint(event: &Event) -> usize {
         Event::Delta(delta) => 16 + delta.text.len() + delta.text.len() / 8,
         Event::Preview(preview) => 16 + preview.html.len() + preview.html.len() / 8,
         _ => 160,
-    }
-}
-
-/// The decimal digits of `n`, without going through `fmt`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
     }
 }
 
@@ -205,13 +192,6 @@ mod tests {
 
     fn frame_text(entry: &Entry, retry: Option<Duration>) -> String {
         String::from_utf8(frame(entry, retry).to_vec()).unwrap()
-    }
-
-    #[test]
-    fn numbers_are_written_in_decimal() {
-        for n in [0, 7, 10, 99_999, u64::MAX] {
-            assert_eq!(itoa(n, &mut [0; 20]), n.to_string().as_bytes());
-        }
     }
 
     #[tokio::test(start_paused = true)]
