@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -30,6 +31,10 @@ use crate::views::ViewCounter;
 
 /// How much published HTML `/p/{id}` keeps in memory: a few thousand typical pages.
 const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long `/p/{id}` serves a page from memory before asking the database again: how long a
+/// page taken down in the database may still be served.
+const PAGE_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// A configured service, ready to run.
 #[derive(Debug)]
@@ -118,7 +123,7 @@ impl Application {
             views,
             limits,
             metrics,
-            pages: PageCache::new(PAGE_CACHE_BYTES),
+            pages: PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL),
         };
         Ok(Self {
             listener,

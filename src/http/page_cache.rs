@@ -1,12 +1,16 @@
 //! An in-memory cache of published pages for `GET /p/{id}`.
 //!
-//! A page is never changed or unpublished once saved (its id is its ETag), so a cached page can
-//! never be stale, and serving a popular page needs neither a database query nor recomputing
-//! its Content-Security-Policy (which hashes the page's inline styles). Only found pages are
-//! cached: a page that is not there yet may be saved the next moment. The cache is bounded by
-//! the bytes of the documents it holds, least recently and least frequently used going first.
+//! A page never changes once saved (its id is its ETag), so serving a popular page from memory
+//! needs neither a database query nor recomputing its Content-Security-Policy (which hashes the
+//! page's inline styles). A page can still be taken down in the database (`is_public` cleared,
+//! or the row deleted) by whoever runs the service, and every instance must notice: so an entry
+//! lives for a limited time, after which the next request asks the database again. Only found
+//! pages are cached: a page that is not there yet may be saved the next moment. The cache is
+//! bounded by the bytes of the documents it holds, least recently and least frequently used
+//! going first.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
@@ -43,10 +47,11 @@ impl std::fmt::Debug for PageCache {
 }
 
 impl PageCache {
-    /// A cache holding documents of at most `max_bytes` in total.
-    pub fn new(max_bytes: u64) -> Self {
+    /// A cache holding documents of at most `max_bytes` in total, each for at most `ttl`.
+    pub fn new(max_bytes: u64, ttl: Duration) -> Self {
         let pages = Cache::builder()
             .max_capacity(max_bytes)
+            .time_to_live(ttl)
             .weigher(|_, page: &Arc<CachedPage>| {
                 u32::try_from(page.html.len())
                     .unwrap_or(u32::MAX)
@@ -68,5 +73,51 @@ impl PageCache {
         });
         self.pages.insert(id, Arc::clone(&page));
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+    use crate::store::testing::{Backend, FreshDatabase};
+
+    #[tokio::test]
+    async fn a_page_taken_down_in_the_database_goes_once_its_entry_expires() {
+        let database = FreshDatabase::create(&Backend::Sqlite).await;
+        let store = database.connect(&StoreOptions::default()).await;
+        let id = Uuid::now_v7();
+        database
+            .execute(&format!(
+                "INSERT INTO pages (id, email, prompt, page_type, theme, title, html_content,
+                                    created_at)
+                 VALUES ('{id}', 'ann@example.com', 'bread', 'landing', 'modern', 'Bread',
+                         '<!DOCTYPE html><p>Bread</p>', '2026-11-24T00:00:00.000000Z')"
+            ))
+            .await;
+        let ttl = Duration::from_millis(300);
+        let cache = PageCache::new(1 << 20, ttl);
+        assert_eq!(
+            cache.get(id, &store).await.unwrap().html,
+            "<!DOCTYPE html><p>Bread</p>"
+        );
+
+        database
+            .execute(&format!(
+                "UPDATE pages SET is_public = FALSE WHERE id = '{id}'"
+            ))
+            .await;
+        assert!(
+            cache.get(id, &store).await.is_ok(),
+            "served from memory until the entry expires"
+        );
+        // Waiting for time itself to pass: the entry's age is what is under test.
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        assert!(matches!(
+            cache.get(id, &store).await,
+            Err(StoreError::NotFound)
+        ));
+        store.close().await;
+        database.cleanup().await;
     }
 }
