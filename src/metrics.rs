@@ -319,7 +319,7 @@ impl GenerationMetrics {
             .observe(waited.as_secs_f64());
     }
 
-    /// The histogram of one kind of sanitizing, to time it with [`time`] (an owned handle can
+    /// The histogram of one kind of sanitizing, to time it with [`time()`] (an owned handle can
     /// move into a sanitizer job).
     pub fn sanitize(&self, kind: Sanitizing) -> &Histogram {
         match kind {

@@ -28,7 +28,7 @@ const ENTRY_OVERHEAD: u32 = 512;
 #[derive(Debug)]
 pub struct CachedPage {
     pub html: Bytes,
-    /// The page's Content-Security-Policy (see [`page_policy`]).
+    /// The page's Content-Security-Policy (see `security::page_policy`).
     pub policy: HeaderValue,
 }
 

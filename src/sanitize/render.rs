@@ -101,7 +101,7 @@ fn push_styles(out: &mut String, styles: StyleTag<'_>) {
     }
 }
 
-/// How `document`, written by [`document`], is styled.
+/// How `document`, a page this module wrote, is styled.
 ///
 /// Only the head is read. In it, the title's text has `<` escaped and the stylesheet
 /// cannot contain `</`, so the first `</head>` ends the head, the one `<style>` is ours, and
