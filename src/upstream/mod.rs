@@ -74,9 +74,10 @@ pub enum UpstreamError {
     /// The body ended without `data: [DONE]`.
     #[error("the model provider's stream ended early")]
     Incomplete,
-    /// A `data:` payload that is not a chunk.
-    #[error(transparent)]
-    Malformed(#[from] chunk::MalformedChunk),
+    /// A `data:` payload that is not a chunk: the parser's message ([`chunk::MalformedChunk`]),
+    /// which may quote the payload, so it is redacted like every upstream message.
+    #[error("{0}")]
+    Malformed(String),
     /// An error chunk inside the stream (after HTTP 200).
     #[error("the model provider reported an error ({}): {}", .0.code, .0.message)]
     Provider(ProviderError),
@@ -205,6 +206,13 @@ impl std::fmt::Debug for ChunkStream {
 }
 
 impl ChunkStream {
+    /// An upstream's words made fit to pass on: without the API key, which some providers
+    /// quote ("Incorrect API key provided: sk-…") and which a parse error would quote back,
+    /// and no longer than [`MAX_ERROR_MESSAGE`].
+    fn scrub(&self, message: String) -> String {
+        truncate(redact(message, self.api_key.as_deref()), MAX_ERROR_MESSAGE)
+    }
+
     /// The next chunk; `None` after `[DONE]`. A failure is reported once, then `None`.
     /// Comment lines and empty payloads are skipped; an error chunk becomes
     /// [`UpstreamError::Provider`].
@@ -232,11 +240,14 @@ impl ChunkStream {
                         error: Some(mut error),
                         ..
                     }) => {
-                        error.message = redact(error.message, self.api_key.as_deref());
+                        error.code = self.scrub(error.code);
+                        error.message = self.scrub(error.message);
                         Err(UpstreamError::Provider(error))
                     }
                     Ok(chunk) => Ok(chunk),
-                    Err(malformed) => Err(malformed.into()),
+                    Err(malformed) => {
+                        Err(UpstreamError::Malformed(self.scrub(malformed.to_string())))
+                    }
                 });
             }
             match self.body.next().await {

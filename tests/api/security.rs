@@ -120,8 +120,9 @@ async fn collect(
 }
 
 /// An upstream whose error messages quote the key it was sent, as some providers and proxies
-/// do ("Incorrect API key provided: sk-…"): it rejects odd requests outright (401) and breaks
-/// even ones off with a mid-stream error chunk after the first delta.
+/// do ("Incorrect API key provided: sk-…"). In turn, it rejects a request outright (401), breaks
+/// a stream off after the first delta with an error chunk, and with an error that is a bare
+/// string (`{"error": "…"}`), which is no chunk at all: the parser's message quotes it.
 async fn spawn_key_echoing_upstream() -> String {
     async fn echo(State(requests): State<Arc<AtomicUsize>>, headers: HeaderMap) -> Response {
         let sent = headers
@@ -131,15 +132,18 @@ async fn spawn_key_echoing_upstream() -> String {
             .trim_start_matches("Bearer ")
             .to_owned();
         let message = format!("Incorrect API key provided: {sent}");
-        if requests.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
-            let error = json!({"error": {"message": message, "code": 401}});
-            return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
-        }
+        let error = match requests.fetch_add(1, Ordering::SeqCst) % 3 {
+            0 => {
+                let error = json!({"error": {"message": message, "code": 401}});
+                return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
+            }
+            1 => json!({"id": "gen-1", "error": {"message": message, "code": 401},
+                "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}),
+            _ => json!({"error": message}),
+        };
         let delta = json!({"id": "gen-1", "choices": [{"index": 0,
             "delta": {"role": "assistant", "content": "<html><body><p>Hi"},
             "finish_reason": null}]});
-        let error = json!({"id": "gen-1", "error": {"message": message, "code": 401},
-            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]});
         let body = format!("data: {delta}\n\ndata: {error}\n\ndata: [DONE]\n\n");
         ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
     }
@@ -295,7 +299,7 @@ async fn the_api_key_never_appears_in_logs_events_responses_or_the_database() {
     let mut terminals = Vec::new();
     for (base_url, fallback, runs) in [
         (mock_url.as_str(), "true", 5),
-        (echo_url.as_str(), "false", 2),
+        (echo_url.as_str(), "false", 3),
     ] {
         let env = settings(base_url, fallback);
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -334,6 +338,7 @@ async fn the_api_key_never_appears_in_logs_events_responses_or_the_database() {
             "error upstream_protocol",
             "error upstream_rejected",
             "error upstream_error",
+            "error upstream_protocol",
         ],
         "every way of ending was exercised"
     );
