@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use futures_util::Stream;
 use tokio::sync::watch;
 
-use super::event::{Delta, Event};
+use super::event::{Delta, Event, Preview};
 
 /// An event and its number (the SSE `id`), starting at 1.
 #[derive(Debug)]
@@ -54,6 +54,9 @@ struct State {
     text: String,
     /// Seq of the latest preview, to drop it when the next one arrives.
     last_preview: Option<u64>,
+    /// How many bytes of the text the latest preview was made from (see
+    /// [`EventLog::push_preview`]).
+    preview_made_from: usize,
     closed: bool,
     /// Subscribers that found nothing new, woken by the next append or the close. They
     /// register under the same lock as they read, so no append can slip between the two.
@@ -146,8 +149,8 @@ impl EventLog {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the log half-written (every critical
-        // section is a single push or clone), so a poisoned lock is still consistent.
+        // Nothing under this lock can panic half-way through a change (short of a bug: running
+        // out of memory aborts), so a poisoned lock is still consistent.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -156,7 +159,10 @@ impl EventLog {
     /// Appends an event and returns its seq. Appending to a closed log is ignored (returns 0):
     /// nothing may follow a terminal event.
     pub fn push(&self, event: Event) -> u64 {
-        let mut state = self.state();
+        Self::push_locked(&mut self.state(), event)
+    }
+
+    fn push_locked(state: &mut State, event: Event) -> u64 {
         if state.closed {
             return 0;
         }
@@ -164,6 +170,19 @@ impl EventLog {
         state.append(seq, event);
         state.wake_all();
         seq
+    }
+
+    /// Appends a preview made from the first `made_from` bytes of the text, unless the log
+    /// already holds one made from more: previews are made on several threads and may finish
+    /// out of order, and the one kept must be the newest — the finished page last of all,
+    /// pushed with `usize::MAX`. Returns its seq, or 0 when it is ignored.
+    pub fn push_preview(&self, html: String, made_from: usize) -> u64 {
+        let mut state = self.state();
+        if made_from < state.preview_made_from {
+            return 0;
+        }
+        state.preview_made_from = made_from;
+        Self::push_locked(&mut state, Event::Preview(Preview { html }))
     }
 
     /// Appends a terminal event and closes the log.
@@ -228,7 +247,7 @@ impl EventLog {
     }
 
     /// Appends the entries after `after` to `batch`. When there are none and the log is open,
-    /// registers `waker` for the next append. Returns the seq of the last slot and whether the
+    /// registers `waker` for the next append. Returns the seq of the last place and whether the
     /// log is closed.
     fn read_after(
         &self,
@@ -261,7 +280,7 @@ impl EventLog {
 /// A reader's cursor into an [`EventLog`]: a stream of its entries from a given seq on.
 pub struct Subscription {
     log: Arc<EventLog>,
-    /// The seq of the last slot read.
+    /// The seq of the last place read.
     cursor: u64,
     /// Entries read from the log and not yet yielded; reused, so reading allocates nothing
     /// once it has grown to a batch's size.
@@ -310,7 +329,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
-    use crate::generation::event::{Delta, ErrorCode, Failed, Preview};
+    use crate::generation::event::{Delta, ErrorCode, Failed};
 
     fn delta(text: &str) -> Event {
         Event::Delta(Delta { text: text.into() })
@@ -396,6 +415,20 @@ mod tests {
         assert_eq!(texts(&log.subscribe(2).collect::<Vec<_>>().await)[0], "cd");
         assert_eq!(log.text(), "abcdé");
         assert_eq!(log.terminal().map(|t| t.seq), Some(6));
+    }
+
+    #[tokio::test]
+    async fn a_preview_older_than_the_one_held_is_ignored() {
+        let log = Arc::new(EventLog::new());
+        log.push(delta("<p>a"));
+        assert_eq!(log.push_preview("a".into(), 4), 2);
+        log.push(delta("b</p>"));
+        assert_eq!(log.push_preview("final".into(), usize::MAX), 4);
+        // A preview of the text as it was earlier, finishing late on another thread.
+        assert_eq!(log.push_preview("ab".into(), 9), 0);
+        log.finish(failed());
+        let all: Vec<_> = log.subscribe(0).collect().await;
+        assert_eq!(texts(&all), ["<p>a", "b</p>", "preview:final", "error"]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::event::{Completed, Delta, ErrorCode, Event, Failed, Preview, Progress, Stage};
+use super::event::{Completed, Delta, ErrorCode, Event, Failed, Progress, Stage};
 use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
@@ -244,9 +244,8 @@ impl<'a> Run<'a> {
         // The finished document as the last preview, so a live preview ends on exactly the
         // page that is published.
         if self.request.preview {
-            self.generation.log.push(Event::Preview(Preview {
-                html: html.as_str().to_owned(),
-            }));
+            let finished = html.as_str().to_owned();
+            self.generation.log.push_preview(finished, usize::MAX);
         }
 
         self.progress(Stage::Saving, None, None);
@@ -502,7 +501,7 @@ impl<'a> Run<'a> {
         let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
         self.registry.sanitizer.spawn(move |sanitizer| {
             let html = metrics::time(&timer, || sanitizer.sanitize(&snapshot)).into_string();
-            log.push(Event::Preview(Preview { html }));
+            log.push_preview(html, snapshot.len());
             in_flight.store(false, Ordering::Release);
         });
     }
