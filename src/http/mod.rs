@@ -46,7 +46,7 @@ pub struct AppState {
     pub views: Arc<ViewCounter>,
     pub limits: Arc<limits::RateLimits>,
     pub metrics: Arc<Metrics>,
-    /// Published pages for `/p/{id}`, kept in memory: they never change.
+    /// Published pages for `/p/{id}`, kept in memory for up to a minute (see `page_cache`).
     pub pages: page_cache::PageCache,
 }
 

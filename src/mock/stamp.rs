@@ -37,13 +37,18 @@ pub fn read(text: &[u8]) -> Option<(u64, &[u8])> {
     let rest = text.strip_prefix(OPEN.as_bytes())?;
     let (digits, rest) = rest.split_at_checked(DIGITS)?;
     let rest = rest.strip_prefix(CLOSE.as_bytes())?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
     let micros = u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()?;
     Some((micros, rest))
 }
 
-/// Microseconds from the stamp `sent` to the stamp clock's `now`.
+/// Microseconds from the stamp `sent` to the stamp clock's `now`; 0 when `now` is earlier
+/// (the wall clock stepped back), which modulo 2^36 looks like hours later.
 pub fn elapsed(sent: u64, now: u64) -> u64 {
-    now.wrapping_sub(sent) & MASK
+    let elapsed = now.wrapping_sub(sent) & MASK;
+    if elapsed > MASK / 2 { 0 } else { elapsed }
 }
 
 #[cfg(test)]
@@ -60,12 +65,14 @@ mod tests {
         assert_eq!(read(b"<p>hi"), None);
         assert_eq!(read(b"<!--abc-->x"), None, "too few digits");
         assert_eq!(read(b"<!-- comment -->x"), None);
+        assert_eq!(read(b"<!--+bcdef012-->x"), None, "a sign is no digit");
     }
 
     #[test]
     fn latency_is_measured_across_the_wrap() {
         assert_eq!(elapsed(MASK - 4, 5), 10);
         assert_eq!(elapsed(100, 350), 250);
+        assert_eq!(elapsed(350, 100), 0, "a clock stepped back is no latency");
         let stamp = now();
         assert!(stamp <= MASK && elapsed(stamp, now()) < 1_000_000);
     }

@@ -93,9 +93,10 @@ impl SanitizerPool {
     }
 }
 
-/// Lowers the calling thread's priority to [`NICENESS`]. Raising it back would need a
-/// privilege, lowering never does; should it fail all the same, the pool still works, only
-/// without yielding to the relay, which is worth a warning rather than a refusal to start.
+/// Sets the calling thread's nice value to [`NICENESS`] (a lower priority than the usual 0). Lowering a
+/// priority needs no privilege, raising one does: in a process already started at a nice value
+/// above it, this fails; the pool then works at the process's priority, without yielding to
+/// the relay, which is worth a warning rather than a refusal to start.
 fn lower_priority() {
     let priority = ThreadPriorityValue::try_from(PRIORITY).expect("0..=99");
     if let Err(error) =
