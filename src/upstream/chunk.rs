@@ -51,7 +51,10 @@ pub struct MalformedChunk(#[from] serde_json::Error);
 
 /// Parses the data of one SSE event (not `[DONE]`).
 pub fn parse(data: &[u8]) -> Result<Chunk, MalformedChunk> {
-    let wire: WireChunk = serde_json::from_slice(data)?;
+    // Checked as UTF-8 once, as a whole: parsing bytes would check every string on its own.
+    let text =
+        std::str::from_utf8(data).map_err(<serde_json::Error as serde::de::Error>::custom)?;
+    let wire: WireChunk = serde_json::from_str(text)?;
     let mut chunk = Chunk {
         usage: wire.usage.map(WireUsage::into_usage),
         error: wire.error.map(WireError::into_error),
@@ -163,6 +166,19 @@ impl WireError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_malformed_wherever_they_are() {
+        for data in [
+            &b"{\"choices\":[{\"delta\":{\"content\":\"a\xff\"}}]}"[..],
+            b"{\"id\":\"\xc3\",\"choices\":[]}",
+            b"{\"choices\":[]}\xff",
+        ] {
+            assert!(parse(data).is_err(), "{data:?}");
+        }
+        let escaped = parse(br#"{"choices":[{"delta":{"content":"caf\u00e9 \ud83c\udf5e"}}]}"#);
+        assert_eq!(escaped.unwrap().content.as_deref(), Some("café 🍞"));
+    }
 
     #[test]
     fn role_chunks_with_empty_content_carry_nothing() {
