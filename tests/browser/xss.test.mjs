@@ -247,9 +247,12 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
       await fillForm(page, { prompt: "A bakery called Crumb & Co", email: "ui@example.com" });
       await page.click("#generate");
       await waitForState(page, "completed");
-      const frame = await shownPreviewFrame(page);
-      assert.ok(frame, "a preview is shown");
-      const headline = await frame.waitForSelector("#headline");
+      assert.ok(await shownPreviewFrame(page), "a preview is shown");
+      // The front frame is looked up again on every try: the finished page may still be loading
+      // in the back frame when `completed` arrives, and a handle on the frame in front then
+      // would be left holding the one swapped to the back.
+      const headline = page.frameLocator("#panel-preview iframe.is-front").locator("#headline");
+      await headline.waitFor({ state: "visible" });
       const style = await headline.evaluate((element) => {
         const computed = getComputedStyle(element);
         return { weight: computed.fontWeight, header: getComputedStyle(element.parentElement).backgroundColor };
