@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::generation::{GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
 use crate::http::page_cache::PageCache;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
 use crate::sanitize::{Sanitizer, SanitizerPool};
@@ -116,7 +116,7 @@ impl Application {
         ));
         tokio::spawn(forget_idle_clients(Arc::downgrade(&limits)));
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             config: Arc::new(config),
             store,
             generations,
@@ -124,7 +124,7 @@ impl Application {
             limits,
             metrics,
             pages: PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL),
-        };
+        });
         Ok(Self {
             listener,
             metrics_listener,
