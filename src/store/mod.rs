@@ -154,6 +154,9 @@ pub struct Outcome<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageRecord {
     pub id: Uuid,
+    /// Never shown by the API: page and generation links get shared, and the email would go
+    /// with them. A history is asked for by email, so its caller knows it already.
+    #[serde(skip_serializing)]
     pub email: String,
     pub prompt: String,
     pub page_type: String,
@@ -171,6 +174,9 @@ pub struct PageRecord {
 pub struct GenerationRecord {
     pub id: Uuid,
     pub page_id: Option<Uuid>,
+    /// Never shown by the API: page and generation links get shared, and the email would go
+    /// with them. A history is asked for by email, so its caller knows it already.
+    #[serde(skip_serializing)]
     pub email: String,
     pub prompt: String,
     pub page_type: String,

@@ -98,7 +98,7 @@ backend_tests! {
         let (status, meta) = app.get_json(&format!("/api/pages/{}", page["page_id"].as_str().unwrap())).await;
         assert_eq!(status, 200);
         assert_eq!(meta["title"], "Meta");
-        assert_eq!(meta["email"], "ann@example.com");
+        assert!(meta.get("email").is_none(), "a shared page shows no email");
         assert_eq!(meta["live_url"], page["live_url"]);
         assert_eq!(meta["is_public"], true);
         assert!(meta.get("html_content").is_none());

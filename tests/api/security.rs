@@ -618,6 +618,33 @@ async fn api_responses_are_not_cached_framed_or_rendered() {
     app.stop().await;
 }
 
+/// A page's link gets shared, and so may a generation's: nothing reachable from either names
+/// the person who made it.
+#[tokio::test]
+async fn a_shared_link_does_not_reveal_who_made_the_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let page = make_page(&app).await;
+    let page_id = page["page_id"].as_str().unwrap();
+    let (_, meta) = app.get_json(&format!("/api/pages/{page_id}")).await;
+    let generation = meta["meta_data"]["generation_id"].as_str().unwrap();
+    let mut seen = meta.to_string();
+    for path in [
+        format!("/p/{page_id}"),
+        format!("/api/generations/{generation}"),
+        format!("/api/generations/{generation}/events"),
+    ] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        seen += &response.text().await.unwrap();
+    }
+    assert!(
+        seen.contains(generation) && seen.contains("Crumb"),
+        "{seen}"
+    );
+    assert!(!seen.to_lowercase().contains("ann@example.com"), "{seen}");
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // A hostile upstream: the chunk parser
 

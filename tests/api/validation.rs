@@ -153,8 +153,9 @@ backend_tests! {
         assert!(system.contains("Page type: landing") && system.contains("Theme: modern"));
         let id = events[0].data["generation_id"].as_str().unwrap();
         let (_, generation) = app.get_json(&format!("/api/generations/{id}")).await;
+        let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
         assert_eq!(
-            generation["email"], "ann@example.com",
+            history["pages"][0]["id"], generation["page_id"],
             "emails are normalised"
         );
         assert_eq!(generation["page_type"], "landing");
