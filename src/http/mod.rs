@@ -23,6 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -108,23 +109,33 @@ pub fn router(state: AppState) -> Router {
         .merge(public_metrics(&state.config))
         .fallback(system::not_found)
         .with_state(state)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(CatchPanicLayer::new())
-        // Outside the panic catcher, so that its 500s get the headers too.
-        .layer(middleware::from_fn_with_state(
-            policies,
-            security::add_headers,
-        ))
-        .layer(middleware::from_fn_with_state(
-            metrics,
-            telemetry::count_request,
-        ))
-        .layer(telemetry::trace_layer())
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        // One `layer` call with the whole stack, outermost first: axum wraps every route in
+        // each layer given to it and boxes the result, and a request clones the route with
+        // all of its boxes; seven separate calls made that a third of the CPU of serving
+        // `/p/{id}`.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    x_request_id.clone(),
+                    MakeRequestUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(telemetry::trace_layer())
+                .layer(middleware::from_fn_with_state(
+                    metrics,
+                    telemetry::count_request,
+                ))
+                // Outside the panic catcher, so that its 500s get the headers too.
+                .layer(middleware::from_fn_with_state(
+                    policies,
+                    security::add_headers,
+                ))
+                .layer(CatchPanicLayer::new())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )),
+        )
 }
 
 /// `GET /metrics` on the main listener, unless `LIVEPAGE_METRICS_ADDR` gives it its own.
