@@ -48,6 +48,8 @@ pub struct Application {
     /// Stops the background view-count flusher (which flushes once more on its way out).
     stop_flusher: CancellationToken,
     flusher: JoinHandle<()>,
+    /// Acts on other instances' cancel requests (PostgreSQL); ends when the store closes.
+    cancel_listener: Option<JoinHandle<()>>,
 }
 
 impl Application {
@@ -101,6 +103,20 @@ impl Application {
             GenerationSettings::from_config(&config),
             metrics.generation.clone(),
         );
+        // On PostgreSQL a client may ask any instance to cancel a generation another one runs.
+        let cancel_listener = match store
+            .cancel_requests()
+            .await
+            .context("DATABASE_URL: could not listen for cancel requests")?
+        {
+            Some(requests) => {
+                let generations = Arc::clone(&generations);
+                Some(tokio::spawn(async move {
+                    generations.follow_cancel_requests(requests).await;
+                }))
+            }
+            None => None,
+        };
         let views = Arc::new(ViewCounter::default());
         let stop_flusher = CancellationToken::new();
         let flusher = tokio::spawn({
@@ -132,6 +148,7 @@ impl Application {
             demo_upstream,
             stop_flusher,
             flusher,
+            cancel_listener,
         })
     }
 
@@ -162,6 +179,7 @@ impl Application {
             demo_upstream,
             stop_flusher,
             flusher,
+            cancel_listener,
         } = self;
         let generations = Arc::clone(&state.generations);
         let grace = state.config.shutdown_grace;
@@ -210,6 +228,11 @@ impl Application {
             tracing::error!(error = %err, "the view counter task failed");
         }
         state.store.close().await;
+        if let Some(task) = cancel_listener
+            && let Err(err) = task.await
+        {
+            tracing::error!(error = %err, "the cancel request listener failed");
+        }
         if let Some(task) = demo_upstream {
             task.abort();
         }

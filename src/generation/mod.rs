@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::domain::{GenerateBody, GenerationRequest};
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
-use crate::store::Store;
+use crate::store::{CancelRequests, Store};
 use crate::upstream::UpstreamClient;
 
 pub use event::{ErrorCode, Event, Stage};
@@ -325,6 +325,27 @@ impl Generations {
     /// A running or recently finished generation.
     pub fn get(&self, id: Uuid) -> Option<Arc<Generation>> {
         self.live().get(&id).cloned()
+    }
+
+    /// Cancels the generations that clients asked other instances to cancel, until the store
+    /// closes. A request for a generation this instance does not run is someone else's.
+    pub async fn follow_cancel_requests(&self, mut requests: CancelRequests) {
+        loop {
+            match requests.next().await {
+                Ok(Some(id)) => {
+                    if let Some(generation) = self.get(id)
+                        && generation.cancel(ErrorCode::Cancelled)
+                    {
+                        tracing::info!(generation_id = %id, "cancelled at another instance's request");
+                    }
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "listening for cancel requests failed; again in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
     }
 
     /// Generations currently running.

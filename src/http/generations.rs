@@ -26,6 +26,10 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// How often a stream that follows a generation through the database (because another
 /// instance runs it, or its log has expired) checks whether it has finished.
 const DATABASE_POLL: Duration = Duration::from_secs(1);
+/// How often a cancel made through another instance looks for the generation to have stopped,
+/// and for how long. The instance running it stops it and records that within milliseconds.
+const REMOTE_CANCEL_POLL: Duration = Duration::from_millis(50);
+const REMOTE_CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// `POST /api/generate`: validates, starts the generation and answers with its event stream.
 /// Bad input is refused here, before any SSE byte.
@@ -217,12 +221,10 @@ pub async fn cancel(
             StoreError::NotFound => ApiError::NotFound("generation"),
             other => other.into(),
         })?;
-        return Err(match record.status {
-            Status::Running => {
-                ApiError::Conflict("the generation runs on another instance; cancel it there")
-            }
-            _ => ApiError::Conflict("the generation has already finished"),
-        });
+        return match record.status {
+            Status::Running => cancel_elsewhere(&state, id).await,
+            _ => Err(ApiError::Conflict("the generation has already finished")),
+        };
     };
     if !generation.cancel(ErrorCode::Cancelled) {
         return Err(ApiError::Conflict("the generation has already finished"));
@@ -236,6 +238,33 @@ pub async fn cancel(
         return Err(ApiError::Conflict("the generation has already finished"));
     }
     Ok(Json(view(&state, id).await?))
+}
+
+/// Asks the other instances to cancel generation `id` (the one running it acts on it) and
+/// answers once the database shows it stopped.
+async fn cancel_elsewhere(state: &AppState, id: Uuid) -> Result<Json<GenerationView>, ApiError> {
+    if !state.store.request_cancel(id).await? {
+        // SQLite: no other instance could be running it; it was left running by one that
+        // stopped without finishing it.
+        return Err(ApiError::Conflict(
+            "the generation is not running on this server",
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + REMOTE_CANCEL_WAIT;
+    loop {
+        tokio::time::sleep(REMOTE_CANCEL_POLL).await;
+        let record = state.store.generation(id).await?;
+        match record.status {
+            Status::Cancelled => return Ok(Json(view(state, id).await?)),
+            Status::Running if tokio::time::Instant::now() < deadline => {}
+            Status::Running => {
+                return Err(ApiError::Conflict(
+                    "no running instance answered for this generation",
+                ));
+            }
+            _ => return Err(ApiError::Conflict("the generation has already finished")),
+        }
+    }
 }
 
 /// A generation as `GET /api/generations/{id}` shows it.

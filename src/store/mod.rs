@@ -340,6 +340,50 @@ impl Store {
     pub async fn close(&self) {
         dispatch!(self.close())
     }
+
+    /// Asks the instance running generation `id` to cancel it. `false` when this backend has no
+    /// other instances to ask: a SQLite database belongs to one.
+    pub async fn request_cancel(&self, id: Uuid) -> Result<bool, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(_) => Ok(false),
+            Engine::Postgres(store) => store.request_cancel(id).await.map(|()| true),
+        }
+    }
+
+    /// The cancel requests of other instances, as they come; `None` on SQLite.
+    pub async fn cancel_requests(&self) -> Result<Option<CancelRequests>, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(_) => Ok(None),
+            Engine::Postgres(store) => Ok(Some(CancelRequests(store.listen_for_cancels().await?))),
+        }
+    }
+}
+
+/// Generations other instances were asked to cancel (PostgreSQL's `LISTEN`), for the instance
+/// that runs them to act on.
+#[derive(Debug)]
+pub struct CancelRequests(sqlx::postgres::PgListener);
+
+impl CancelRequests {
+    /// The next generation to cancel, or `None` once the store is closed.
+    ///
+    /// A lost connection is re-established (and listened on again) by the next call; a request
+    /// made while it was down is lost, and the instance that made it says so to its client.
+    pub async fn next(&mut self) -> Result<Option<Uuid>, StoreError> {
+        loop {
+            match self.0.recv().await {
+                Ok(notification) => match Uuid::try_parse(notification.payload()) {
+                    Ok(id) => return Ok(Some(id)),
+                    Err(_) => tracing::warn!(
+                        payload = notification.payload(),
+                        "ignoring a cancel request that names no generation"
+                    ),
+                },
+                Err(sqlx::Error::PoolClosed) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
 }
 
 /// Milliseconds and counts are `u64` in Rust and signed 64-bit in both databases; nothing real

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,10 +24,16 @@ use crate::domain::Usage;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The channel on which instances ask each other to cancel a generation; the payload is its id.
+const CANCEL_CHANNEL: &str = "livepage_cancel";
+
 /// Pages and generations in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// One connection, opened when first needed, for `LISTEN`: kept apart so that it never
+    /// takes a place in `pool`, whose size is the operator's.
+    listen_pool: PgPool,
 }
 
 impl PgStore {
@@ -35,20 +41,43 @@ impl PgStore {
     ///
     /// Errors never show the URL, so its password cannot leak into logs.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect_options = connect_options(url, options)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect_options(url, options)?)
+            .connect_with(connect_options.clone())
             .await?;
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect_options);
         // sqlx's migrator holds a PostgreSQL advisory lock while it runs, so instances that
         // start together apply each migration once; keep its locking on.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, listen_pool })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Tells every instance listening (see [`Self::listen_for_cancels`]) to cancel generation
+    /// `id` if it runs it.
+    pub async fn request_cancel(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CANCEL_CHANNEL)
+            .bind(id.hyphenated().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A connection of its own, kept for `LISTEN`ing to cancel requests.
+    pub async fn listen_for_cancels(&self) -> Result<PgListener, StoreError> {
+        let mut listener = PgListener::connect_with(&self.listen_pool).await?;
+        listener.listen(CANCEL_CHANNEL).await?;
+        Ok(listener)
     }
 
     pub async fn insert_generation(
@@ -270,6 +299,7 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.listen_pool.close().await;
     }
 }
 

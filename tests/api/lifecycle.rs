@@ -138,6 +138,45 @@ backend_tests! {
         app.stop().await;
     }
 
+    async fn any_instance_cancels_a_generation_another_one_runs(backend: Backend) {
+        // Instances share a PostgreSQL database behind a load balancer; a SQLite file has one.
+        let shared = matches!(backend, Backend::Postgres { .. });
+        let app = spawn_app(backend).await;
+        let sibling = app.spawn_sibling().await;
+        app.mock.push(paced(500, 20));
+        let response = app.post_generate(&body("a bakery")).await;
+        let mut stream = response.bytes_stream().eventsource();
+        let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
+        let id = started["generation_id"].as_str().unwrap();
+        while stream.next().await.unwrap().unwrap().event != "delta" {}
+
+        let cancel = format!("/api/generations/{id}/cancel");
+        let elsewhere = sibling.client.post(sibling.url(&cancel)).send().await.unwrap();
+        if !shared {
+            assert_eq!(elsewhere.status(), 409);
+            let refused: Value = elsewhere.json().await.unwrap();
+            assert_eq!(refused["error"]["code"], "conflict");
+            let here = app.client.post(app.url(&cancel)).send().await.unwrap();
+            assert_eq!(here.status(), 200, "the generation ran on");
+        } else {
+            assert_eq!(elsewhere.status(), 200);
+            let status: Value = elsewhere.json().await.unwrap();
+            assert_eq!(status["status"], "cancelled");
+            assert_eq!(status["error_code"], "cancelled");
+        }
+        let rest: Vec<_> = stream.collect().await;
+        let error: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
+        assert_eq!(error["code"], "cancelled");
+        app.mock.wait_for_disconnects(1).await;
+        let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
+        assert_eq!(history["pages"], json!([]));
+
+        let again = sibling.client.post(sibling.url(&cancel)).send().await.unwrap();
+        assert_eq!(again.status(), 409, "finished by now");
+        sibling.stop().await;
+        app.stop().await;
+    }
+
     async fn cancelling_stops_the_upstream_and_saves_nothing(backend: Backend) {
         let app = spawn_app(backend).await;
         app.mock.push(paced(500, 20));
