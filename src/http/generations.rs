@@ -26,9 +26,11 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// How often a stream that follows a generation through the database (because another
 /// instance runs it, or its log has expired) checks whether it has finished.
 const DATABASE_POLL: Duration = Duration::from_secs(1);
-/// How often a cancel made through another instance looks for the generation to have stopped,
-/// and for how long. The instance running it stops it and records that within milliseconds.
-const REMOTE_CANCEL_POLL: Duration = Duration::from_millis(50);
+/// How a cancel made through another instance looks for the generation to have stopped: the
+/// instance running it stops it and records that within milliseconds, so the first look comes
+/// soon and the later ones back off.
+const REMOTE_CANCEL_FIRST_POLL: Duration = Duration::from_millis(25);
+const REMOTE_CANCEL_MAX_POLL: Duration = Duration::from_millis(500);
 const REMOTE_CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// `POST /api/generate`: validates, starts the generation and answers with its event stream.
@@ -154,7 +156,7 @@ fn summary(
                 }),
             });
         }
-        let deadline = record.created_at + state.config.generation_timeout + DATABASE_POLL * 30;
+        let deadline = given_up_at(&state, &record);
         let mut record = record;
         while record.status == Status::Running && time::OffsetDateTime::now_utc() < deadline {
             tokio::time::sleep(DATABASE_POLL).await;
@@ -165,6 +167,13 @@ fn summary(
         }
         yield Arc::new(Entry { seq: after.max(1) + 1, event: terminal_event(&state, &record).await });
     }
+}
+
+/// When a generation the database still shows running can no longer be: its instance would
+/// have ended it at its timeout, so one still running by then was left by an instance that
+/// stopped.
+fn given_up_at(state: &AppState, record: &GenerationRecord) -> time::OffsetDateTime {
+    record.created_at + state.config.generation_timeout + DATABASE_POLL * 30
 }
 
 /// The terminal event a stored generation ended with.
@@ -222,7 +231,7 @@ pub async fn cancel(
             other => other.into(),
         })?;
         return match record.status {
-            Status::Running => cancel_elsewhere(&state, id).await,
+            Status::Running => cancel_elsewhere(&state, &record).await,
             _ => Err(ApiError::Conflict("the generation has already finished")),
         };
     };
@@ -240,29 +249,48 @@ pub async fn cancel(
     Ok(Json(view(&state, id).await?))
 }
 
-/// Asks the other instances to cancel generation `id` (the one running it acts on it) and
-/// answers once the database shows it stopped.
-async fn cancel_elsewhere(state: &AppState, id: Uuid) -> Result<Json<GenerationView>, ApiError> {
-    if !state.store.request_cancel(id).await? {
-        // SQLite: no other instance could be running it; it was left running by one that
-        // stopped without finishing it.
+/// Asks the other instances to cancel a generation the database shows running (the one
+/// running it acts on it) and answers once the database shows it cancelled.
+async fn cancel_elsewhere(
+    state: &AppState,
+    record: &GenerationRecord,
+) -> Result<Json<GenerationView>, ApiError> {
+    // Past its deadline a generation still marked running was left so by an instance that
+    // stopped without finishing it: there is nobody to ask.
+    if given_up_at(state, record) < time::OffsetDateTime::now_utc() {
+        return Err(ApiError::Conflict(
+            "the instance that ran the generation stopped before finishing it",
+        ));
+    }
+    if !state.store.request_cancel(record.id).await? {
         return Err(ApiError::Conflict(
             "the generation is not running on this server",
         ));
     }
     let deadline = tokio::time::Instant::now() + REMOTE_CANCEL_WAIT;
+    let mut pause = REMOTE_CANCEL_FIRST_POLL;
     loop {
-        tokio::time::sleep(REMOTE_CANCEL_POLL).await;
-        let record = state.store.generation(id).await?;
-        match record.status {
-            Status::Cancelled => return Ok(Json(view(state, id).await?)),
-            Status::Running if tokio::time::Instant::now() < deadline => {}
-            Status::Running => {
-                return Err(ApiError::Conflict(
-                    "no running instance answered for this generation",
-                ));
-            }
-            _ => return Err(ApiError::Conflict("the generation has already finished")),
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(REMOTE_CANCEL_MAX_POLL);
+        let unavailable = match state.store.generation(record.id).await {
+            Ok(latest) => match latest.status {
+                Status::Running => None,
+                Status::Cancelled
+                    if latest.error_code.as_deref() == Some(ErrorCode::Cancelled.as_str()) =>
+                {
+                    return Ok(Json(view(state, record.id).await?));
+                }
+                _ => return Err(ApiError::Conflict("the generation has already finished")),
+            },
+            // The request has gone out; the database may be back by the next look.
+            Err(err @ StoreError::Unavailable(_)) => Some(err),
+            Err(err) => return Err(err.into()),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match unavailable {
+                Some(err) => ApiError::StorageUnavailable(err),
+                None => ApiError::Conflict("no running instance answered for this generation"),
+            });
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::DbLatency;
 use crate::sanitize::SanitizedHtml;
 
-pub use postgres::PgStore;
+pub use postgres::{CancelRequests, PgStore};
 pub use sqlite::SqliteStore;
 pub use stats::{
     GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
@@ -354,34 +354,7 @@ impl Store {
     pub async fn cancel_requests(&self) -> Result<Option<CancelRequests>, StoreError> {
         match &self.engine {
             Engine::Sqlite(_) => Ok(None),
-            Engine::Postgres(store) => Ok(Some(CancelRequests(store.listen_for_cancels().await?))),
-        }
-    }
-}
-
-/// Generations other instances were asked to cancel (PostgreSQL's `LISTEN`), for the instance
-/// that runs them to act on.
-#[derive(Debug)]
-pub struct CancelRequests(sqlx::postgres::PgListener);
-
-impl CancelRequests {
-    /// The next generation to cancel, or `None` once the store is closed.
-    ///
-    /// A lost connection is re-established (and listened on again) by the next call; a request
-    /// made while it was down is lost, and the instance that made it says so to its client.
-    pub async fn next(&mut self) -> Result<Option<Uuid>, StoreError> {
-        loop {
-            match self.0.recv().await {
-                Ok(notification) => match Uuid::try_parse(notification.payload()) {
-                    Ok(id) => return Ok(Some(id)),
-                    Err(_) => tracing::warn!(
-                        payload = notification.payload(),
-                        "ignoring a cancel request that names no generation"
-                    ),
-                },
-                Err(sqlx::Error::PoolClosed) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            }
+            Engine::Postgres(store) => store.cancel_requests().await.map(Some),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Migrations run under sqlx's advisory lock, so several instances may start at once.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::migrate::Migrator;
@@ -62,8 +63,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells every instance listening (see [`Self::listen_for_cancels`]) to cancel generation
-    /// `id` if it runs it.
+    /// Tells every instance listening (see [`Self::cancel_requests`]) to cancel generation `id`
+    /// if it runs it.
     pub async fn request_cancel(&self, id: Uuid) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CANCEL_CHANNEL)
@@ -73,11 +74,13 @@ impl PgStore {
         Ok(())
     }
 
-    /// A connection of its own, kept for `LISTEN`ing to cancel requests.
-    pub async fn listen_for_cancels(&self) -> Result<PgListener, StoreError> {
-        let mut listener = PgListener::connect_with(&self.listen_pool).await?;
-        listener.listen(CANCEL_CHANNEL).await?;
-        Ok(listener)
+    /// The cancel requests of all instances, from a connection of its own. Fails when the
+    /// first `LISTEN` does.
+    pub async fn cancel_requests(&self) -> Result<CancelRequests, StoreError> {
+        Ok(CancelRequests {
+            listener: Some(listen_for_cancels(&self.listen_pool).await?),
+            pool: self.listen_pool.clone(),
+        })
     }
 
     pub async fn insert_generation(
@@ -299,8 +302,82 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        self.listen_pool.close().await;
+        // Returning the LISTEN connection sends `UNLISTEN` first, which waits for a connection
+        // that may be dead; that need not hold up the process's exit.
+        if tokio::time::timeout(LISTEN_CHECK_TIMEOUT, self.listen_pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the LISTEN connection did not close in time; leaving it");
+        }
     }
+}
+
+/// After this long without a cancel request, the connection is asked whether it is still
+/// there: one dropped without a reset (a NAT or proxy timing it out, a failover) would
+/// otherwise wait for notifications forever.
+const LISTEN_QUIET_CHECK: Duration = Duration::from_secs(60);
+const LISTEN_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Generations clients asked some instance to cancel (`NOTIFY livepage_cancel`), for the
+/// instance that runs them to act on.
+#[derive(Debug)]
+pub struct CancelRequests {
+    /// `None` after a failure: listened on afresh by the next call.
+    listener: Option<PgListener>,
+    pool: PgPool,
+}
+
+impl CancelRequests {
+    /// The next generation to cancel, or `None` once the store is closed.
+    ///
+    /// After an error the next call connects and listens again; a request made while no
+    /// connection listened is lost, and the instance that made it answers its client with a
+    /// `409` when no instance acts on it.
+    pub async fn next(&mut self) -> Result<Option<Uuid>, StoreError> {
+        loop {
+            let listener = match &mut self.listener {
+                Some(listener) => listener,
+                None => match listen_for_cancels(&self.pool).await {
+                    Ok(listener) => self.listener.insert(listener),
+                    Err(StoreError::Unavailable(sqlx::Error::PoolClosed)) => return Ok(None),
+                    Err(err) => return Err(err),
+                },
+            };
+            match tokio::time::timeout(LISTEN_QUIET_CHECK, listener.recv()).await {
+                Ok(Ok(notification)) => match Uuid::try_parse(notification.payload()) {
+                    Ok(id) => return Ok(Some(id)),
+                    Err(_) => tracing::warn!(
+                        payload = notification.payload(),
+                        "ignoring a cancel request that names no generation"
+                    ),
+                },
+                Ok(Err(sqlx::Error::PoolClosed)) => return Ok(None),
+                Ok(Err(err)) => {
+                    self.listener = None;
+                    return Err(err.into());
+                }
+                Err(_quiet) => {
+                    let ping = sqlx::query("SELECT 1").execute(&mut *listener);
+                    if !matches!(
+                        tokio::time::timeout(LISTEN_CHECK_TIMEOUT, ping).await,
+                        Ok(Ok(_))
+                    ) {
+                        self.listener = None;
+                        return Err(StoreError::Unavailable(sqlx::Error::Io(
+                            std::io::ErrorKind::TimedOut.into(),
+                        )));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn listen_for_cancels(pool: &PgPool) -> Result<PgListener, StoreError> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CANCEL_CHANNEL).await?;
+    Ok(listener)
 }
 
 type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, SseEvent, TestApp, backend_tests, body, deltas, last, read_events, spawn_app,
-    spawn_app_with,
+    Backend, SseEvent, TestApp, backend_tests, body, deltas, last, postgres_backend, read_events,
+    spawn_app, spawn_app_with,
 };
 
 fn paced(n: usize, pace_ms: u64) -> Script {
@@ -205,6 +205,66 @@ backend_tests! {
         assert_eq!(unknown.status(), 404);
         app.stop().await;
     }
+}
+
+/// The ids of the connections of this test's database that listen for cancels.
+async fn listening(database: &sqlx::PgPool) -> Vec<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN \"livepage_cancel\"%'",
+    )
+    .fetch_all(database)
+    .await
+    .unwrap()
+}
+
+/// The connection an instance listens for cancels on can be cut (a database restart, a proxy
+/// timing it out): the instance listens again, and a cancel made elsewhere still reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_listening_connection_is_listened_on_again() {
+    let Some(backend) = postgres_backend() else {
+        return;
+    };
+    let app = spawn_app(backend).await;
+    let sibling = app.spawn_sibling().await;
+    let database = sqlx::PgPool::connect(app.database().url()).await.unwrap();
+    let cut = listening(&database).await;
+    assert_eq!(cut.len(), 2, "one listening connection per instance");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
+        .bind(&cut)
+        .execute(&database)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let now = listening(&database).await;
+            if now.len() == 2 && now.iter().all(|pid| !cut.contains(pid)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("both instances listen again on new connections");
+
+    app.mock.push(paced(500, 20));
+    let response = app.post_generate(&body("a bakery")).await;
+    let mut stream = response.bytes_stream().eventsource();
+    let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
+    let id = started["generation_id"].as_str().unwrap();
+    let cancel = sibling
+        .client
+        .post(sibling.url(&format!("/api/generations/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+    let rest: Vec<_> = stream.collect().await;
+    let error: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
+    assert_eq!(error["code"], "cancelled");
+    database.close().await;
+    sibling.stop().await;
+    app.stop().await;
 }
 
 backend_tests! {
