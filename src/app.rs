@@ -129,6 +129,7 @@ impl Application {
             config.rate_limit_per_ip,
             config.rate_limit_per_email,
             config.trusted_proxies.clone(),
+            store.shared_budgets(),
         ));
         tokio::spawn(forget_idle_clients(Arc::downgrade(&limits)));
 
@@ -274,7 +275,7 @@ async fn forget_idle_clients(limits: std::sync::Weak<RateLimits>) {
     loop {
         ticks.tick().await;
         match limits.upgrade() {
-            Some(limits) => limits.forget_idle(),
+            Some(limits) => limits.forget_idle().await,
             None => return,
         }
     }

@@ -58,6 +58,7 @@ pub async fn generate(
             state
                 .limits
                 .check(ip, request.email.as_str())
+                .await
                 .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
             state.generations.start(request, key).map_err(start_error)?
         }

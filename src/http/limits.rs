@@ -13,25 +13,50 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
+use crate::store::SharedBudgets;
+
 /// Generation start limits; each `None` limit is off.
 #[derive(Debug)]
 pub struct RateLimits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_email: Option<DefaultKeyedRateLimiter<String>>,
+    per_ip: Option<NonZeroU32>,
+    per_email: Option<NonZeroU32>,
+    budgets: Budgets,
     trusted_proxies: Vec<IpNet>,
 }
 
-fn per_minute(limit: u32) -> Option<Quota> {
-    NonZeroU32::new(limit).map(Quota::per_minute)
+/// Where the budgets are kept.
+#[derive(Debug)]
+enum Budgets {
+    /// In this process: the one instance of a SQLite database.
+    Local {
+        per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+        per_email: Option<DefaultKeyedRateLimiter<String>>,
+    },
+    /// In the database, so that every instance on it spends from the same budgets.
+    Shared(SharedBudgets),
 }
 
 impl RateLimits {
     /// `per_ip` and `per_email` are generations per minute (bursts up to that many); 0 turns a
-    /// limit off.
-    pub fn new(per_ip: u32, per_email: u32, trusted_proxies: Vec<IpNet>) -> Self {
+    /// limit off. With `shared` budgets (PostgreSQL) the limits hold across instances.
+    pub fn new(
+        per_ip: u32,
+        per_email: u32,
+        trusted_proxies: Vec<IpNet>,
+        shared: Option<SharedBudgets>,
+    ) -> Self {
+        let (per_ip, per_email) = (NonZeroU32::new(per_ip), NonZeroU32::new(per_email));
+        let budgets = match shared {
+            Some(shared) => Budgets::Shared(shared),
+            None => Budgets::Local {
+                per_ip: per_ip.map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+                per_email: per_email.map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            },
+        };
         Self {
-            per_ip: per_minute(per_ip).map(RateLimiter::keyed),
-            per_email: per_minute(per_email).map(RateLimiter::keyed),
+            per_ip,
+            per_email,
+            budgets,
             trusted_proxies,
         }
     }
@@ -39,28 +64,49 @@ impl RateLimits {
     /// Takes one generation from both budgets, or says how long to wait. The email's budget is
     /// checked first, so a person retrying too fast does not also spend the budget of everyone
     /// else behind the same IP.
-    pub fn check(&self, ip: IpAddr, email: &str) -> Result<(), Duration> {
-        let now = DefaultClock::default().now();
-        if let Some(limiter) = &self.per_email {
-            limiter
-                .check_key(&email.to_owned())
-                .map_err(|denied| denied.wait_time_from(now))?;
-        }
-        if let Some(limiter) = &self.per_ip {
-            limiter
-                .check_key(&ip)
-                .map_err(|denied| denied.wait_time_from(now))?;
+    pub async fn check(&self, ip: IpAddr, email: &str) -> Result<(), Duration> {
+        match &self.budgets {
+            Budgets::Local { per_ip, per_email } => {
+                let now = DefaultClock::default().now();
+                if let Some(limiter) = per_email {
+                    limiter
+                        .check_key(&email.to_owned())
+                        .map_err(|denied| denied.wait_time_from(now))?;
+                }
+                if let Some(limiter) = per_ip {
+                    limiter
+                        .check_key(&ip)
+                        .map_err(|denied| denied.wait_time_from(now))?;
+                }
+            }
+            Budgets::Shared(budgets) => {
+                if let Some(limit) = self.per_email {
+                    take_shared(budgets, &format!("email:{email}"), limit).await?;
+                }
+                if let Some(limit) = self.per_ip {
+                    take_shared(budgets, &format!("ip:{ip}"), limit).await?;
+                }
+            }
         }
         Ok(())
     }
 
-    /// Forgets clients whose budget is full again, so memory stays bounded.
-    pub fn forget_idle(&self) {
-        if let Some(limiter) = &self.per_ip {
-            limiter.retain_recent();
-        }
-        if let Some(limiter) = &self.per_email {
-            limiter.retain_recent();
+    /// Forgets clients whose budget is full again, so memory (or the table) stays bounded.
+    pub async fn forget_idle(&self) {
+        match &self.budgets {
+            Budgets::Local { per_ip, per_email } => {
+                if let Some(limiter) = per_ip {
+                    limiter.retain_recent();
+                }
+                if let Some(limiter) = per_email {
+                    limiter.retain_recent();
+                }
+            }
+            Budgets::Shared(budgets) => {
+                if let Err(err) = budgets.forget_full().await {
+                    tracing::warn!(error = %err, "could not delete full rate-limit budgets");
+                }
+            }
         }
     }
 
@@ -90,9 +136,25 @@ impl RateLimits {
     }
 }
 
+/// Takes from a budget in the database. When the database does not answer, the generation
+/// goes ahead: it needs the database too and says so itself, whereas a limiter that refused
+/// everyone while the database was away would turn an outage into a `429` for all.
+async fn take_shared(
+    budgets: &SharedBudgets,
+    key: &str,
+    limit: NonZeroU32,
+) -> Result<(), Duration> {
+    budgets.take(key, limit).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "rate limit not checked: the database did not answer");
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreOptions;
+    use crate::store::testing::{Backend, FreshDatabase, for_each_backend};
 
     fn headers(xff: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -102,7 +164,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
-        let limits = RateLimits::new(0, 0, vec!["10.0.0.0/8".parse().unwrap()]);
+        let limits = RateLimits::new(0, 0, vec!["10.0.0.0/8".parse().unwrap()], None);
         let proxy: SocketAddr = "10.1.2.3:5000".parse().unwrap();
         let stranger: SocketAddr = "198.51.100.7:5000".parse().unwrap();
         assert_eq!(
@@ -121,25 +183,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn each_budget_is_separate_and_says_when_to_come_back() {
-        let limits = RateLimits::new(2, 1, vec![]);
+    #[tokio::test]
+    async fn each_budget_is_separate_and_says_when_to_come_back() {
+        for_each_backend(async |database| {
+            let limits = RateLimits::new(2, 1, vec![], database.store.shared_budgets());
+            each_budget_is_separate(&limits).await;
+        })
+        .await;
+    }
+
+    async fn each_budget_is_separate(limits: &RateLimits) {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(limits.check(ip, "a@example.com").is_ok());
-        let wait = limits.check(ip, "a@example.com").unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(60));
+        assert!(limits.check(ip, "a@example.com").await.is_ok());
+        let wait = limits.check(ip, "a@example.com").await.unwrap_err();
         assert!(
-            limits.check(ip, "b@example.com").is_ok(),
+            wait > Duration::from_secs(58) && wait <= Duration::from_secs(60),
+            "one a minute, just taken: {wait:?}"
+        );
+        assert!(
+            limits.check(ip, "b@example.com").await.is_ok(),
             "another email, same IP"
         );
+        let wait = limits.check(ip, "c@example.com").await.unwrap_err();
         assert!(
-            limits.check(ip, "c@example.com").is_err(),
-            "the IP's budget of 2 is spent"
+            wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+            "the IP's budget of 2 a minute is spent: {wait:?}"
+        );
+        limits.forget_idle().await;
+        assert!(
+            limits.check(ip, "a@example.com").await.is_err(),
+            "forgetting keeps the budgets that are not full"
         );
         assert!(
-            RateLimits::new(0, 0, vec![])
+            RateLimits::new(0, 0, vec![], None)
                 .check(ip, "a@example.com")
+                .await
                 .is_ok()
         );
+    }
+
+    /// Two instances on one PostgreSQL database spend from the same budgets.
+    #[tokio::test]
+    async fn shared_budgets_hold_across_instances() {
+        for backend in Backend::available() {
+            if matches!(backend, Backend::Sqlite) {
+                continue;
+            }
+            let database = FreshDatabase::create(&backend).await;
+            let options = StoreOptions::default();
+            let (one, two) = (
+                database.connect(&options).await,
+                database.connect(&options).await,
+            );
+            let first = RateLimits::new(0, 2, vec![], one.shared_budgets());
+            let second = RateLimits::new(0, 2, vec![], two.shared_budgets());
+            let ip: IpAddr = "127.0.0.1".parse().unwrap();
+            assert!(first.check(ip, "a@example.com").await.is_ok());
+            assert!(second.check(ip, "a@example.com").await.is_ok());
+            assert!(first.check(ip, "a@example.com").await.is_err());
+            assert!(second.check(ip, "a@example.com").await.is_err());
+            one.close().await;
+            two.close().await;
+            database.cleanup().await;
+        }
     }
 }

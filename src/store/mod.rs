@@ -25,7 +25,7 @@ use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::DbLatency;
 use crate::sanitize::SanitizedHtml;
 
-pub use postgres::{CancelRequests, PgStore};
+pub use postgres::{CancelRequests, PgStore, SharedBudgets};
 pub use sqlite::SqliteStore;
 pub use stats::{
     GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
@@ -347,6 +347,15 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(_) => Ok(false),
             Engine::Postgres(store) => store.request_cancel(id).await.map(|()| true),
+        }
+    }
+
+    /// Rate-limit budgets for every instance on this database; `None` on SQLite, whose one
+    /// instance keeps them in memory.
+    pub fn shared_budgets(&self) -> Option<SharedBudgets> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(store) => Some(store.shared_budgets()),
         }
     }
 

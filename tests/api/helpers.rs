@@ -157,9 +157,15 @@ impl TestApp {
 
     /// Another instance on the same database, as when several run behind a load balancer.
     pub async fn spawn_sibling(&self) -> TestApp {
+        self.spawn_sibling_with(|_| {}).await
+    }
+
+    /// Another instance on the same database, configured by `configure` too.
+    pub async fn spawn_sibling_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         let public_url = self.url("/").parse().expect("the app's URL");
         spawn_on(self.database().url(), |config| {
-            config.public_url = Some(public_url)
+            config.public_url = Some(public_url);
+            configure(config);
         })
         .await
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use livepage::config::Config;
 use livepage::mock::{Content, Fault, Script};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -358,6 +359,34 @@ backend_tests! {
 }
 
 backend_tests! {
+    async fn instances_on_postgresql_spend_from_one_rate_limit_budget(backend: Backend) {
+        // Behind a load balancer, a client's requests land on any instance.
+        let shared = matches!(backend, Backend::Postgres { .. });
+        fn two_a_minute(config: &mut Config) {
+            config.rate_limit_per_email = 2;
+        }
+        let app = spawn_app_with(backend, two_a_minute).await;
+        let sibling = app.spawn_sibling_with(two_a_minute).await;
+        let post = |app: &TestApp| {
+            app.client
+                .post(app.url("/api/generate"))
+                .json(&json!({"email": "ann@example.com", "prompt": "a bakery"}))
+                .send()
+        };
+        assert_eq!(post(&app).await.unwrap().status(), 200);
+        assert_eq!(post(&sibling).await.unwrap().status(), 200);
+        let third = post(&app).await.unwrap();
+        if shared {
+            assert_eq!(third.status(), 429, "both instances spent from one budget");
+            let retry_after: u64 = third.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=30).contains(&retry_after), "{retry_after}");
+        } else {
+            assert_eq!(third.status(), 200, "each instance of a SQLite file counts on its own");
+        }
+        sibling.stop().await;
+        app.stop().await;
+    }
+
     async fn rate_limits_per_email_and_per_client_ip(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
             config.rate_limit_per_email = 2;
