@@ -48,7 +48,7 @@ pub struct Application {
     /// Stops the background view-count flusher (which flushes once more on its way out).
     stop_flusher: CancellationToken,
     flusher: JoinHandle<()>,
-    /// Acts on other instances' cancel requests (PostgreSQL); ends when the store closes.
+    /// Acts on other instances' cancel requests (PostgreSQL); aborted at shutdown.
     cancel_listener: Option<JoinHandle<()>>,
 }
 
@@ -228,12 +228,11 @@ impl Application {
         if let Err(err) = flusher.await {
             tracing::error!(error = %err, "the view counter task failed");
         }
-        state.store.close().await;
-        if let Some(task) = cancel_listener
-            && let Err(err) = task.await
-        {
-            tracing::error!(error = %err, "the cancel request listener failed");
+        // It only waits for requests; stopping it drops its connection.
+        if let Some(task) = cancel_listener {
+            task.abort();
         }
+        state.store.close().await;
         if let Some(task) = demo_upstream {
             task.abort();
         }

@@ -327,19 +327,19 @@ impl Generations {
         self.live().get(&id).cloned()
     }
 
-    /// Cancels the generations that clients asked other instances to cancel, until the store
-    /// closes. A request for a generation this instance does not run is someone else's.
+    /// Cancels the generations that clients asked other instances to cancel, until the task
+    /// running it is aborted. A request for a generation this instance does not run is someone
+    /// else's.
     pub async fn follow_cancel_requests(&self, mut requests: CancelRequests) {
         loop {
             match requests.next().await {
-                Ok(Some(id)) => {
+                Ok(id) => {
                     if let Some(generation) = self.get(id)
                         && generation.cancel(ErrorCode::Cancelled)
                     {
                         tracing::info!(generation_id = %id, "cancelled at another instance's request");
                     }
                 }
-                Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(error = %err, "listening for cancel requests failed; again in a second");
                     tokio::time::sleep(Duration::from_secs(1)).await;

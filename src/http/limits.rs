@@ -80,8 +80,10 @@ impl RateLimits {
                 }
             }
             Budgets::Shared(budgets) => {
-                if let Some(limit) = self.per_email {
-                    take_shared(budgets, &format!("email:{email}"), limit).await?;
+                if let Some(limit) = self.per_email
+                    && !take_shared(budgets, &format!("email:{email}"), limit).await?
+                {
+                    return Ok(());
                 }
                 if let Some(limit) = self.per_ip {
                     take_shared(budgets, &format!("ip:{ip}"), limit).await?;
@@ -136,18 +138,30 @@ impl RateLimits {
     }
 }
 
-/// Takes from a budget in the database. When the database does not answer, the generation
-/// goes ahead: it needs the database too and says so itself, whereas a limiter that refused
-/// everyone while the database was away would turn an outage into a `429` for all.
+/// How long a budget in the database may take to answer before the request goes ahead
+/// unchecked.
+const SHARED_CHECK_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Takes from a budget in the database; `Ok(false)` when it was not checked. When the database
+/// does not answer in time, the generation goes ahead: it needs the database too and says so
+/// itself, whereas a limiter that refused everyone while the database was away would turn an
+/// outage into a `429` for all.
 async fn take_shared(
     budgets: &SharedBudgets,
     key: &str,
     limit: NonZeroU32,
-) -> Result<(), Duration> {
-    budgets.take(key, limit).await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "rate limit not checked: the database did not answer");
-        Ok(())
-    })
+) -> Result<bool, Duration> {
+    match tokio::time::timeout(SHARED_CHECK_TIMEOUT, budgets.take(key, limit)).await {
+        Ok(Ok(taken)) => taken.map(|()| true),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "rate limit not checked: the database did not answer");
+            Ok(false)
+        }
+        Err(_) => {
+            tracing::warn!("rate limit not checked: the database was too slow to answer");
+            Ok(false)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 
 use std::num::NonZeroU32;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -24,8 +26,6 @@ use super::{
 };
 use crate::domain::Usage;
 
-static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
-
 /// The channel on which instances ask each other to cancel a generation; the payload is its id.
 const CANCEL_CHANNEL: &str = "livepage_cancel";
 
@@ -33,9 +33,15 @@ const CANCEL_CHANNEL: &str = "livepage_cancel";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// One connection, opened when first needed, for `LISTEN`: kept apart so that it never
-    /// takes a place in `pool`, whose size is the operator's.
-    listen_pool: PgPool,
+    /// How to open the connection that `LISTEN`s for cancel requests: one of its own, outside
+    /// `pool`, whose size is the operator's.
+    listen: Arc<ListenOptions>,
+}
+
+#[derive(Debug, Clone)]
+struct ListenOptions {
+    connect: PgConnectOptions,
+    acquire_timeout: Duration,
 }
 
 impl PgStore {
@@ -49,14 +55,18 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect_options.clone())
             .await?;
-        let listen_pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(options.acquire_timeout)
-            .connect_lazy_with(connect_options);
+        let listen = Arc::new(ListenOptions {
+            connect: connect_options,
+            acquire_timeout: options.acquire_timeout,
+        });
         // sqlx's migrator holds a PostgreSQL advisory lock while it runs, so instances that
         // start together apply each migration once; keep its locking on.
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, listen_pool })
+        let mut migrator: Migrator = sqlx::migrate!("migrations/postgres");
+        // Instances of the previous release run on during a rolling deploy, and one rolled back
+        // to must still start: a migration this binary does not know is not an error.
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool, listen })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -86,8 +96,10 @@ impl PgStore {
     /// first `LISTEN` does.
     pub async fn cancel_requests(&self) -> Result<CancelRequests, StoreError> {
         Ok(CancelRequests {
-            listener: Some(listen_for_cancels(&self.listen_pool).await?),
-            pool: self.listen_pool.clone(),
+            listener: Some(listen_for_cancels(&self.listen).await?),
+            options: Arc::clone(&self.listen),
+            quiet_check: LISTEN_QUIET_CHECK,
+            check_timeout: LISTEN_CHECK_TIMEOUT,
         })
     }
 
@@ -308,16 +320,9 @@ impl PgStore {
         Ok(rows.iter().map(page).collect::<Result<_, _>>()?)
     }
 
+    /// Closes the pool. The connection of [`CancelRequests`] goes with it (drop it first).
     pub async fn close(&self) {
         self.pool.close().await;
-        // Returning the LISTEN connection sends `UNLISTEN` first, which waits for a connection
-        // that may be dead; that need not hold up the process's exit.
-        if tokio::time::timeout(LISTEN_CHECK_TIMEOUT, self.listen_pool.close())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the LISTEN connection did not close in time; leaving it");
-        }
     }
 }
 
@@ -328,39 +333,44 @@ const LISTEN_QUIET_CHECK: Duration = Duration::from_secs(60);
 const LISTEN_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Generations clients asked some instance to cancel (`NOTIFY livepage_cancel`), for the
-/// instance that runs them to act on.
+/// instance that runs them to act on. Dropping it closes its connection.
 #[derive(Debug)]
 pub struct CancelRequests {
-    /// `None` after a failure: listened on afresh by the next call.
+    /// `None` after a failure: listened on afresh, on a new connection, by the next call.
     listener: Option<PgListener>,
-    pool: PgPool,
+    options: Arc<ListenOptions>,
+    quiet_check: Duration,
+    check_timeout: Duration,
 }
 
 impl CancelRequests {
-    /// The next generation to cancel, or `None` once the store is closed.
+    /// Checks the connection after `quiet` without a request, giving it `timeout` to answer.
+    pub fn check_after(mut self, quiet: Duration, timeout: Duration) -> Self {
+        (self.quiet_check, self.check_timeout) = (quiet, timeout);
+        self
+    }
+
+    /// The next generation to cancel.
     ///
-    /// After an error the next call connects and listens again; a request made while no
-    /// connection listened is lost, and the instance that made it answers its client with a
+    /// After an error the next call listens again on a new connection; a request made while
+    /// no connection listened is lost, and the instance that made it answers its client with a
     /// `409` when no instance acts on it.
-    pub async fn next(&mut self) -> Result<Option<Uuid>, StoreError> {
+    pub async fn next(&mut self) -> Result<Uuid, StoreError> {
         loop {
             let listener = match &mut self.listener {
                 Some(listener) => listener,
-                None => match listen_for_cancels(&self.pool).await {
-                    Ok(listener) => self.listener.insert(listener),
-                    Err(StoreError::Unavailable(sqlx::Error::PoolClosed)) => return Ok(None),
-                    Err(err) => return Err(err),
-                },
+                None => self
+                    .listener
+                    .insert(listen_for_cancels(&self.options).await?),
             };
-            match tokio::time::timeout(LISTEN_QUIET_CHECK, listener.recv()).await {
+            match tokio::time::timeout(self.quiet_check, listener.recv()).await {
                 Ok(Ok(notification)) => match Uuid::try_parse(notification.payload()) {
-                    Ok(id) => return Ok(Some(id)),
+                    Ok(id) => return Ok(id),
                     Err(_) => tracing::warn!(
                         payload = notification.payload(),
                         "ignoring a cancel request that names no generation"
                     ),
                 },
-                Ok(Err(sqlx::Error::PoolClosed)) => return Ok(None),
                 Ok(Err(err)) => {
                     self.listener = None;
                     return Err(err.into());
@@ -368,7 +378,7 @@ impl CancelRequests {
                 Err(_quiet) => {
                     let ping = sqlx::query("SELECT 1").execute(&mut *listener);
                     if !matches!(
-                        tokio::time::timeout(LISTEN_CHECK_TIMEOUT, ping).await,
+                        tokio::time::timeout(self.check_timeout, ping).await,
                         Ok(Ok(_))
                     ) {
                         self.listener = None;
@@ -401,6 +411,7 @@ impl SharedBudgets {
         let interval = Duration::from_secs(60) / per_minute.get();
         let burst = interval * (per_minute.get() - 1);
         let (interval_us, burst_us) = (micros(interval), micros(burst));
+        let key = Sha256::digest(key.as_bytes()).to_vec();
         let taken = sqlx::query(
             "INSERT INTO rate_limits AS budget (key, tat)
              VALUES ($1, now() + $2 * interval '1 microsecond')
@@ -409,7 +420,7 @@ impl SharedBudgets {
              WHERE greatest(budget.tat, now()) <= now() + $3 * interval '1 microsecond'
              RETURNING key",
         )
-        .bind(key)
+        .bind(&key)
         .bind(interval_us)
         .bind(burst_us)
         .fetch_optional(&self.pool)
@@ -421,7 +432,7 @@ impl SharedBudgets {
             "SELECT (extract(epoch FROM tat - now()) * 1000000)::bigint - $2
              FROM rate_limits WHERE key = $1",
         )
-        .bind(key)
+        .bind(&key)
         .bind(burst_us)
         .fetch_optional(&self.pool)
         .await?;
@@ -443,8 +454,15 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-async fn listen_for_cancels(pool: &PgPool) -> Result<PgListener, StoreError> {
-    let mut listener = PgListener::connect_with(pool).await?;
+/// A `LISTEN`ing connection in a pool of its own: a connection given up on may hold its slot
+/// until TCP gives up on it too (dropping a listener sends `UNLISTEN` on it first), so a new
+/// one never waits for the old one's place.
+async fn listen_for_cancels(options: &ListenOptions) -> Result<PgListener, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_lazy_with(options.connect.clone());
+    let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CANCEL_CHANNEL).await?;
     Ok(listener)
 }
@@ -579,10 +597,134 @@ fn latency_from_row(row: &PgRow) -> Result<LatencyRow, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::time::Duration;
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
 
     use super::*;
     use crate::store::testing::{Backend, FreshDatabase};
+
+    /// A TCP proxy whose connections can be frozen: nothing forwarded any more, nothing closed,
+    /// as when a NAT or a proxy forgets a connection. Connections made afterwards work.
+    struct StallingProxy {
+        address: SocketAddr,
+        epoch: watch::Sender<u64>,
+    }
+
+    impl StallingProxy {
+        async fn start(target: SocketAddr) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            let (epoch, _) = watch::channel(0);
+            let connections = epoch.clone();
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let mut stall = connections.subscribe();
+                    let born = *stall.borrow_and_update();
+                    tokio::spawn(async move {
+                        let Ok(mut server) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let stalled = async {
+                            while stall.changed().await.is_ok() {
+                                if *stall.borrow() != born {
+                                    return;
+                                }
+                            }
+                            std::future::pending::<()>().await;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            () = stalled => {
+                                // Both sockets stay open and silent.
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    });
+                }
+            });
+            Self { address, epoch }
+        }
+
+        /// Freezes every connection made so far.
+        fn stall(&self) {
+            self.epoch.send_modify(|epoch| *epoch += 1);
+        }
+    }
+
+    /// A listening connection that goes silent without closing is noticed after a quiet spell
+    /// and replaced by a new one, which gets the requests made after it.
+    #[tokio::test]
+    async fn a_silent_listening_connection_is_replaced() {
+        let Some(backend) = Backend::available()
+            .into_iter()
+            .find(|backend| matches!(backend, Backend::Postgres { .. }))
+        else {
+            return;
+        };
+        let database = FreshDatabase::create(&backend).await;
+        let mut url = url::Url::parse(database.url()).unwrap();
+        let target = (url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let target = tokio::net::lookup_host(target)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let proxy = StallingProxy::start(target).await;
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(proxy.address.port())).unwrap();
+        let options = StoreOptions {
+            acquire_timeout: Duration::from_secs(2),
+            ..StoreOptions::default()
+        };
+        let store = PgStore::connect(url.as_str(), &options).await.unwrap();
+        let direct = PgStore::connect(database.url(), &options).await.unwrap();
+        let mut requests = store
+            .cancel_requests()
+            .await
+            .unwrap()
+            .check_after(Duration::from_millis(300), Duration::from_millis(300));
+
+        let first = Uuid::now_v7();
+        direct.request_cancel(first).await.unwrap();
+        assert_eq!(requests.next().await.unwrap(), first);
+
+        proxy.stall();
+        let noticed = tokio::time::timeout(Duration::from_secs(10), requests.next()).await;
+        assert!(
+            matches!(noticed, Ok(Err(StoreError::Unavailable(_)))),
+            "the silent connection is given up: {noticed:?}"
+        );
+        // The next call listens on a new connection; a request made once it does arrives.
+        let second = Uuid::now_v7();
+        let next = tokio::spawn(async move { requests.next().await });
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let listening: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND state = 'idle'
+                       AND query LIKE 'LISTEN%'",
+                )
+                .fetch_one(&direct.pool)
+                .await
+                .unwrap();
+                if listening == 2 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("a second connection listens");
+        direct.request_cancel(second).await.unwrap();
+        let received = tokio::time::timeout(Duration::from_secs(10), next).await;
+        assert_eq!(received.unwrap().unwrap().unwrap(), second);
+
+        direct.close().await;
+        database.cleanup().await;
+    }
 
     #[tokio::test]
     async fn every_connection_has_the_configured_statement_timeout() {

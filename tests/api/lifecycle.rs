@@ -253,6 +253,8 @@ async fn a_cut_listening_connection_is_listened_on_again() {
     let mut stream = response.bytes_stream().eventsource();
     let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
     let id = started["generation_id"].as_str().unwrap();
+    // Recorded in the database by the time it relays.
+    while stream.next().await.unwrap().unwrap().event != "delta" {}
     let cancel = sibling
         .client
         .post(sibling.url(&format!("/api/generations/{id}/cancel")))
