@@ -279,7 +279,7 @@ async fn cancel_elsewhere(
                 Status::Cancelled
                     if latest.error_code.as_deref() == Some(ErrorCode::Cancelled.as_str()) =>
                 {
-                    return Ok(Json(view(state, record.id).await?));
+                    return Ok(Json(view_of(state, latest)));
                 }
                 _ => return Err(ApiError::Conflict("the generation has already finished")),
             },
@@ -322,6 +322,12 @@ async fn view(state: &AppState, id: Uuid) -> Result<GenerationView, ApiError> {
         StoreError::NotFound => ApiError::NotFound("generation"),
         other => other.into(),
     })?;
+    Ok(view_of(state, record))
+}
+
+/// How `GET /api/generations/{id}` shows a generation already read from the database.
+fn view_of(state: &AppState, record: GenerationRecord) -> GenerationView {
+    let id = record.id;
     let settings = state.generations.settings();
     let stage = state
         .generations
@@ -333,12 +339,12 @@ async fn view(state: &AppState, id: Uuid) -> Result<GenerationView, ApiError> {
                 _ => None,
             })
         });
-    Ok(GenerationView {
+    GenerationView {
         live_url: record.page_id.map(|page_id| settings.live_url(page_id)),
         events_url: settings.events_url(id),
         stage,
         record,
-    })
+    }
 }
 
 pub(super) fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {

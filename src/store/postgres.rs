@@ -658,10 +658,7 @@ mod tests {
     /// and replaced by a new one, which gets the requests made after it.
     #[tokio::test]
     async fn a_silent_listening_connection_is_replaced() {
-        let Some(backend) = Backend::available()
-            .into_iter()
-            .find(|backend| matches!(backend, Backend::Postgres { .. }))
-        else {
+        let Some(backend) = Backend::postgres() else {
             return;
         };
         let database = FreshDatabase::create(&backend).await;
@@ -728,10 +725,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_connection_has_the_configured_statement_timeout() {
-        let Some(backend) = Backend::available()
-            .into_iter()
-            .find(|backend| matches!(backend, Backend::Postgres { .. }))
-        else {
+        let Some(backend) = Backend::postgres() else {
             return;
         };
         let database = FreshDatabase::create(&backend).await;

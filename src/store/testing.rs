@@ -65,6 +65,13 @@ impl Backend {
         backends
     }
 
+    /// PostgreSQL when [`POSTGRES_URL_VAR`] is set (see [`Backend::available`]).
+    pub fn postgres() -> Option<Backend> {
+        Self::available()
+            .into_iter()
+            .find(|backend| matches!(backend, Backend::Postgres { .. }))
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",

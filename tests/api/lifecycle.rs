@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures_util::{Stream, StreamExt};
 use livepage::config::Config;
 use livepage::mock::{Content, Fault, Script};
 use rand::{Rng, SeedableRng};
@@ -21,6 +21,32 @@ fn paced(n: usize, pace_ms: u64) -> Script {
         pace: Duration::from_millis(pace_ms),
         ..Script::default()
     }
+}
+
+/// Starts a long generation on `app` and reads its stream up to the first delta, by which time
+/// the generation is recorded in the database. Returns the rest of the stream and the id.
+async fn start_relaying(
+    app: &TestApp,
+) -> (
+    impl Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Unpin,
+    String,
+) {
+    app.mock.push(paced(500, 20));
+    let response = app.post_generate(&body("a bakery")).await;
+    let mut stream = response.bytes_stream().eventsource();
+    let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
+    let id = started["generation_id"].as_str().unwrap().to_owned();
+    while stream.next().await.unwrap().unwrap().event != "delta" {}
+    (stream, id)
+}
+
+/// The `code` of a stream's last event, read to its end.
+async fn final_code(
+    stream: impl Stream<Item = Result<Event, EventStreamError<reqwest::Error>>>,
+) -> Value {
+    let rest: Vec<_> = stream.collect().await;
+    let last: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
+    last["code"].clone()
 }
 
 fn expected(n: usize) -> String {
@@ -144,12 +170,7 @@ backend_tests! {
         let shared = matches!(backend, Backend::Postgres { .. });
         let app = spawn_app(backend).await;
         let sibling = app.spawn_sibling().await;
-        app.mock.push(paced(500, 20));
-        let response = app.post_generate(&body("a bakery")).await;
-        let mut stream = response.bytes_stream().eventsource();
-        let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
-        let id = started["generation_id"].as_str().unwrap();
-        while stream.next().await.unwrap().unwrap().event != "delta" {}
+        let (stream, id) = start_relaying(&app).await;
 
         let cancel = format!("/api/generations/{id}/cancel");
         let elsewhere = sibling.client.post(sibling.url(&cancel)).send().await.unwrap();
@@ -165,9 +186,7 @@ backend_tests! {
             assert_eq!(status["status"], "cancelled");
             assert_eq!(status["error_code"], "cancelled");
         }
-        let rest: Vec<_> = stream.collect().await;
-        let error: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
-        assert_eq!(error["code"], "cancelled");
+        assert_eq!(final_code(stream).await, "cancelled");
         app.mock.wait_for_disconnects(1).await;
         let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
         assert_eq!(history["pages"], json!([]));
@@ -180,12 +199,7 @@ backend_tests! {
 
     async fn cancelling_stops_the_upstream_and_saves_nothing(backend: Backend) {
         let app = spawn_app(backend).await;
-        app.mock.push(paced(500, 20));
-        let response = app.post_generate(&body("a bakery")).await;
-        let mut stream = response.bytes_stream().eventsource();
-        let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
-        let id = started["generation_id"].as_str().unwrap();
-        while stream.next().await.unwrap().unwrap().event != "delta" {}
+        let (stream, id) = start_relaying(&app).await;
 
         let cancelled = app.client.post(app.url(&format!("/api/generations/{id}/cancel"))).send().await.unwrap();
         assert_eq!(cancelled.status(), 200);
@@ -193,9 +207,7 @@ backend_tests! {
         assert_eq!(status["status"], "cancelled");
         assert_eq!(status["error_code"], "cancelled");
 
-        let rest: Vec<_> = stream.collect().await;
-        let error: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
-        assert_eq!(error["code"], "cancelled");
+        assert_eq!(final_code(stream).await, "cancelled");
         app.mock.wait_for_disconnects(1).await; // the upstream connection was closed
         let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
         assert_eq!(history["pages"], json!([]));
@@ -248,13 +260,7 @@ async fn a_cut_listening_connection_is_listened_on_again() {
     .await
     .expect("both instances listen again on new connections");
 
-    app.mock.push(paced(500, 20));
-    let response = app.post_generate(&body("a bakery")).await;
-    let mut stream = response.bytes_stream().eventsource();
-    let started: Value = serde_json::from_str(&stream.next().await.unwrap().unwrap().data).unwrap();
-    let id = started["generation_id"].as_str().unwrap();
-    // Recorded in the database by the time it relays.
-    while stream.next().await.unwrap().unwrap().event != "delta" {}
+    let (stream, id) = start_relaying(&app).await;
     let cancel = sibling
         .client
         .post(sibling.url(&format!("/api/generations/{id}/cancel")))
@@ -262,9 +268,7 @@ async fn a_cut_listening_connection_is_listened_on_again() {
         .await
         .unwrap();
     assert_eq!(cancel.status(), 200);
-    let rest: Vec<_> = stream.collect().await;
-    let error: Value = serde_json::from_str(&rest.last().unwrap().as_ref().unwrap().data).unwrap();
-    assert_eq!(error["code"], "cancelled");
+    assert_eq!(final_code(stream).await, "cancelled");
     database.close().await;
     sibling.stop().await;
     app.stop().await;
