@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::cluster::{Cluster, Notice, Retention};
 use crate::config::Config;
 use crate::generation::{GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
@@ -36,6 +38,13 @@ const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// page taken down in the database may still be served.
 const PAGE_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// How long shutdown waits for the last events of drained generations to reach Redis.
+const CLUSTER_FLUSH: Duration = Duration::from_secs(5);
+
+/// How often each instance looks for generations whose instance is gone (with Redis; on
+/// SQLite only at start-up).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
 /// A configured service, ready to run.
 #[derive(Debug)]
 pub struct Application {
@@ -50,6 +59,8 @@ pub struct Application {
     flusher: JoinHandle<()>,
     /// Acts on other instances' cancel requests (PostgreSQL); aborted at shutdown.
     cancel_listener: Option<JoinHandle<()>>,
+    /// Marks failed the generations of instances that are gone; aborted at shutdown.
+    sweeper: JoinHandle<()>,
 }
 
 impl Application {
@@ -96,19 +107,49 @@ impl Application {
 
         let sanitizer = SanitizerPool::new(Sanitizer::new(config.styles))
             .context("starting the sanitizer threads")?;
+        let cluster = match &config.redis_url {
+            Some(url) => {
+                let retention = Retention {
+                    finished: config.event_retention,
+                    running: config.generation_timeout + config.event_retention,
+                };
+                Some(Cluster::connect(url.expose_secret(), retention).await?)
+            }
+            None => None,
+        };
         let generations = Generations::new(
             store.clone(),
             upstream,
             sanitizer,
             GenerationSettings::from_config(&config),
             metrics.generation.clone(),
+            cluster.clone(),
         );
-        // On PostgreSQL a client may ask any instance to cancel a generation another one runs.
-        let cancel_listener = match store
-            .cancel_requests()
-            .await
-            .context("DATABASE_URL: could not listen for cancel requests")?
-        {
+        let pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
+        // Before any request: on SQLite every row still running was left by an earlier run.
+        report_abandoned(generations.fail_abandoned().await);
+        let sweeper = tokio::spawn(fail_abandoned(Arc::downgrade(&generations)));
+        // A client may ask any instance to cancel a generation another one runs: through
+        // Redis when there is one, else through PostgreSQL.
+        if let Some(cluster) = &cluster {
+            let (generations, pages) = (Arc::downgrade(&generations), pages.clone());
+            cluster.listen(move |notice| match notice {
+                Notice::Cancel(id) => {
+                    if let Some(generations) = generations.upgrade() {
+                        generations.cancel_here(id);
+                    }
+                }
+                Notice::PageChanged(id) => pages.invalidate(id),
+            });
+        }
+        let cancel_requests = match cluster {
+            Some(_) => None,
+            None => store
+                .cancel_requests()
+                .await
+                .context("DATABASE_URL: could not listen for cancel requests")?,
+        };
+        let cancel_listener = match cancel_requests {
             Some(requests) => {
                 let generations = Arc::clone(&generations);
                 Some(tokio::spawn(async move {
@@ -140,9 +181,11 @@ impl Application {
             views,
             limits,
             metrics,
-            pages: PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL),
+            pages,
+            cluster,
         });
         Ok(Self {
+            sweeper,
             listener,
             metrics_listener,
             state,
@@ -181,6 +224,7 @@ impl Application {
             stop_flusher,
             flusher,
             cancel_listener,
+            sweeper,
         } = self;
         let generations = Arc::clone(&state.generations);
         let grace = state.config.shutdown_grace;
@@ -232,6 +276,11 @@ impl Application {
         if let Some(task) = cancel_listener {
             task.abort();
         }
+        sweeper.abort();
+        // The drained generations' last events still have to reach the other instances.
+        if let Some(cluster) = &state.cluster {
+            cluster.shutdown(CLUSTER_FLUSH).await;
+        }
         state.store.close().await;
         if let Some(task) = demo_upstream {
             task.abort();
@@ -266,6 +315,32 @@ async fn start_demo_upstream(config: &Config) -> anyhow::Result<(Url, JoinHandle
     // The demo model serves forever: recording its requests would only grow memory.
     mock.set_recording(false);
     mock.spawn().await.context("starting the demo model")
+}
+
+/// Marks failed, from time to time while several instances share Redis, the generations left
+/// running by instances that are gone. Ends when the registry is dropped.
+async fn fail_abandoned(generations: std::sync::Weak<Generations>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is at once, and start-up has just looked
+    loop {
+        ticks.tick().await;
+        let Some(generations) = generations.upgrade() else {
+            return;
+        };
+        if !generations.is_clustered() {
+            return;
+        }
+        report_abandoned(generations.fail_abandoned().await);
+    }
+}
+
+fn report_abandoned(result: Result<u64, crate::store::StoreError>) {
+    match result {
+        Ok(0) => {}
+        Ok(count) => tracing::warn!(count, "marked failed the generations of instances that are gone"),
+        Err(err) => tracing::warn!(error = %err, "could not look for abandoned generations"),
+    }
 }
 
 /// Keeps the rate limiters' memory bounded; ends when the limits are dropped.

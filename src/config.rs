@@ -51,6 +51,17 @@ pub struct Config {
     )]
     pub database_url: String,
 
+    /// `redis://…`: share every generation's live events with the other instances through
+    /// Redis (several instances behind a load balancer). Unset: events stay in this process.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        value_name = "REDIS_URL",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub redis_url: Option<SecretString>,
+
     /// Base of absolute URLs in events (default: `http://{LIVEPAGE_ADDR}`).
     #[arg(long, env = "PUBLIC_URL", value_name = "PUBLIC_URL", value_parser = parse_base_url)]
     pub public_url: Option<Url>,
@@ -242,6 +253,7 @@ impl Config {
         let present = |secret: &SecretString| !secret.expose_secret().is_empty();
         self.openrouter_api_key = self.openrouter_api_key.filter(present);
         self.admin_token = self.admin_token.filter(present);
+        self.redis_url = self.redis_url.filter(present);
         self
     }
 

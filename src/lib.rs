@@ -4,7 +4,9 @@
 //! - [`config`]: settings from environment variables and flags, checked at start-up.
 //! - [`app`]: wires the parts together; builds on a bound listener, runs until shutdown.
 //! - [`http`]: the route table, handlers, the API's error shape and SSE framing.
-//! - [`generation`]: the registry of generations, each a task producing a numbered event log.
+//! - [`generation`]: the registry of generations, each a task producing a numbered event log;
+//!   following one from any instance.
+//! - [`cluster`]: several instances as one service through Redis: events, leases, notices.
 //! - [`upstream`]: the OpenRouter / OpenAI-compatible streaming client.
 //! - [`mock`]: the OpenAI-compatible mock upstream (demo mode, tests, benchmarks).
 //! - [`sanitize`]: raw model output → [`sanitize::SanitizedHtml`], the only thing pages are made of.
@@ -16,6 +18,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod generation;

@@ -3,7 +3,7 @@
 //! They know nothing of SSE: `crate::http::sse` maps each to one frame, using [`Event::name`] as
 //! the event type and the serialized payload as its data.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -34,13 +34,39 @@ impl Event {
         }
     }
 
+    /// The event named `name` (see [`Event::name`]) from its JSON data, as another instance
+    /// published it. Serializing the result gives the same bytes back.
+    pub fn decode(name: &str, data: &[u8]) -> Result<Self, DecodeError> {
+        fn parse<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, DecodeError> {
+            serde_json::from_slice(data).map_err(DecodeError::Data)
+        }
+        Ok(match name {
+            "started" => Self::Started(parse(data)?),
+            "progress" => Self::Progress(parse(data)?),
+            "delta" => Self::Delta(parse(data)?),
+            "preview" => Self::Preview(parse(data)?),
+            "completed" => Self::Completed(parse(data)?),
+            "error" => Self::Error(parse(data)?),
+            other => return Err(DecodeError::Name(other.to_owned())),
+        })
+    }
+
     /// `completed` and `error` end a stream.
     pub fn is_terminal(&self) -> bool {
         matches!(self, Self::Completed(_) | Self::Error(_))
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Why a published event could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event {0:?}")]
+    Name(String),
+    #[error("malformed event data: {0}")]
+    Data(#[source] serde_json::Error),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Started {
     pub generation_id: Uuid,
     pub model: String,
@@ -51,7 +77,7 @@ pub struct Started {
 }
 
 /// The stages a generation goes through, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Queued,
@@ -61,7 +87,7 @@ pub enum Stage {
     Saving,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Progress {
     pub stage: Stage,
     /// Generations ahead of this one, while queued.
@@ -79,17 +105,17 @@ pub struct Progress {
     pub attempt: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delta {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Preview {
     pub html: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Completed {
     pub page_id: Uuid,
     pub live_url: String,
@@ -100,7 +126,7 @@ pub struct Completed {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failed {
     pub code: ErrorCode,
     pub message: String,
@@ -109,7 +135,7 @@ pub struct Failed {
 }
 
 /// Stable codes of `error` events (documented in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Every attempt failed before the first token and the fallback page is off.
@@ -138,12 +164,17 @@ pub enum ErrorCode {
     Cancelled,
     /// The server shut down before the generation finished.
     Shutdown,
+    /// The instance running the generation stopped (its lease in Redis lapsed) before finishing.
+    InstanceLost,
+    /// This instance cannot follow the generation: Redis, which carries its events between
+    /// instances, does not answer. Sent without an id, so a client resumes where it was.
+    StreamUnavailable,
     /// A bug on our side; details are in the log.
     Internal,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 14] = [
+    const ALL: [ErrorCode; 16] = [
         Self::UpstreamUnavailable,
         Self::UpstreamRejected,
         Self::UpstreamError,
@@ -157,6 +188,8 @@ impl ErrorCode {
         Self::StorageUnavailable,
         Self::Cancelled,
         Self::Shutdown,
+        Self::InstanceLost,
+        Self::StreamUnavailable,
         Self::Internal,
     ];
 
@@ -180,6 +213,8 @@ impl ErrorCode {
             Self::StorageUnavailable => "storage_unavailable",
             Self::Cancelled => "cancelled",
             Self::Shutdown => "shutdown",
+            Self::InstanceLost => "instance_lost",
+            Self::StreamUnavailable => "stream_unavailable",
             Self::Internal => "internal",
         }
     }

@@ -57,6 +57,8 @@ struct State {
     /// How many bytes of the text the latest preview was made from (see
     /// [`EventLog::push_preview`]).
     preview_made_from: usize,
+    /// Set by [`EventLog::seal`]: only the terminal event may follow.
+    sealed: bool,
     closed: bool,
     /// Subscribers that found nothing new, woken by the next append or the close. They
     /// register under the same lock as they read, so no append can slip between the two.
@@ -163,7 +165,7 @@ impl EventLog {
     }
 
     fn push_locked(state: &mut State, event: Event) -> u64 {
-        if state.closed {
+        if state.closed || (state.sealed && !event.is_terminal()) {
             return 0;
         }
         let seq = state.places.len() as u64 + 1;
@@ -183,6 +185,34 @@ impl EventLog {
         }
         state.preview_made_from = made_from;
         Self::push_locked(&mut state, Event::Preview(Preview { html }))
+    }
+
+    /// Reserves the next seq for the terminal event and refuses anything else from now on
+    /// (a preview finishing late on another thread, say), so that the seq can be recorded with
+    /// the outcome before the event is appended. Returns that seq; calling it again returns
+    /// the same one.
+    pub fn seal(&self) -> u64 {
+        let mut state = self.state();
+        state.sealed = true;
+        state.places.len() as u64 + 1
+    }
+
+    /// Appends `event` as number `seq`, as another instance numbered it: the copy of a log
+    /// published elsewhere. Numbers skipped (a superseded preview the publisher deleted) stay
+    /// empty; a number already used is ignored (returns false).
+    pub fn push_numbered(&self, seq: u64, event: Event) -> bool {
+        let mut state = self.state();
+        let next = state.places.len() as u64 + 1;
+        if seq < next || state.closed {
+            return false;
+        }
+        let text_len = state.text.len() as u32;
+        for _ in next..seq {
+            state.places.push(text_len | EVENT);
+        }
+        state.append(seq, event);
+        state.wake_all();
+        true
     }
 
     /// Appends a terminal event and closes the log.
@@ -444,6 +474,33 @@ mod tests {
             );
         }
         assert_eq!(log.text().len(), 140_000);
+    }
+
+    #[tokio::test]
+    async fn a_sealed_log_takes_only_its_terminal_event_at_the_reserved_seq() {
+        let log = Arc::new(EventLog::new());
+        log.push(delta("a"));
+        assert_eq!(log.seal(), 2);
+        assert_eq!(log.seal(), 2, "sealing again reserves the same seq");
+        assert_eq!(log.push_preview("late".into(), 1), 0);
+        assert_eq!(log.push(delta("b")), 0);
+        assert_eq!(log.finish(failed()), 2);
+    }
+
+    #[tokio::test]
+    async fn a_copy_keeps_the_publishers_numbers_and_skips_the_gaps() {
+        let copy = Arc::new(EventLog::new());
+        assert!(copy.push_numbered(1, delta("a")));
+        assert!(copy.push_numbered(3, Event::Preview(Preview { html: "p".into() })));
+        assert!(!copy.push_numbered(3, delta("again")), "a seq is used once");
+        assert!(copy.push_numbered(4, delta("b")));
+        assert!(copy.push_numbered(5, failed()));
+        copy.close();
+        let all: Vec<_> = copy.subscribe(0).collect().await;
+        assert_eq!(texts(&all), ["a", "preview:p", "b", "error"]);
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3, 4, 5]);
+        assert_eq!(copy.text(), "ab");
+        assert_eq!(copy.terminal().map(|t| t.seq), Some(5));
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 
 pub mod event;
 mod fallback;
+mod follow;
 pub mod log;
 pub mod prompt;
 mod run;
@@ -25,6 +26,7 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::domain::{GenerateBody, GenerationRequest};
 use crate::metrics::GenerationMetrics;
@@ -33,6 +35,7 @@ use crate::store::{CancelRequests, Store};
 use crate::upstream::UpstreamClient;
 
 pub use event::{ErrorCode, Event, Stage};
+pub use follow::{CancelError, Follow};
 pub use log::{Entry, EventLog};
 
 /// How generations behave; derived from [`Config`].
@@ -188,6 +191,15 @@ pub struct Generations {
     tasks: TaskTracker,
     /// Cleared on shutdown: new generations are refused.
     accepting: AtomicBool,
+    /// Cancelled when shutdown begins: streams that follow generations this instance does
+    /// not run end then (their clients resume elsewhere), and so do the copies behind them.
+    stopping: CancellationToken,
+    /// With Redis: the other instances, which see every event of the generations run here.
+    cluster: Option<Arc<Cluster>>,
+    /// This instance's id, recorded on the generations it runs.
+    instance: Uuid,
+    /// Copies of generations other instances run, by id, while someone here follows them.
+    mirrors: Mutex<HashMap<Uuid, Arc<follow::Mirror>>>,
 }
 
 impl Generations {
@@ -197,8 +209,13 @@ impl Generations {
         sanitizer: SanitizerPool,
         settings: GenerationSettings,
         metrics: GenerationMetrics,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            instance: cluster.as_ref().map_or_else(Uuid::new_v4, |c| c.instance()),
+            cluster,
+            stopping: CancellationToken::new(),
+            mirrors: Mutex::default(),
             slots: Arc::new(Semaphore::new(settings.max_concurrent as usize)),
             store,
             upstream,
@@ -217,6 +234,12 @@ impl Generations {
 
     pub fn settings(&self) -> &GenerationSettings {
         &self.settings
+    }
+
+    fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {
+        self.mirrors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn live(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Generation>>> {
@@ -307,6 +330,9 @@ impl Generations {
             created_at: generation.created_at,
         }));
         self.live().insert(id, Arc::clone(&generation));
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(id, Arc::clone(&generation.log));
+        }
         self.metrics.started();
 
         let span = tracing::info_span!("generation", id = %id, model = %generation.model);
@@ -333,19 +359,27 @@ impl Generations {
     pub async fn follow_cancel_requests(&self, mut requests: CancelRequests) {
         loop {
             match requests.next().await {
-                Ok(id) => {
-                    if let Some(generation) = self.get(id)
-                        && generation.cancel(ErrorCode::Cancelled)
-                    {
-                        tracing::info!(generation_id = %id, "cancelled at another instance's request");
-                    }
-                }
+                Ok(id) => self.cancel_here(id),
                 Err(err) => {
                     tracing::warn!(error = %err, "listening for cancel requests failed; again in a second");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
+    }
+
+    /// Cancels generation `id` if this instance runs it: another instance was asked to.
+    pub fn cancel_here(&self, id: Uuid) {
+        if let Some(generation) = self.get(id)
+            && generation.cancel(ErrorCode::Cancelled)
+        {
+            tracing::info!(generation_id = %id, "cancelled at another instance's request");
+        }
+    }
+
+    /// Whether other instances share this one's generations (Redis).
+    pub fn is_clustered(&self) -> bool {
+        self.cluster.is_some()
     }
 
     /// Generations currently running.
@@ -395,6 +429,7 @@ impl Generations {
     /// rest with code `shutdown` and waits for them to record it.
     pub async fn shutdown(&self, grace: Duration) {
         self.accepting.store(false, Ordering::Release);
+        self.stopping.cancel();
         self.tasks.close();
         if tokio::time::timeout(grace, self.tasks.wait())
             .await

@@ -295,6 +295,7 @@ impl<'a> Run<'a> {
             id: self.generation.id,
             request: self.request,
             created_at: self.generation.created_at,
+            instance_id: self.registry.instance,
         };
         let store = &self.registry.store;
         with_storage_retries(|| store.insert_generation(&row))
@@ -572,6 +573,8 @@ impl<'a> Run<'a> {
         });
     }
 
+    /// How the generation ended, as recorded. Seals the log: the terminal event's seq is
+    /// recorded with the outcome, so nothing but that event may be appended after it.
     fn outcome<'f>(
         &'f self,
         status: GenerationStatus,
@@ -586,6 +589,9 @@ impl<'a> Run<'a> {
             duration_ms: self.elapsed_ms(),
             partial_output: None,
             finished_at: OffsetDateTime::now_utc(),
+            // Recorded with the outcome, so every instance can tell a client that has seen
+            // the end (docs/ARCHITECTURE.md, "Several instances").
+            final_seq: Some(self.generation.log.seal()),
         }
     }
 

@@ -28,6 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::generation::Generations;
 use crate::metrics::Metrics;
@@ -71,6 +72,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Published pages for `/p/{id}`, kept in memory for up to a minute (see `page_cache`).
     pub pages: page_cache::PageCache,
+    /// With `REDIS_URL`: the other instances (see `cluster`).
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {

@@ -61,6 +61,11 @@ impl PageCache {
         Self { pages }
     }
 
+    /// Forgets page `id`, which has changed: the next request asks the database.
+    pub fn invalidate(&self, id: Uuid) {
+        self.pages.invalidate(&id);
+    }
+
     /// The public page `id`, from the cache or else from the store.
     pub async fn get(&self, id: Uuid, store: &Store) -> Result<Arc<CachedPage>, StoreError> {
         if let Some(page) = self.pages.get(&id) {

@@ -36,7 +36,10 @@ pub struct StreamOptions {
     pub subscribers: Gauge,
 }
 
-/// Maps one log entry to its SSE frame, with a `retry:` hint when given one.
+/// Maps one log entry to its SSE frame, with a `retry:` hint when given one. An entry numbered
+/// 0 is a notice about this stream rather than one of the generation's events (see
+/// `generation::follow`): it goes without an `id:`, which leaves the client's last event id
+/// where it was.
 ///
 /// Written straight into one buffer: this runs for every delta of every subscriber, and a
 /// general SSE builder (checking each field for newlines, formatting the id through `fmt`)
@@ -45,9 +48,12 @@ pub struct StreamOptions {
 pub fn frame(entry: &Entry, retry: Option<Duration>) -> Bytes {
     let name = entry.event.name();
     let mut buf = Vec::with_capacity(48 + name.len() + data_size_hint(&entry.event));
-    buf.extend_from_slice(b"id: ");
-    buf.extend_from_slice(itoa::Buffer::new().format(entry.seq).as_bytes());
-    buf.extend_from_slice(b"\nevent: ");
+    if entry.seq != 0 {
+        buf.extend_from_slice(b"id: ");
+        buf.extend_from_slice(itoa::Buffer::new().format(entry.seq).as_bytes());
+        buf.push(b'\n');
+    }
+    buf.extend_from_slice(b"event: ");
     buf.extend_from_slice(name.as_bytes());
     buf.extend_from_slice(b"\ndata: ");
     let data_start = buf.len();
@@ -188,6 +194,18 @@ mod tests {
         );
         let first = frame_text(&entry, Some(Duration::from_secs(2)));
         assert!(first.ends_with("\nretry: 2000\n\n"), "{first}");
+    }
+
+    #[test]
+    fn a_notice_about_the_stream_has_no_id() {
+        let entry = Entry {
+            seq: 0,
+            event: Event::Delta(Delta { text: "x".into() }),
+        };
+        assert_eq!(
+            frame_text(&entry, None),
+            "event: delta\ndata: {\"text\":\"x\"}\n\n"
+        );
     }
 
     fn frame_text(entry: &Entry, retry: Option<Duration>) -> String {

@@ -14,18 +14,42 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: ready to serve when the database answers.
+/// `GET /readyz`: ready to serve when the database answers. With Redis, its state is reported
+/// too; an instance whose Redis does not answer still serves (its own generations, pages,
+/// summaries from the database), so it says `degraded` rather than taking itself out of a load
+/// balancer that would then take every instance out at once.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let demo_mode = state.config.demo_mode();
-    match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready", "database": "ok", "demo_mode": demo_mode }))
-            .into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check: database unreachable");
-            let body = json!({ "status": "unavailable", "database": "unreachable", "demo_mode": demo_mode });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    let (database, redis) = tokio::join!(state.store.ping(), async {
+        match &state.cluster {
+            Some(cluster) => Some(cluster.ping().await),
+            None => None,
         }
+    });
+    let redis = redis.map(|ping| match ping {
+        Ok(()) => "ok",
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check: Redis unreachable");
+            "unreachable"
+        }
+    });
+    let (status, code) = match (&database, redis) {
+        (Err(err), _) => {
+            tracing::warn!(error = %err, "readiness check: database unreachable");
+            ("unavailable", StatusCode::SERVICE_UNAVAILABLE)
+        }
+        (Ok(()), Some("unreachable")) => ("degraded", StatusCode::OK),
+        (Ok(()), _) => ("ready", StatusCode::OK),
+    };
+    let mut body = json!({
+        "status": status,
+        "database": if database.is_ok() { "ok" } else { "unreachable" },
+        "demo_mode": demo_mode,
+    });
+    if let Some(redis) = redis {
+        body["redis"] = json!(redis);
     }
+    (code, Json(body)).into_response()
 }
 
 /// Any other path.

@@ -124,6 +124,8 @@ pub struct NewGeneration<'a> {
     pub id: Uuid,
     pub request: &'a GenerationRequest,
     pub created_at: OffsetDateTime,
+    /// The instance that runs it (see [`GenerationRecord::instance_id`]).
+    pub instance_id: Uuid,
 }
 
 /// The page a successful generation produced.
@@ -148,6 +150,17 @@ pub struct Outcome<'a> {
     /// The raw model output of a failed generation, kept for diagnosis.
     pub partial_output: Option<&'a str>,
     pub finished_at: OffsetDateTime,
+    /// The seq of the terminal event (see [`GenerationRecord::final_seq`]).
+    pub final_seq: Option<u64>,
+}
+
+/// Why a generation whose instance stopped without finishing it is marked failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Abandoned<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    /// The seq of the terminal event that says so, when one was published.
+    pub final_seq: Option<u64>,
 }
 
 /// Page metadata (everything but the HTML).
@@ -194,6 +207,12 @@ pub struct GenerationRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
+    /// The instance that runs (or ran) it; `None` for rows from before instances had ids.
+    #[serde(skip)]
+    pub instance_id: Option<Uuid>,
+    /// The seq (SSE id) of its terminal event, once it has ended; `None` for rows from before.
+    #[serde(skip)]
+    pub final_seq: Option<i64>,
 }
 
 /// The database behind LivePage.
@@ -279,6 +298,37 @@ impl Store {
         outcome: &Outcome<'_>,
     ) -> Result<(), StoreError> {
         dispatch!(self.finish_generation(generation_id, outcome))
+    }
+
+    /// Marks generation `id` failed if it is still running (its instance stopped without
+    /// finishing it); returns whether it was.
+    pub async fn fail_running(
+        &self,
+        id: Uuid,
+        failure: &Abandoned<'_>,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.fail_running(id, failure))
+    }
+
+    /// Marks failed every generation still running on `instance` (on any instance when `None`);
+    /// returns how many there were.
+    pub async fn fail_instance(
+        &self,
+        instance: Option<Uuid>,
+        failure: &Abandoned<'_>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.fail_instance(instance, failure))
+    }
+
+    /// The instances that have generations running, by the database.
+    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
+        dispatch!(self.running_instances())
+    }
+
+    /// Whether only one instance can use this database (SQLite), so that a generation left
+    /// running by an earlier start can only have been abandoned.
+    pub fn is_single_instance(&self) -> bool {
+        matches!(self.engine, Engine::Sqlite(_))
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {

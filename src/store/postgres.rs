@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
     Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage, found,
     parse_status, saturating_i64,
 };
@@ -109,8 +109,9 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let request = generation.request;
         sqlx::query(
-            "INSERT INTO generations (id, email, prompt, page_type, theme, model, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO generations
+                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(generation.id)
         .bind(request.email.as_str())
@@ -120,6 +121,7 @@ impl PgStore {
         .bind(request.model.as_str())
         .bind(GenerationStatus::Running.as_str())
         .bind(generation.created_at)
+        .bind(generation.instance_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -152,8 +154,8 @@ impl PgStore {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = $1, error_code = $2, error_message = $3, usage = $4, first_token_ms = $5,
-                 duration_ms = $6, partial_output = $7, finished_at = $8
-             WHERE id = $9",
+                 duration_ms = $6, partial_output = $7, finished_at = $8, final_seq = $9
+             WHERE id = $10",
         )
         .bind(outcome.status.as_str())
         .bind(outcome.error_code)
@@ -163,10 +165,62 @@ impl PgStore {
         .bind(saturating_i64(outcome.duration_ms))
         .bind(outcome.partial_output)
         .bind(outcome.finished_at)
+        .bind(outcome.final_seq.map(saturating_i64))
         .bind(generation_id)
         .execute(&self.pool)
         .await?;
         found(updated.rows_affected())
+    }
+
+    /// Marks generation `id` failed if it is still running; returns whether it was.
+    pub async fn fail_running(
+        &self,
+        id: Uuid,
+        failure: &Abandoned<'_>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = 'failed', error_code = $1, error_message = $2, final_seq = $3,
+                 finished_at = now()
+             WHERE id = $4 AND status = 'running'",
+        )
+        .bind(failure.code)
+        .bind(failure.message)
+        .bind(failure.final_seq.map(saturating_i64))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Marks failed every generation still running on `instance`, or on any instance when
+    /// `None`; returns how many there were.
+    pub async fn fail_instance(
+        &self,
+        instance: Option<Uuid>,
+        failure: &Abandoned<'_>,
+    ) -> Result<u64, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = 'failed', error_code = $1, error_message = $2, finished_at = now()
+             WHERE status = 'running' AND ($3::uuid IS NULL OR instance_id = $3)",
+        )
+        .bind(failure.code)
+        .bind(failure.message)
+        .bind(instance)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected())
+    }
+
+    /// The instances that have generations running, by the database.
+    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT instance_id FROM generations
+             WHERE status = 'running' AND instance_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
@@ -194,7 +248,7 @@ impl PgStore {
         let row = sqlx::query(
             "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
                     error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
-                    finished_at
+                    finished_at, instance_id, final_seq
              FROM generations WHERE id = $1",
         )
         .bind(id)
@@ -505,8 +559,9 @@ async fn complete_generation(
     let updated = sqlx::query(
         "UPDATE generations
          SET status = 'completed', page_id = $1, error_code = $2, error_message = $3, usage = $4,
-             first_token_ms = $5, duration_ms = $6, partial_output = NULL, finished_at = $7
-         WHERE id = $8",
+             first_token_ms = $5, duration_ms = $6, partial_output = NULL, finished_at = $7,
+             final_seq = $8
+         WHERE id = $9",
     )
     .bind(page_id)
     .bind(outcome.error_code)
@@ -515,6 +570,7 @@ async fn complete_generation(
     .bind(outcome.first_token_ms.map(saturating_i64))
     .bind(saturating_i64(outcome.duration_ms))
     .bind(outcome.finished_at)
+    .bind(outcome.final_seq.map(saturating_i64))
     .bind(generation_id)
     .execute(&mut **tx)
     .await?;
@@ -565,6 +621,8 @@ fn generation_from_row(row: &PgRow) -> Result<GenerationRecord, sqlx::Error> {
         duration_ms: row.try_get("duration_ms")?,
         partial_output: row.try_get("partial_output")?,
         created_at: row.try_get("created_at")?,
+        instance_id: row.try_get("instance_id")?,
+        final_seq: row.try_get("final_seq")?,
         finished_at: row.try_get("finished_at")?,
     })
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use super::{
-    GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
     Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
     column_decode_error, found, parse_status, saturating_i64,
 };
@@ -73,8 +73,9 @@ impl SqliteStore {
         let request = generation.request;
         let _write = self.writer.lock().await;
         sqlx::query(
-            "INSERT INTO generations (id, email, prompt, page_type, theme, model, status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO generations
+                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(generation.id.hyphenated())
         .bind(request.email.as_str())
@@ -84,6 +85,7 @@ impl SqliteStore {
         .bind(request.model.as_str())
         .bind(GenerationStatus::Running.as_str())
         .bind(format_timestamp(generation.created_at)?)
+        .bind(generation.instance_id.hyphenated())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -118,7 +120,7 @@ impl SqliteStore {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = ?, error_code = ?, error_message = ?, usage = ?, first_token_ms = ?,
-                 duration_ms = ?, partial_output = ?, finished_at = ?
+                 duration_ms = ?, partial_output = ?, finished_at = ?, final_seq = ?
              WHERE id = ?",
         )
         .bind(outcome.status.as_str())
@@ -129,10 +131,68 @@ impl SqliteStore {
         .bind(saturating_i64(outcome.duration_ms))
         .bind(outcome.partial_output)
         .bind(format_timestamp(outcome.finished_at)?)
+        .bind(outcome.final_seq.map(saturating_i64))
         .bind(generation_id.hyphenated())
         .execute(&self.pool)
         .await?;
         found(updated.rows_affected())
+    }
+
+    /// Marks generation `id` failed with `code` if it is still running; returns whether it was.
+    pub async fn fail_running(
+        &self,
+        id: Uuid,
+        failure: &Abandoned<'_>,
+    ) -> Result<bool, StoreError> {
+        let _write = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = 'failed', error_code = ?, error_message = ?, final_seq = ?,
+                 finished_at = ?
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(failure.code)
+        .bind(failure.message)
+        .bind(failure.final_seq.map(saturating_i64))
+        .bind(format_timestamp(OffsetDateTime::now_utc())?)
+        .bind(id.hyphenated())
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Marks failed every generation still running on `instance`, or on any instance when
+    /// `None`; returns how many there were.
+    pub async fn fail_instance(
+        &self,
+        instance: Option<Uuid>,
+        failure: &Abandoned<'_>,
+    ) -> Result<u64, StoreError> {
+        let _write = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE generations
+             SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?
+             WHERE status = 'running' AND (? IS NULL OR instance_id = ?)",
+        )
+        .bind(failure.code)
+        .bind(failure.message)
+        .bind(format_timestamp(OffsetDateTime::now_utc())?)
+        .bind(instance.map(|id| id.hyphenated()))
+        .bind(instance.map(|id| id.hyphenated()))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected())
+    }
+
+    /// The instances that have generations running, by the database.
+    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<Hyphenated> = sqlx::query_scalar(
+            "SELECT DISTINCT instance_id FROM generations
+             WHERE status = 'running' AND instance_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(Hyphenated::into_uuid).collect())
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
@@ -160,7 +220,7 @@ impl SqliteStore {
         let row = sqlx::query(
             "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
                     error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
-                    finished_at
+                    finished_at, instance_id, final_seq
              FROM generations WHERE id = ?",
         )
         .bind(id.hyphenated())
@@ -372,7 +432,8 @@ async fn complete_generation(
     let updated = sqlx::query(
         "UPDATE generations
          SET status = 'completed', page_id = ?, error_code = ?, error_message = ?, usage = ?,
-             first_token_ms = ?, duration_ms = ?, partial_output = NULL, finished_at = ?
+             first_token_ms = ?, duration_ms = ?, partial_output = NULL, finished_at = ?,
+             final_seq = ?
          WHERE id = ?",
     )
     .bind(page_id.hyphenated())
@@ -382,6 +443,7 @@ async fn complete_generation(
     .bind(outcome.first_token_ms.map(saturating_i64))
     .bind(saturating_i64(outcome.duration_ms))
     .bind(format_timestamp(outcome.finished_at)?)
+    .bind(outcome.final_seq.map(saturating_i64))
     .bind(generation_id.hyphenated())
     .execute(&mut **tx)
     .await?;
@@ -475,6 +537,10 @@ fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error>
         duration_ms: row.try_get("duration_ms")?,
         partial_output: row.try_get("partial_output")?,
         created_at: timestamp(row, "created_at")?,
+        instance_id: row
+            .try_get::<Option<Hyphenated>, _>("instance_id")?
+            .map(Hyphenated::into_uuid),
+        final_seq: row.try_get("final_seq")?,
         finished_at: row
             .try_get::<Option<&str>, _>("finished_at")?
             .map(|text| parse_timestamp("finished_at", text))

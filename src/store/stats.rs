@@ -326,6 +326,7 @@ mod tests {
                 duration_ms: timing.1,
                 partial_output: None,
                 finished_at: OffsetDateTime::now_utc(),
+                final_seq: None,
             }
         }
 
@@ -343,6 +344,7 @@ mod tests {
                 id,
                 request: &request,
                 created_at,
+                instance_id: Uuid::nil(),
             };
             store.insert_generation(&new).await.unwrap();
             let outcome = outcome(status, timing);

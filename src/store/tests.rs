@@ -54,6 +54,7 @@ fn success(finished_at: OffsetDateTime) -> Outcome<'static> {
         duration_ms: 9_000,
         partial_output: None,
         finished_at,
+        final_seq: None,
     }
 }
 
@@ -64,6 +65,7 @@ async fn start_generation(store: &Store, email: &str) -> Uuid {
         id,
         request: &request,
         created_at: now(),
+        instance_id: Uuid::nil(),
     };
     store.insert_generation(&generation).await.unwrap();
     id
@@ -106,6 +108,7 @@ async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
             id: generation_id,
             request: &request,
             created_at: started,
+            instance_id: Uuid::nil(),
         };
         store.insert_generation(&generation).await.unwrap();
         let running = store.generation(generation_id).await.unwrap();
@@ -182,6 +185,7 @@ async fn a_failed_generation_keeps_its_partial_output_and_error() {
             duration_ms: 1_234,
             partial_output: Some("<!DOCTYPE html><html><body><h1>Half a pa"),
             finished_at,
+            final_seq: None,
         };
         db.store
             .finish_generation(generation_id, &outcome)

@@ -77,6 +77,7 @@ pub struct TestApp {
 pub fn test_config(database_url: &str, mock_url: &str) -> Config {
     let mut config = Config::from_env().expect("the default configuration parses");
     config.database_url = database_url.to_owned();
+    config.redis_url = None;
     config.openrouter_base_url = mock_url.parse().expect("mock URL");
     config.openrouter_api_key = Some(SecretString::from(API_KEY));
     config.public_url = None;
