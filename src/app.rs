@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::ExposeSecret;
 use axum::serve::ListenerExt;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -338,7 +338,10 @@ async fn fail_abandoned(generations: std::sync::Weak<Generations>) {
 fn report_abandoned(result: Result<u64, crate::store::StoreError>) {
     match result {
         Ok(0) => {}
-        Ok(count) => tracing::warn!(count, "marked failed the generations of instances that are gone"),
+        Ok(count) => tracing::warn!(
+            count,
+            "marked failed the generations of instances that are gone"
+        ),
         Err(err) => tracing::warn!(error = %err, "could not look for abandoned generations"),
     }
 }

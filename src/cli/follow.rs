@@ -61,6 +61,20 @@ pub enum FollowError {
     /// The answer was not LivePage's event stream.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    /// The generation ended at or before the event the stream was to resume after
+    /// (`204 No Content`): there is nothing more to follow.
+    #[error(
+        "the generation has ended: event {last_id} was its last or later, so there is nothing more to follow"
+    )]
+    Ended { last_id: u64 },
+}
+
+/// The server's id-less `error` event with code `stream_unavailable`: a notice about this
+/// connection, not the generation's end (the README's event protocol).
+fn is_unavailable_notice(frame: &Frame) -> bool {
+    frame.event == "error"
+        && serde_json::from_str::<serde_json::Value>(&frame.data)
+            .is_ok_and(|data| data["code"] == "stream_unavailable")
 }
 
 /// An error answer of the API, `{"error": {"code", "message", "field"}}`, shown as
@@ -128,7 +142,7 @@ impl FollowError {
         match self {
             Self::Unreachable { .. } | Self::Lost { .. } => true,
             Self::Rejected(rejected) => rejected.is_transient(),
-            Self::Protocol(_) => false,
+            Self::Protocol(_) | Self::Ended { .. } => false,
         }
     }
 
@@ -247,6 +261,11 @@ impl Follower {
                 continue;
             };
             match frames.next().await {
+                Some(Ok(frame)) if is_unavailable_notice(&frame) => {
+                    // The instance cannot follow the generation just now (its Redis does not
+                    // answer); another try, perhaps on another instance, resumes it.
+                    self.dropped("the live stream was unavailable on the server".into());
+                }
                 Some(Ok(frame)) => {
                     if let Some(event) = self.accept(frame)? {
                         return Ok(Some(event));
@@ -338,6 +357,11 @@ impl Follower {
             .send()
             .await
             .map_err(|err| self.unreachable(&err))?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Err(FollowError::Ended {
+                last_id: self.last_id,
+            });
+        }
         if !response.status().is_success() {
             return Err(Rejected::from_response(response).await.into());
         }
@@ -476,6 +500,28 @@ mod tests {
             data: data.into(),
             retry: None,
         }
+    }
+
+    #[test]
+    fn only_the_unavailable_notice_is_taken_for_a_dropped_stream() {
+        let mut notice = frame(
+            0,
+            "error",
+            r#"{"code":"stream_unavailable","message":"m","retryable":true}"#,
+        );
+        notice.id = String::new(); // the first event on its connection: no id yet
+        assert!(is_unavailable_notice(&notice));
+        let lost = frame(
+            9,
+            "error",
+            r#"{"code":"instance_lost","message":"m","retryable":true}"#,
+        );
+        assert!(!is_unavailable_notice(&lost), "the generation's own end");
+        assert!(!is_unavailable_notice(&frame(
+            3,
+            "delta",
+            r#"{"text":"stream_unavailable"}"#
+        )));
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl From<&FollowError> for Outcome {
                 Self::Refused
             }
             FollowError::Rejected(_) => Self::Failed,
+            FollowError::Ended { .. } => Self::Refused,
         }
     }
 }

@@ -31,7 +31,7 @@ pub use publish::Publisher;
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
 /// How often an instance renews its lease: several renewals fit in one TTL, so one slow or
 /// lost renewal does not let it lapse.
-const LEASE_RENEWAL: Duration = Duration::from_secs(1);
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(1);
 /// How many entries a generation's stream keeps at most. A page is a few thousand deltas; the
 /// bound only guards Redis's memory against a runaway stream.
 const MAX_STREAM_ENTRIES: u64 = 100_000;
@@ -214,6 +214,23 @@ impl Cluster {
             .await
     }
 
+    /// The seq of the last entry in generation `id`'s stream (0 when it has none).
+    pub async fn last_seq(&self, id: Uuid) -> Result<u64, RedisError> {
+        let mut conn = self.conn.clone();
+        let last: Vec<(String, Value)> = redis::cmd("XREVRANGE")
+            .arg(events_key(id))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        Ok(last
+            .first()
+            .and_then(|(entry, _)| parse_entry_id(entry))
+            .unwrap_or(0))
+    }
+
     /// Appends `event` as number `seq` of generation `id`'s stream, unless that number is
     /// taken (another instance got there first): returns whether it was appended. For the
     /// terminal event that says its instance is gone; the stream then expires as a finished
@@ -273,11 +290,13 @@ impl Cluster {
         self.tasks().push(task);
     }
 
-    /// A reader of generation streams on a connection of its own, since its reads block.
-    pub async fn reader(&self) -> Result<EventReader, RedisError> {
+    /// A reader of generation streams on a connection of its own, since its reads block for
+    /// up to `block`. A reply later than that by [`RESPONSE_TIMEOUT`] is an error: a Redis that
+    /// hangs without closing the connection must not hang its followers too.
+    pub async fn reader(&self, block: Duration) -> Result<EventReader, RedisError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(None);
+            .set_response_timeout(Some(block + RESPONSE_TIMEOUT));
         let conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)

@@ -26,12 +26,14 @@ use uuid::Uuid;
 
 use super::event::{Completed, Failed, Started};
 use super::{Entry, ErrorCode, Event, EventLog, Generations};
-use crate::cluster::{Cluster, EventReader, Notice};
+use crate::cluster::{Cluster, EventReader, LEASE_RENEWAL, Notice};
 use crate::store::{Abandoned, GenerationRecord, GenerationStatus as Status, StoreError};
 
 /// How often a stream that follows a generation through the database checks whether it has
 /// finished.
 const DATABASE_POLL: Duration = Duration::from_secs(1);
+/// How long a follower waits for the row of a generation made moments ago to be written.
+const NEW_ROW_WAIT: Duration = Duration::from_secs(2);
 /// How long a mirror's read waits for an entry before it looks at the producer's lease.
 const SILENCE: Duration = Duration::from_secs(2);
 /// How many looks in a row must find the lease gone: a Redis that has just restarted holds no
@@ -82,7 +84,9 @@ impl CancelError {
     pub fn conflict(&self) -> Option<&'static str> {
         match self {
             Self::Finished => Some("the generation has already finished"),
-            Self::Abandoned => Some("the instance that ran the generation stopped before finishing it"),
+            Self::Abandoned => {
+                Some("the instance that ran the generation stopped before finishing it")
+            }
             Self::NotHere => Some("the generation is not running on this server"),
             Self::NoAnswer => Some("no running instance answered for this generation"),
             Self::NotFound | Self::Store(_) => None,
@@ -114,7 +118,7 @@ impl Generations {
         if let Some(generation) = self.get(id) {
             return Ok(from_log(&generation.log, after));
         }
-        let record = self.store.generation(id).await?;
+        let record = self.record(id).await?;
         if record.final_seq.is_some_and(|last| after >= last as u64) {
             return Ok(Follow::Finished);
         }
@@ -134,6 +138,32 @@ impl Generations {
         }
         let summary = summary(Arc::clone(self), record, after);
         Ok(Follow::Events(self.until_stopping(summary.boxed())))
+    }
+
+    /// The generation's row. A generation announces itself (`started`) before its row is
+    /// written, so a client that reconnects to another instance at once can ask for a row that
+    /// is not there yet: for an id made in the last few seconds, look again for a moment.
+    async fn record(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
+        let made = id.get_timestamp().map(|stamp| {
+            let (secs, nanos) = stamp.to_unix();
+            std::time::UNIX_EPOCH + Duration::new(secs, nanos)
+        });
+        let recent = made.is_some_and(|made| {
+            std::time::SystemTime::now()
+                .duration_since(made)
+                .is_ok_and(|age| age < NEW_ROW_WAIT * 5)
+        });
+        let deadline = Instant::now() + NEW_ROW_WAIT;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.store.generation(id).await {
+                Err(StoreError::NotFound) if recent && Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                found => return found,
+            }
+        }
     }
 
     /// Ends `events` when this instance starts shutting down.
@@ -189,7 +219,10 @@ impl Generations {
     /// Drops `mirror` from the registry, unless a newer copy has taken its place.
     fn forget_mirror(&self, id: Uuid, mirror: &Arc<Mirror>) {
         let mut mirrors = self.mirrors();
-        if mirrors.get(&id).is_some_and(|known| Arc::ptr_eq(known, mirror)) {
+        if mirrors
+            .get(&id)
+            .is_some_and(|known| Arc::ptr_eq(known, mirror))
+        {
             mirrors.remove(&id);
         }
     }
@@ -280,37 +313,98 @@ impl Generations {
     }
 
     /// Marks failed the generations of instances whose lease has lapsed: each one's rows that
-    /// the database still shows running can no longer finish. Run at start-up and from time to
-    /// time, so that no row waits for a follower to notice.
+    /// the database still shows running can no longer finish. Run at start-up and, with Redis,
+    /// from time to time, so that no row waits for a follower to notice. A lease must be found
+    /// missing twice, more than a renewal apart: a Redis that has just restarted empty holds
+    /// no lease until each instance's next renewal.
     pub async fn fail_abandoned(&self) -> Result<u64, StoreError> {
-        let lost = Abandoned {
-            code: ErrorCode::InstanceLost.as_str(),
-            message: INSTANCE_LOST,
-            final_seq: None,
-        };
         let Some(cluster) = &self.cluster else {
             // A SQLite database has one instance, and it has just started: whatever it shows
             // running was left by an earlier run.
-            return match self.store.is_single_instance() {
-                true => self.store.fail_instance(None, &lost).await,
-                false => Ok(0),
-            };
-        };
-        let mut failed = 0;
-        for instance in self.store.running_instances().await? {
-            if instance == cluster.instance() {
-                continue;
+            if !self.store.is_single_instance() {
+                return Ok(0);
             }
-            match cluster.lease_held(instance).await {
-                Ok(true) => {}
-                Ok(false) => failed += self.store.fail_instance(Some(instance), &lost).await?,
-                Err(err) => {
-                    tracing::warn!(error = %err, "Redis does not answer; cannot tell which instances are gone");
-                    break;
+            let lost = Abandoned {
+                code: ErrorCode::InstanceLost.as_str(),
+                message: INSTANCE_LOST,
+                final_seq: None,
+            };
+            return self.store.fail_all_running(&lost).await;
+        };
+        let running = self.store.running_generations().await?;
+        let mut suspects: Vec<Uuid> = running
+            .iter()
+            .filter_map(|(_, instance)| *instance)
+            .filter(|&instance| instance != self.instance)
+            .collect();
+        suspects.sort_unstable();
+        suspects.dedup();
+        for look in 0..LEASE_MISSES {
+            if look > 0 && !suspects.is_empty() {
+                tokio::time::sleep(LEASE_RENEWAL * 2).await;
+            }
+            let mut still = Vec::new();
+            for instance in suspects {
+                match cluster.lease_held(instance).await {
+                    Ok(true) => {}
+                    Ok(false) => still.push(instance),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Redis does not answer; cannot tell which instances are gone");
+                        return Ok(0);
+                    }
                 }
+            }
+            suspects = still;
+        }
+        let mut failed = 0;
+        for (id, instance) in running {
+            if instance.is_some_and(|instance| suspects.contains(&instance))
+                && self.end_lost(cluster, id).await
+            {
+                failed += 1;
             }
         }
         Ok(failed)
+    }
+
+    /// Ends generation `id`, whose instance is gone, with `instance_lost`: as the next event of
+    /// its stream (which its followers everywhere read), then in the database with that seq.
+    /// Another instance may have got there first, or the producer may have written that seq
+    /// after all; then the stream has it. Returns whether this call ended it.
+    async fn end_lost(&self, cluster: &Cluster, id: Uuid) -> bool {
+        let event = Event::Error(Failed {
+            code: ErrorCode::InstanceLost,
+            message: INSTANCE_LOST.into(),
+            retryable: ErrorCode::InstanceLost.is_retryable(),
+        });
+        let appended = match cluster.last_seq(id).await {
+            Ok(last) => cluster
+                .append_terminal(id, last + 1, &event)
+                .await
+                .map(|appended| appended.then_some(last + 1)),
+            Err(err) => Err(err),
+        };
+        let seq = match appended {
+            Ok(Some(seq)) => seq,
+            Ok(None) => return false,
+            Err(err) => {
+                tracing::warn!(error = %err, generation_id = %id, "could not end a lost generation's stream");
+                return false;
+            }
+        };
+        tracing::warn!(generation_id = %id, "the instance running the generation is gone");
+        let lost = Abandoned {
+            code: ErrorCode::InstanceLost.as_str(),
+            message: INSTANCE_LOST,
+            final_seq: Some(seq),
+        };
+        match self.store.fail_running(id, &lost).await {
+            Ok(failed) => failed,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not mark the lost generation failed");
+                false
+            }
+        }
     }
 }
 
@@ -368,7 +462,7 @@ impl Copying {
             }
             let read = match &mut reader {
                 Some(reader) => reader.read(self.id, last, SILENCE).await,
-                None => match self.cluster.reader().await {
+                None => match self.cluster.reader(SILENCE).await {
                     Ok(new) => {
                         reader = Some(new);
                         continue;
@@ -395,7 +489,7 @@ impl Copying {
             };
             if entries.is_empty() {
                 if self.producer_gone(&mut misses).await {
-                    self.declare_lost(last + 1).await;
+                    self.registry.end_lost(&self.cluster, self.id).await;
                 }
                 continue;
             }
@@ -442,37 +536,12 @@ impl Copying {
         *misses >= LEASE_MISSES
     }
 
-    /// Ends the generation with `instance_lost` as event `seq`, in its stream (which every
-    /// follower reads, here too) and in the database. Another instance may have done it
-    /// first, or the producer may have written `seq` after all: then the stream has it.
-    async fn declare_lost(&self, seq: u64) {
-        let event = Event::Error(Failed {
-            code: ErrorCode::InstanceLost,
-            message: INSTANCE_LOST.into(),
-            retryable: ErrorCode::InstanceLost.is_retryable(),
-        });
-        match self.cluster.append_terminal(self.id, seq, &event).await {
-            Ok(true) => {
-                tracing::warn!(generation_id = %self.id, producer = ?self.producer, "the instance running the generation is gone");
-                let lost = Abandoned {
-                    code: ErrorCode::InstanceLost.as_str(),
-                    message: INSTANCE_LOST,
-                    final_seq: Some(seq),
-                };
-                if let Err(err) = self.registry.store.fail_running(self.id, &lost).await {
-                    tracing::warn!(error = %err, "could not mark the lost generation failed");
-                }
-            }
-            Ok(false) => {}
-            Err(err) => tracing::warn!(error = %err, "could not end the lost generation's stream"),
-        }
-    }
-
     fn interrupt(&self) {
         let _ = self.mirror.interrupted.set(Failed {
             code: ErrorCode::StreamUnavailable,
-            message: "the live stream is unavailable here: Redis does not answer; resume to try again"
-                .into(),
+            message:
+                "the live stream is unavailable here: Redis does not answer; resume to try again"
+                    .into(),
             retryable: true,
         });
         self.registry.forget_mirror(self.id, &self.mirror);

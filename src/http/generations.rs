@@ -20,7 +20,6 @@ use crate::store::{GenerationRecord, StoreError};
 /// The longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-
 /// `POST /api/generate`: validates, starts the generation and answers with its event stream.
 /// Bad input is refused here, before any SSE byte.
 pub async fn generate(
@@ -134,7 +133,8 @@ pub async fn cancel(
         Err(CancelError::NotFound) => Err(ApiError::NotFound("generation")),
         Err(CancelError::Store(err)) => Err(err.into()),
         Err(err) => Err(ApiError::Conflict(
-            err.conflict().unwrap_or("the generation cannot be cancelled"),
+            err.conflict()
+                .unwrap_or("the generation cannot be cancelled"),
         )),
     }
 }

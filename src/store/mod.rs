@@ -301,7 +301,8 @@ impl Store {
     }
 
     /// Marks generation `id` failed if it is still running (its instance stopped without
-    /// finishing it); returns whether it was.
+    /// finishing it); returns whether it was. A row the same failure was recorded on without a
+    /// final seq gets that seq.
     pub async fn fail_running(
         &self,
         id: Uuid,
@@ -310,19 +311,16 @@ impl Store {
         dispatch!(self.fail_running(id, failure))
     }
 
-    /// Marks failed every generation still running on `instance` (on any instance when `None`);
-    /// returns how many there were.
-    pub async fn fail_instance(
-        &self,
-        instance: Option<Uuid>,
-        failure: &Abandoned<'_>,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self.fail_instance(instance, failure))
+    /// Marks failed every generation still running; returns how many there were. For a
+    /// database of one instance, at its start.
+    pub async fn fail_all_running(&self, failure: &Abandoned<'_>) -> Result<u64, StoreError> {
+        dispatch!(self.fail_all_running(failure))
     }
 
-    /// The instances that have generations running, by the database.
-    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
-        dispatch!(self.running_instances())
+    /// The running generations, each with the instance that runs it (`None` for rows from
+    /// before instances had ids).
+    pub async fn running_generations(&self) -> Result<Vec<(Uuid, Option<Uuid>)>, StoreError> {
+        dispatch!(self.running_generations())
     }
 
     /// Whether only one instance can use this database (SQLite), so that a generation left

@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
-    Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage, found,
-    parse_status, saturating_i64,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration,
+    NewPage, Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
+    found, parse_status, saturating_i64,
 };
 use crate::domain::Usage;
 
@@ -172,7 +172,8 @@ impl PgStore {
         found(updated.rows_affected())
     }
 
-    /// Marks generation `id` failed if it is still running; returns whether it was.
+    /// Marks generation `id` failed if it is still running; returns whether it was. A row
+    /// already failed the same way without a final seq (a sweep got there first) gets it.
     pub async fn fail_running(
         &self,
         id: Uuid,
@@ -181,8 +182,9 @@ impl PgStore {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = 'failed', error_code = $1, error_message = $2, final_seq = $3,
-                 finished_at = now()
-             WHERE id = $4 AND status = 'running'",
+                 finished_at = COALESCE(finished_at, now())
+             WHERE id = $4
+               AND (status = 'running' OR (error_code = $1 AND final_seq IS NULL))",
         )
         .bind(failure.code)
         .bind(failure.message)
@@ -193,34 +195,27 @@ impl PgStore {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Marks failed every generation still running on `instance`, or on any instance when
-    /// `None`; returns how many there were.
-    pub async fn fail_instance(
-        &self,
-        instance: Option<Uuid>,
-        failure: &Abandoned<'_>,
-    ) -> Result<u64, StoreError> {
+    /// Marks failed every generation still running; returns how many there were.
+    pub async fn fail_all_running(&self, failure: &Abandoned<'_>) -> Result<u64, StoreError> {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = 'failed', error_code = $1, error_message = $2, finished_at = now()
-             WHERE status = 'running' AND ($3::uuid IS NULL OR instance_id = $3)",
+             WHERE status = 'running'",
         )
         .bind(failure.code)
         .bind(failure.message)
-        .bind(instance)
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected())
     }
 
-    /// The instances that have generations running, by the database.
-    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT instance_id FROM generations
-             WHERE status = 'running' AND instance_id IS NOT NULL",
+    /// The running generations and the instances that run them, by the database.
+    pub async fn running_generations(&self) -> Result<Vec<(Uuid, Option<Uuid>)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, instance_id FROM generations WHERE status = 'running'")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {

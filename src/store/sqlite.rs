@@ -23,8 +23,8 @@ use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use super::{
-    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration, NewPage,
-    Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration,
+    NewPage, Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
     column_decode_error, found, parse_status, saturating_i64,
 };
 use crate::domain::Usage;
@@ -138,7 +138,8 @@ impl SqliteStore {
         found(updated.rows_affected())
     }
 
-    /// Marks generation `id` failed with `code` if it is still running; returns whether it was.
+    /// Marks generation `id` failed if it is still running; returns whether it was. A row
+    /// already failed the same way without a final seq (a sweep got there first) gets it.
     pub async fn fail_running(
         &self,
         id: Uuid,
@@ -147,9 +148,10 @@ impl SqliteStore {
         let _write = self.writer.lock().await;
         let updated = sqlx::query(
             "UPDATE generations
-             SET status = 'failed', error_code = ?, error_message = ?, final_seq = ?,
-                 finished_at = ?
-             WHERE id = ? AND status = 'running'",
+             SET status = 'failed', error_code = ?1, error_message = ?2, final_seq = ?3,
+                 finished_at = COALESCE(finished_at, ?4)
+             WHERE id = ?5
+               AND (status = 'running' OR (error_code = ?1 AND final_seq IS NULL))",
         )
         .bind(failure.code)
         .bind(failure.message)
@@ -161,38 +163,32 @@ impl SqliteStore {
         Ok(updated.rows_affected() == 1)
     }
 
-    /// Marks failed every generation still running on `instance`, or on any instance when
-    /// `None`; returns how many there were.
-    pub async fn fail_instance(
-        &self,
-        instance: Option<Uuid>,
-        failure: &Abandoned<'_>,
-    ) -> Result<u64, StoreError> {
+    /// Marks failed every generation still running; returns how many there were.
+    pub async fn fail_all_running(&self, failure: &Abandoned<'_>) -> Result<u64, StoreError> {
         let _write = self.writer.lock().await;
         let updated = sqlx::query(
             "UPDATE generations
              SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?
-             WHERE status = 'running' AND (? IS NULL OR instance_id = ?)",
+             WHERE status = 'running'",
         )
         .bind(failure.code)
         .bind(failure.message)
         .bind(format_timestamp(OffsetDateTime::now_utc())?)
-        .bind(instance.map(|id| id.hyphenated()))
-        .bind(instance.map(|id| id.hyphenated()))
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected())
     }
 
-    /// The instances that have generations running, by the database.
-    pub async fn running_instances(&self) -> Result<Vec<Uuid>, StoreError> {
-        let ids: Vec<Hyphenated> = sqlx::query_scalar(
-            "SELECT DISTINCT instance_id FROM generations
-             WHERE status = 'running' AND instance_id IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(Hyphenated::into_uuid).collect())
+    /// The running generations and the instances that run them, by the database.
+    pub async fn running_generations(&self) -> Result<Vec<(Uuid, Option<Uuid>)>, StoreError> {
+        let rows: Vec<(Hyphenated, Option<Hyphenated>)> =
+            sqlx::query_as("SELECT id, instance_id FROM generations WHERE status = 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, instance)| (id.into_uuid(), instance.map(Hyphenated::into_uuid)))
+            .collect())
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {

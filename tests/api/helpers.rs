@@ -9,7 +9,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use livepage::app::Application;
 use livepage::config::Config;
-use livepage::mock::{MockUpstream, Script};
+use livepage::mock::{Content, MockUpstream, Script};
 pub use livepage::store::testing::Backend;
 use livepage::store::testing::{FreshDatabase, POSTGRES_URL_VAR};
 use secrecy::SecretString;
@@ -55,6 +55,25 @@ pub fn postgres_backend() -> Option<Backend> {
         _ => {
             eprintln!(
                 "SKIPPED: {POSTGRES_URL_VAR} is not set, so this PostgreSQL case did not run"
+            );
+            None
+        }
+    }
+}
+
+/// The variable that names the Redis the cross-instance tests use.
+pub const REDIS_URL_VAR: &str = "LIVEPAGE_TEST_REDIS_URL";
+
+/// The Redis to share generations through, when configured; in CI its absence is a failure.
+pub fn redis_url() -> Option<String> {
+    match std::env::var(REDIS_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("{REDIS_URL_VAR} must be set in CI: the cross-instance tests may not be skipped")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED: {REDIS_URL_VAR} is not set, so this cross-instance case did not run"
             );
             None
         }
@@ -231,6 +250,20 @@ impl TestApp {
             database.cleanup().await;
         }
     }
+}
+
+/// A model answer of `n` deltas `<p>part {i}</p>`, one every `pace_ms`.
+pub fn paced(n: usize, pace_ms: u64) -> Script {
+    Script {
+        content: Content::Deltas((0..n).map(|i| format!("<p>part {i}</p>")).collect()),
+        pace: Duration::from_millis(pace_ms),
+        ..Script::default()
+    }
+}
+
+/// The text of [`paced`]`(n, …)`.
+pub fn expected(n: usize) -> String {
+    (0..n).map(|i| format!("<p>part {i}</p>")).collect()
 }
 
 /// A generation request body with sensible defaults.

@@ -5,6 +5,7 @@ mod helpers;
 
 mod binary;
 mod cli;
+mod cluster;
 mod generate;
 mod lifecycle;
 mod ops;
