@@ -1,7 +1,7 @@
 //! Several instances as one service: what they share through Redis (`REDIS_URL`).
 //!
 //! - **Events.** Every event of every generation this instance runs is appended to a Redis
-//!   Stream of that generation ([`publish`]), its entry id made from the event's seq, so any
+//!   Stream of that generation (see `publish`), its entry id made from the event's seq, so any
 //!   instance can read it back after any seq and follow the live tail ([`EventReader`]).
 //! - **Leases.** Each instance holds a key that lapses unless it renews it ([`LEASE_TTL`]):
 //!   a follower that hears nothing checks the lease of the instance running the generation,
@@ -291,7 +291,7 @@ impl Cluster {
     }
 
     /// A reader of generation streams on a connection of its own, since its reads block for
-    /// up to `block`. A reply later than that by [`RESPONSE_TIMEOUT`] is an error: a Redis that
+    /// up to `block`. A reply later than that by `RESPONSE_TIMEOUT` is an error: a Redis that
     /// hangs without closing the connection must not hang its followers too.
     pub async fn reader(&self, block: Duration) -> Result<EventReader, RedisError> {
         let config = AsyncConnectionConfig::new()
