@@ -31,6 +31,7 @@ mod source;
 mod stylesheet;
 #[cfg(test)]
 mod tests;
+mod theme;
 
 pub use pool::{Panicked, SanitizerPool};
 pub use render::{PageStyles, styles_of};
@@ -162,6 +163,7 @@ impl Sanitizer {
             lang: source.lang,
             html_classes: source.html_classes,
             body_classes: source.body_classes,
+            theme: source.theme,
         }
     }
 
@@ -181,7 +183,7 @@ impl Sanitizer {
             Styler::Cdn => render::document(&page, StyleTag::Cdn),
             Styler::Compiled(stylesheets) => {
                 let root_classes = [page.html_classes.as_str(), page.body_classes.as_str()];
-                let css = stylesheets.for_page(&root_classes, &page.body);
+                let css = stylesheets.for_page(&root_classes, &page.body, page.theme.as_ref());
                 render::document(&page, StyleTag::Inline(&css))
             }
         };

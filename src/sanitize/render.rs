@@ -9,6 +9,10 @@
 use html_escape::{encode_double_quoted_attribute_to_string, encode_text_to_string};
 
 use super::TAILWIND_CDN_URL;
+use super::theme::Theme;
+
+/// The `name` of the `<meta>` that carries a page's Tailwind theme.
+pub(super) const THEME_META: &str = "tailwind-theme";
 
 /// A page once cleaned: everything the rebuilt document is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub(super) struct Page {
     pub(super) body_classes: String,
     /// The body's markup, cleaned by the body cleaner.
     pub(super) body: String,
+    /// The page's own Tailwind theme, checked; written into the head as data.
+    pub(super) theme: Option<Theme>,
 }
 
 /// How the head brings in styles.
@@ -67,6 +73,14 @@ pub(super) fn document(page: &Page, styles: StyleTag<'_>) -> String {
     ));
     encode_text_to_string(&page.title, &mut out);
     out.push_str("</title>\n");
+    if let Some(theme) = &page.theme {
+        // Inert data, read back when the page is sanitized again (see `theme`).
+        out.push_str("<meta name=\"");
+        out.push_str(THEME_META);
+        out.push_str("\" content=\"");
+        encode_double_quoted_attribute_to_string(theme.to_data(), &mut out);
+        out.push_str("\">\n");
+    }
     push_styles(&mut out, styles);
     out.push_str("</head>\n<body");
     push_class_attribute(&mut out, &page.body_classes);

@@ -9,6 +9,8 @@
 use scraper::{ElementRef, Html};
 
 use super::policy::REMOVED_WITH_CONTENT;
+use super::render::THEME_META;
+use super::theme::Theme;
 
 const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 
@@ -35,6 +37,9 @@ pub(super) struct SourceDocument {
     pub(super) body_classes: String,
     /// The body's inner HTML, still unsanitized.
     pub(super) body_html: String,
+    /// The page's Tailwind theme: from its `tailwind.config` script, or from the data a
+    /// sanitized page carries.
+    pub(super) theme: Option<Theme>,
 }
 
 /// Parses `document` (a full document, a fragment, or a truncated one) and takes its parts.
@@ -53,7 +58,28 @@ pub(super) fn read(document: &str) -> SourceDocument {
         body_classes: classes_of(body),
         // A `<frameset>` document has no body; there is nothing to keep from it.
         body_html: body.map(|body| body.inner_html()).unwrap_or_default(),
+        theme: theme(&parsed),
     }
+}
+
+/// The first Tailwind theme found: in a `<script>` that sets `tailwind.config` (the Play CDN
+/// way), or in the `<meta>` a sanitized page carries it in.
+fn theme(parsed: &Html) -> Option<Theme> {
+    parsed
+        .tree
+        .root()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+        .find_map(|element| {
+            if is_html_element(&element, "script") {
+                Theme::from_script(&element.text().collect::<String>())
+            } else if is_html_element(&element, "meta") && element.attr("name") == Some(THEME_META)
+            {
+                Theme::from_data(element.attr("content")?)
+            } else {
+                None
+            }
+        })
 }
 
 fn classes_of(element: Option<ElementRef<'_>>) -> String {

@@ -21,6 +21,8 @@ use encre_css::prelude::build_plugin::{
 };
 use encre_css::{Config, Scanner};
 
+use super::theme::{DarkMode as ThemeDarkMode, Theme};
+
 /// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
 const DARK_CLASS: &str = "dark";
 
@@ -52,15 +54,38 @@ impl Stylesheets {
     ///
     /// Only the `class` attributes of the sanitized markup are read, so nothing the cleaner
     /// removed (a `<script>`'s text, a dropped attribute) and no text can add CSS.
-    pub(super) fn for_page(&self, root_classes: &[&str], body: &str) -> String {
-        let dark_by_class = root_classes
-            .iter()
-            .flat_map(|classes| classes.split_ascii_whitespace())
-            .any(|class| class == DARK_CLASS);
+    ///
+    /// A page's own `theme` (see [`super::theme`]) adds its colours and says how `dark:`
+    /// applies; without one, a `dark` class on the root means class mode.
+    pub(super) fn for_page(
+        &self,
+        root_classes: &[&str],
+        body: &str,
+        theme: Option<&Theme>,
+    ) -> String {
+        let dark_by_class = match theme.and_then(|theme| theme.dark_mode) {
+            Some(mode) => mode == ThemeDarkMode::Class,
+            None => root_classes
+                .iter()
+                .flat_map(|classes| classes.split_ascii_whitespace())
+                .any(|class| class == DARK_CLASS),
+        };
         let config = if dark_by_class {
             &self.class_dark
         } else {
             &self.media_dark
+        };
+        let themed;
+        let config = match theme.filter(|theme| !theme.colors.is_empty()) {
+            Some(theme) => {
+                let mut with_colors = config.clone();
+                for (name, value) in &theme.colors {
+                    with_colors.theme.colors.add(name.clone(), value.clone());
+                }
+                themed = with_colors;
+                &themed
+            }
+            None => config,
         };
         let mut classes = root_classes.join(" ");
         push_class_values(body, &mut classes);

@@ -821,6 +821,52 @@ fn sanitizing_is_fast_enough_for_previews() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The page's own Tailwind theme
+
+/// A dark page as page generators write it: its palette in a Play-CDN config script.
+const THEMED: &str = r##"<!DOCTYPE html><html class="dark" lang="en"><head>
+<script src="https://cdn.tailwindcss.com?plugins=forms"></script>
+<script id="tailwind-config">
+  tailwind.config = {
+    darkMode: "class",
+    theme: { extend: { colors: { "primary": "#137fec", "background-dark": "#101922" } } },
+    plugins: [require("@tailwindcss/forms")],
+  }
+</script></head>
+<body class="bg-background-dark"><h1 class="text-white dark:text-primary hover:bg-primary/20">Hi</h1></body></html>"##;
+
+#[test]
+fn the_pages_own_colours_and_dark_mode_are_compiled_and_its_script_removed() {
+    let page = sanitize(THEMED);
+    let css = stylesheet(&page);
+    assert!(css.contains(".bg-background-dark"), "{css}");
+    assert!(css.contains("#101922"), "{css}");
+    assert!(css.contains(".dark"), "class dark mode: {css}");
+    assert!(css.contains("#137fec"), "{css}");
+    assert!(
+        !page.as_str().contains("<script"),
+        "the config script itself is removed"
+    );
+    assert!(!page.as_str().contains("tailwind.config"));
+    assert_eq!(
+        sanitize(page.as_str()),
+        page,
+        "the theme travels with the page"
+    );
+}
+
+#[test]
+fn a_hostile_colour_cannot_reach_the_stylesheet() {
+    let raw = r##"<script>tailwind.config = { theme: { colors: {
+        evil: "red}body{background:url(https://evil.example/x)",
+        ok: "#abcdef" } } }</script><p class="bg-evil text-ok">x</p>"##;
+    let page = sanitize(raw);
+    let css = stylesheet(&page);
+    assert!(!css.contains("evil.example"), "{css}");
+    assert!(css.contains("#abcdef"), "{css}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Idempotence, sharing, interface
 
 #[test]
