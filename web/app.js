@@ -441,6 +441,8 @@ const FAILURES = {
   storage_unavailable: "The page was written but could not be saved.",
   cancelled: "You stopped this page before it was finished. Nothing was saved.",
   shutdown: "The server restarted before the page was finished.",
+  instance_lost: "The server writing this page stopped before it was finished. Nothing was saved: please try again.",
+  stream_unavailable: "The live stream is briefly unavailable on this server. Reconnect to pick it up where you left it.",
   internal: "Something went wrong on LivePage's side.",
   queue_full: "LivePage is very busy right now. Please try again in a few seconds.",
   shutting_down: "LivePage is restarting. Please try again in a moment.",
