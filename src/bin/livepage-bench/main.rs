@@ -6,7 +6,10 @@
 //!   the first delta, errors, server CPU per 100k deltas, peak memory and memory per stream;
 //! - **burst**: whole generations per second from an instant upstream, on SQLite and, with
 //!   `--postgres`, on a scratch PostgreSQL database;
-//! - **pages**: `GET /p/{id}` requests per second, next to nginx serving the same bytes.
+//! - **pages**: `GET /p/{id}` requests per second, next to nginx serving the same bytes;
+//! - **cross** (not run by default; needs `--postgres` and a Redis): streams produced on one
+//!   instance and followed on another through Redis, next to the same streams followed in
+//!   memory — added latency, and CPU per 100k deltas of both instances and of `redis-server`.
 //!
 //! Build both binaries first (`cargo build --release`), then see `--help` and BENCHMARKS.md.
 //!
@@ -16,17 +19,22 @@
 //! - `upstream`: the mock upstream and the page it streams.
 //! - `client`: one generation's stream, read cheaply, with each delta's latency.
 //! - `nginx`: nginx as the yardstick, as a streaming proxy and as a static file server.
-//! - `relay`, `burst`, `pages`: the three benchmarks.
+//! - `sampling`: usage sampled while streams run; the steady window.
+//! - `redis_server`: the Redis of the cross-instance runs, its process and its keys.
+//! - `relay`, `burst`, `pages`, `cross`: the benchmarks.
 //! - `report`: the tables.
 
 mod burst;
 mod client;
+mod cross;
 mod database;
 mod nginx;
 mod pages;
 mod process;
+mod redis_server;
 mod relay;
 mod report;
+mod sampling;
 mod upstream;
 
 use std::path::PathBuf;
@@ -36,6 +44,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
 use crate::database::Database;
+use crate::redis_server::RedisServer;
 use crate::upstream::Upstream;
 
 #[derive(Debug, Parser)]
@@ -68,9 +77,20 @@ struct Args {
     /// The relay server's database (default: SQLite in a scratch directory).
     #[arg(long)]
     database_url: Option<String>,
-    /// Also run the burst on PostgreSQL, in a scratch database created on this server.
+    /// Also run the burst on PostgreSQL, in a scratch database created on this server; the
+    /// cross-instance runs need it (their instances share a scratch database there).
     #[arg(long)]
     postgres: Option<String>,
+    /// The Redis the instances of the cross-instance runs share (`REDIS_URL`).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// Concurrent streams of each cross-instance run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    cross_streams: Vec<usize>,
+    /// Where the cross-instance runs read the streams, comma-separated: in memory on the
+    /// instance that runs them, on it with Redis on, on the other instance through Redis.
+    #[arg(long, value_delimiter = ',', default_value = "in-memory,on-a,on-b")]
+    cross_paths: Vec<cross::Path>,
     /// Generations in the burst.
     #[arg(long, default_value_t = 1000)]
     burst: usize,
@@ -93,6 +113,7 @@ enum Section {
     Relay,
     Burst,
     Pages,
+    Cross,
 }
 
 /// What every benchmark shares.
@@ -144,7 +165,8 @@ impl Bench {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    raise_open_files(args.streams.iter().copied().max().unwrap_or(0));
+    let most_streams = args.streams.iter().chain(&args.cross_streams).max();
+    raise_open_files(most_streams.copied().unwrap_or(0));
     let bench = Bench {
         server: server_binary(args.server.clone())?,
         http: reqwest::Client::builder()
@@ -163,6 +185,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.only.contains(&Section::Pages) {
         run_pages(&bench, &args).await?;
+    }
+    if args.only.contains(&Section::Cross) {
+        run_cross(&bench, &args).await?;
     }
     Ok(())
 }
@@ -215,6 +240,28 @@ async fn run_pages(bench: &Bench, args: &Args) -> anyhow::Result<()> {
         deltas: args.deltas,
     };
     println!("{}", report::pages(&pages::run(bench, options).await?));
+    Ok(())
+}
+
+async fn run_cross(bench: &Bench, args: &Args) -> anyhow::Result<()> {
+    let postgres = args.postgres.as_deref().context(
+        "the cross-instance runs need --postgres (an admin URL): both instances share a scratch database there",
+    )?;
+    let redis = RedisServer::connect(&args.redis).await?;
+    let mut reports = Vec::new();
+    for &streams in &args.cross_streams {
+        for &path in &args.cross_paths {
+            eprintln!("cross: {streams} streams, {}…", path.name());
+            let options = cross::CrossOptions {
+                streams,
+                deltas: args.deltas,
+                rate: args.rate,
+                open_rate: args.open_rate,
+            };
+            reports.push(cross::run(bench, &redis, postgres, path, options).await?);
+        }
+    }
+    println!("{}", report::cross(&reports));
     Ok(())
 }
 

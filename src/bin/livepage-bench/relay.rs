@@ -1,11 +1,11 @@
 //! The relay benchmark: N concurrent generations streaming stamped deltas at a set pace, and
 //! what each delta costs the server in latency, CPU and memory.
 //!
-//! CPU and memory are sampled from `/proc` while the run goes on. The figures that compare with
-//! a plain relay (CPU per 100k deltas, memory per stream) come from the *steady window*: the
-//! samples during which every stream was open, so that starting generations (a database insert
-//! each) and finishing them (sanitize and save) do not blur what relaying costs. The whole-run
-//! CPU per delta, everything included, is reported next to it.
+//! CPU and memory are sampled from `/proc` while the run goes on (`sampling`). The figures that
+//! compare with a plain relay (CPU per 100k deltas, memory per stream) come from the *steady
+//! window*: the samples during which every stream was open, so that starting generations (a
+//! database insert each) and finishing them (sanitize and save) do not blur what relaying
+//! costs. The whole-run CPU per delta, everything included, is reported next to it.
 //!
 //! With the yardstick on, the same streams also go through nginx (`proxy_buffering off`)
 //! straight to the mock: what relaying costs a server that does nothing else.
@@ -14,19 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-
-use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 
 use crate::Bench;
-use crate::client::{self, Counters, Outcome, Protocol};
+use crate::client::{self, Counters, Outcome, Protocol, Tally};
 use crate::database::Database;
 use crate::nginx::Nginx;
 use crate::process::{Probe, Server, Usage};
+use crate::sampling::{
+    Sample, Sampler, cpu_per_100k_between, per_100k, stamp_window, steady_window,
+};
 use crate::upstream::Upstream;
-
-/// How often the server's usage is sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RelayOptions {
@@ -59,14 +57,8 @@ impl Via {
 pub struct RelayReport {
     pub via: Via,
     pub options: RelayOptions,
-    pub completed: usize,
-    pub errors: usize,
-    pub first_error: Option<String>,
-    pub deltas: u64,
-    /// Added latency per delta, microseconds.
-    pub latency: Histogram<u64>,
-    /// Time to the first delta, microseconds.
-    pub first_delta: Histogram<u64>,
+    /// Streams, deltas, latencies.
+    pub tally: Tally,
     /// Server CPU seconds per 100,000 deltas in the steady window, and over the whole run.
     pub cpu_per_100k_steady: Option<f64>,
     pub cpu_per_100k_total: f64,
@@ -74,14 +66,6 @@ pub struct RelayReport {
     /// (RSS with every stream open − idle RSS) / streams.
     pub kib_per_stream: Option<f64>,
     pub wall: Duration,
-}
-
-/// One look at the server and the client counters.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    usage: Usage,
-    deltas: u64,
-    open: usize,
 }
 
 pub async fn run(bench: &Bench, via: Via, options: RelayOptions) -> anyhow::Result<RelayReport> {
@@ -203,10 +187,10 @@ async fn measure(
     let idle = target.probe.usage()?;
     let counters = Arc::new(Counters::default());
     let started = Instant::now();
-    let (stop_sampling, samples) = sample(target.probe, &counters);
+    let sampler = Sampler::start(vec![target.probe], &counters);
     let outcomes = open_streams(bench, target, options, &counters).await;
     let wall = started.elapsed();
-    let samples = stop_and_collect(stop_sampling, samples).await;
+    let samples = sampler.stop().await;
     let end = target.probe.usage()?;
     Ok(Measured {
         outcomes,
@@ -240,37 +224,6 @@ async fn open_streams(
     tasks.join_all().await
 }
 
-type Sampler = tokio::task::JoinHandle<Vec<Sample>>;
-
-/// Samples the relay every [`SAMPLE_EVERY`] until the returned sender is used.
-fn sample(probe: Probe, counters: &Arc<Counters>) -> (tokio::sync::oneshot::Sender<()>, Sampler) {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let counters = Arc::clone(counters);
-    let task = tokio::spawn(async move {
-        let mut samples = Vec::new();
-        let mut ticks = tokio::time::interval(SAMPLE_EVERY);
-        loop {
-            tokio::select! {
-                _ = &mut stopped => return samples,
-                _ = ticks.tick() => {}
-            }
-            if let Ok(usage) = probe.usage() {
-                samples.push(Sample {
-                    usage,
-                    deltas: counters.deltas.load(std::sync::atomic::Ordering::Relaxed),
-                    open: counters.open.load(std::sync::atomic::Ordering::Relaxed),
-                });
-            }
-        }
-    });
-    (stop, task)
-}
-
-async fn stop_and_collect(stop: tokio::sync::oneshot::Sender<()>, sampler: Sampler) -> Vec<Sample> {
-    let _ = stop.send(());
-    sampler.await.unwrap_or_default()
-}
-
 fn report(via: Via, options: RelayOptions, measured: Measured) -> RelayReport {
     let Measured {
         outcomes,
@@ -279,117 +232,20 @@ fn report(via: Via, options: RelayOptions, measured: Measured) -> RelayReport {
         samples,
         wall,
     } = measured;
-    let mut latency = new_histogram();
-    let mut first_delta = new_histogram();
-    let (mut completed, mut errors, mut deltas) = (0, 0, 0);
-    let mut first_error = None;
-    for outcome in outcomes {
-        deltas += outcome.deltas;
-        for &us in &outcome.latencies_us {
-            latency.saturating_record(us);
-        }
-        if let Some(first) = outcome.first_delta {
-            first_delta.saturating_record(u64::try_from(first.as_micros()).unwrap_or(u64::MAX));
-        }
-        match outcome.error {
-            None => completed += 1,
-            Some(error) => {
-                errors += 1;
-                first_error.get_or_insert(error);
-            }
-        }
-    }
     let steady = steady_window(&samples, options.streams);
+    let tally = Tally::of(&outcomes, steady.map(stamp_window));
     RelayReport {
         via,
         options,
-        completed,
-        errors,
-        first_error,
-        deltas,
-        latency,
-        first_delta,
-        cpu_per_100k_steady: steady.and_then(|(a, b)| {
-            per_100k(
-                b.usage.cpu_seconds - a.usage.cpu_seconds,
-                b.deltas - a.deltas,
-            )
-        }),
-        cpu_per_100k_total: per_100k(end.cpu_seconds - idle.cpu_seconds, deltas).unwrap_or(0.0),
+        cpu_per_100k_steady: steady.and_then(|(a, b)| cpu_per_100k_between(a, b, 0)),
+        cpu_per_100k_total: per_100k(end.cpu_seconds - idle.cpu_seconds, tally.deltas)
+            .unwrap_or(0.0),
         peak_kib: end.hwm_kib,
         kib_per_stream: steady.map(|(a, b)| {
-            let open_rss = a.usage.rss_kib.max(b.usage.rss_kib);
+            let open_rss = a.usage[0].rss_kib.max(b.usage[0].rss_kib);
             open_rss.saturating_sub(idle.rss_kib) as f64 / options.streams as f64
         }),
+        tally,
         wall,
-    }
-}
-
-/// The first and last sample of the longest stretch during which every stream was open.
-fn steady_window(samples: &[Sample], streams: usize) -> Option<(Sample, Sample)> {
-    let mut best: Option<(usize, usize)> = None;
-    let mut start = None;
-    for (i, sample) in samples.iter().enumerate() {
-        match (sample.open >= streams, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                best = longer(best, (s, i - 1));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        best = longer(best, (s, samples.len() - 1));
-    }
-    best.filter(|(a, b)| b > a)
-        .map(|(a, b)| (samples[a], samples[b]))
-}
-
-fn longer(best: Option<(usize, usize)>, candidate: (usize, usize)) -> Option<(usize, usize)> {
-    match best {
-        Some(best) if best.1 - best.0 >= candidate.1 - candidate.0 => Some(best),
-        _ => Some(candidate),
-    }
-}
-
-fn per_100k(cpu_seconds: f64, deltas: u64) -> Option<f64> {
-    (deltas > 0).then(|| cpu_seconds * 100_000.0 / deltas as f64)
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 10 * 60 * 1_000_000, 3).expect("static histogram bounds")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(open: usize, deltas: u64) -> Sample {
-        Sample {
-            usage: Usage::default(),
-            deltas,
-            open,
-        }
-    }
-
-    #[test]
-    fn the_steady_window_is_the_longest_stretch_with_every_stream_open() {
-        let samples = [
-            sample(1, 0),
-            sample(3, 10),
-            sample(3, 20),
-            sample(2, 25),
-            sample(3, 30),
-            sample(3, 40),
-            sample(3, 50),
-            sample(0, 60),
-        ];
-        let (a, b) = steady_window(&samples, 3).unwrap();
-        assert_eq!((a.deltas, b.deltas), (30, 50));
-        assert!(
-            steady_window(&samples[..2], 3).is_none(),
-            "one sample is no window"
-        );
     }
 }

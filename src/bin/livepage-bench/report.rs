@@ -5,6 +5,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 use crate::burst::BurstReport;
+use crate::cross::{CrossReport, Path};
 use crate::pages::{Load, PagesReport};
 use crate::relay::RelayReport;
 
@@ -42,14 +43,14 @@ pub fn relay(reports: &[RelayReport]) -> String {
             r.via.name(),
             r.options.streams,
             r.options.rate,
-            r.completed,
-            r.errors,
-            r.deltas,
-            quantile(&r.latency, 0.5),
-            quantile(&r.latency, 0.99),
-            millis(r.latency.max()),
-            quantile(&r.first_delta, 0.5),
-            quantile(&r.first_delta, 0.99),
+            r.tally.completed,
+            r.tally.errors,
+            r.tally.deltas,
+            quantile(&r.tally.latency, 0.5),
+            quantile(&r.tally.latency, 0.99),
+            millis(r.tally.latency.max()),
+            quantile(&r.tally.first_delta, 0.5),
+            quantile(&r.tally.first_delta, 0.99),
             r.cpu_per_100k_steady
                 .map_or_else(|| "–".to_owned(), |cpu| format!("{cpu:.2}")),
             r.cpu_per_100k_total,
@@ -59,7 +60,7 @@ pub fn relay(reports: &[RelayReport]) -> String {
             r.wall.as_secs_f64(),
         );
     }
-    append_errors(&mut out, reports.iter().map(|r| &r.first_error));
+    append_errors(&mut out, reports.iter().map(|r| &r.tally.first_error));
     out
 }
 
@@ -105,6 +106,108 @@ pub fn pages(report: &PagesReport) -> String {
         );
     }
     out
+}
+
+/// The cross-instance target from the issue: the p99 added latency of a stream followed on B.
+const CROSS_P99_TARGET_MS: f64 = 25.0;
+/// … and the producer's CPU per delta, at most this many times the in-memory path's.
+const CROSS_CPU_RATIO_TARGET: f64 = 2.0;
+
+pub fn cross(reports: &[CrossReport]) -> String {
+    let mut out = String::from(
+        "## Cross-instance (Redis)\n\n\
+         | path | streams | deltas/s each | completed | errors | deltas | added p50 | added p99 | added max | steady p50 / p99 | backlog deltas | first delta p50 / p99 | CPU s / 100k deltas (steady): A | B | redis-server | all | (whole run: A / B / redis) | peak RSS A / B | GETs retried | wall |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in reports {
+        let steady = r.cpu_steady.unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} / {} | {} | {} | {} | {} | {} / {} / {} | {:.0} / {} | {} | {:.1} s |",
+            r.path.name(),
+            r.options.streams,
+            r.options.rate,
+            r.tally.completed,
+            r.tally.errors,
+            r.tally.deltas,
+            quantile(&r.tally.latency, 0.5),
+            quantile(&r.tally.latency, 0.99),
+            millis(r.tally.latency.max()),
+            quantile(&r.tally.steady_latency, 0.5),
+            quantile(&r.tally.steady_latency, 0.99),
+            r.tally.backlog,
+            quantile(&r.tally.first_delta, 0.5),
+            quantile(&r.tally.first_delta, 0.99),
+            cpu(steady.a),
+            cpu(steady.b),
+            cpu(steady.redis),
+            cpu(steady.sum()),
+            cpu(r.cpu_total.a),
+            cpu(r.cpu_total.b),
+            cpu(r.cpu_total.redis),
+            r.peak_kib_a as f64 / 1024.0,
+            r.peak_kib_b.map_or_else(
+                || "–".to_owned(),
+                |kib| format!("{:.0} MiB", kib as f64 / 1024.0)
+            ),
+            r.retried_gets,
+            r.wall.as_secs_f64(),
+        );
+    }
+    append_errors(&mut out, reports.iter().map(|r| &r.tally.first_error));
+    for remote in reports.iter().filter(|r| r.path == Path::OnB) {
+        let in_memory = reports
+            .iter()
+            .find(|r| r.path == Path::InMemory && r.options.streams == remote.options.streams);
+        cross_targets(&mut out, remote, in_memory);
+    }
+    out
+}
+
+/// How a run followed on B compares with the targets.
+fn cross_targets(out: &mut String, remote: &CrossReport, in_memory: Option<&CrossReport>) {
+    let streams = remote.options.streams;
+    let p99_ms = |histogram: &hdrhistogram::Histogram<u64>| {
+        (!histogram.is_empty()).then(|| histogram.value_at_quantile(0.99) as f64 / 1000.0)
+    };
+    if let Some(all) = p99_ms(&remote.tally.latency) {
+        let steady = p99_ms(&remote.tally.steady_latency).map_or_else(
+            || "no steady window".to_owned(),
+            |p99| format!("{p99:.2} ms"),
+        );
+        let _ = writeln!(
+            out,
+            "\n{streams} streams followed on B: p99 added latency {all:.2} ms over every delta ({steady} in the steady window); target ≤ {CROSS_P99_TARGET_MS} ms: {}.",
+            met(all <= CROSS_P99_TARGET_MS),
+        );
+    }
+    let steady = |r: &CrossReport| r.cpu_steady.unwrap_or_default();
+    let Some(in_memory) = in_memory else {
+        return;
+    };
+    if let (Some(producer), Some(alone)) = (steady(remote).a, steady(in_memory).a) {
+        let ratio = producer / alone;
+        let _ = writeln!(
+            out,
+            "A's CPU per delta, streams followed on B / in memory: {producer:.2} / {alone:.2} = {ratio:.2}× (target ≤ {CROSS_CPU_RATIO_TARGET}×: {}).",
+            met(ratio <= CROSS_CPU_RATIO_TARGET),
+        );
+    }
+    if let (Some(all), Some(alone)) = (steady(remote).sum(), steady(in_memory).a) {
+        let _ = writeln!(
+            out,
+            "A, B and redis-server together / in memory: {all:.2} / {alone:.2} = {:.2}×.",
+            all / alone
+        );
+    }
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes { "met" } else { "**not met**" }
+}
+
+fn cpu(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "–".to_owned(), |cpu| format!("{cpu:.2}"))
 }
 
 fn load_row(out: &mut String, server: &str, load: &Load) {
