@@ -2,7 +2,7 @@
 //!
 //! - **Events.** Every event of every generation this instance runs is appended to a Redis
 //!   Stream of that generation (see `publish`), its entry id made from the event's seq, so any
-//!   instance can read it back after any seq and follow the live tail ([`EventReader`]).
+//!   instance can read it back after any seq and follow the live tail (see `tail`).
 //! - **Leases.** Each instance holds a key that lapses unless it renews it ([`LEASE_TTL`]):
 //!   a follower that hears nothing checks the lease of the instance running the generation,
 //!   and a lapsed one means that instance is gone.
@@ -13,19 +13,20 @@
 //! (docs/ARCHITECTURE.md, "Several instances").
 
 mod publish;
+mod tail;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError, Value};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::generation::{Entry, Event, EventLog};
+use crate::generation::{Event, EventLog};
 pub use publish::Publisher;
+pub use tail::{Followed, Read, Tail};
 
 /// How long an instance's lease lives unless renewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(5);
@@ -104,6 +105,7 @@ pub struct Cluster {
     address: String,
     retention: Retention,
     publisher: Publisher,
+    tail: Tail,
     /// The lease renewal and notice listener, aborted at shutdown.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -136,6 +138,7 @@ impl Cluster {
         let instance = Uuid::new_v4();
         let cluster = Arc::new(Self {
             publisher: Publisher::start(conn.clone(), retention),
+            tail: Tail::start(client.clone(), conn.clone()),
             client,
             conn,
             instance,
@@ -290,18 +293,10 @@ impl Cluster {
         self.tasks().push(task);
     }
 
-    /// A reader of generation streams on a connection of its own, since its reads block for
-    /// up to `block`. A reply later than that by `RESPONSE_TIMEOUT` is an error: a Redis that
-    /// hangs without closing the connection must not hang its followers too.
-    pub async fn reader(&self, block: Duration) -> Result<EventReader, RedisError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(block + RESPONSE_TIMEOUT));
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        Ok(EventReader { conn })
+    /// Follows generation `id`'s stream from the entry after seq `after`: its entries as they
+    /// arrive, until the handle is dropped. All followed generations share one reader.
+    pub fn follow(&self, id: Uuid, after: u64) -> Followed {
+        self.tail.follow(id, after)
     }
 
     /// At shutdown, once this instance's generations have ended: waits up to `grace` for
@@ -321,6 +316,7 @@ impl Cluster {
             tracing::warn!(error = %err, "could not give up the lease");
         }
         self.publisher.stop();
+        self.tail.stop();
     }
 }
 
@@ -360,66 +356,6 @@ async fn keep_lease(cluster: std::sync::Weak<Cluster>) {
             }
             Err(_) => {}
         }
-    }
-}
-
-/// Reads generation streams; one per followed generation, on a connection of its own.
-pub struct EventReader {
-    conn: MultiplexedConnection,
-}
-
-impl std::fmt::Debug for EventReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventReader").finish_non_exhaustive()
-    }
-}
-
-/// How many entries one read takes at most.
-const READ_BATCH: usize = 1024;
-
-impl EventReader {
-    /// The entries of generation `id` after seq `after`, waiting up to `block` for one when
-    /// there are none yet (an empty batch when none came). Entries that cannot be read back
-    /// are skipped with a warning; their seq stays unused.
-    pub async fn read(
-        &mut self,
-        id: Uuid,
-        after: u64,
-        block: Duration,
-    ) -> Result<Vec<Entry>, RedisError> {
-        let options = StreamReadOptions::default()
-            .count(READ_BATCH)
-            .block(block.as_millis() as usize);
-        let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(
-            &mut self.conn,
-            &[events_key(id)],
-            &[entry_id(after)],
-            &options,
-        )
-        .await?;
-        let mut entries = Vec::new();
-        for stream_entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            let Some(seq) = parse_entry_id(&stream_entry.id) else {
-                tracing::warn!(id = %stream_entry.id, "ignoring a stream entry with a foreign id");
-                continue;
-            };
-            let field = |name: &str| match stream_entry.map.get(name) {
-                Some(Value::BulkString(bytes)) => Some(bytes.as_slice()),
-                _ => None,
-            };
-            let (Some(name), Some(data)) = (field("e"), field("d")) else {
-                tracing::warn!(seq, "ignoring a stream entry without event and data");
-                continue;
-            };
-            let decoded = std::str::from_utf8(name)
-                .map_err(|err| err.to_string())
-                .and_then(|name| Event::decode(name, data).map_err(|err| err.to_string()));
-            match decoded {
-                Ok(event) => entries.push(Entry { seq, event }),
-                Err(err) => tracing::warn!(seq, error = %err, "ignoring an unreadable event"),
-            }
-        }
-        Ok(entries)
     }
 }
 

@@ -3,8 +3,9 @@
 //! [`Generations::follow`] is the one place that decides where a stream's events come from:
 //! - this instance's own log, when it runs the generation (or ran it recently);
 //! - with Redis, a copy of the log read from the generation's stream ([`Mirror`]): the same ids,
-//!   order and bytes as the producing instance sends, live. One reader per generation per
-//!   instance, however many clients follow it here; it also notices when the producing
+//!   order and bytes as the producing instance sends, live. One copy per generation per
+//!   instance, however many clients follow it here, and one reader for all the copies of an
+//!   instance (`cluster::Tail`); the copy also notices when the producing
 //!   instance is gone (its lease lapsed) and ends the stream with `instance_lost`;
 //! - otherwise the database: `started`, then, once the row has ended, its terminal event
 //!   (a summary: the deltas are not kept there).
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use super::event::{Completed, Failed, Started};
 use super::{Entry, ErrorCode, Event, EventLog, Generations};
-use crate::cluster::{Cluster, EventReader, LEASE_RENEWAL, Notice};
+use crate::cluster::{Cluster, LEASE_RENEWAL, Notice, Read};
 use crate::store::{Abandoned, GenerationRecord, GenerationStatus as Status, StoreError};
 
 /// How often a stream that follows a generation through the database checks whether it has
@@ -452,50 +453,29 @@ struct Copying {
 
 impl Copying {
     async fn run(self) {
-        let mut reader: Option<EventReader> = None;
-        let mut last = 0;
+        let mut followed = self.cluster.follow(self.id, 0);
         let mut misses = 0;
-        let mut failing_since: Option<Instant> = None;
         loop {
             if !self.followed() {
                 return;
             }
-            let read = match &mut reader {
-                Some(reader) => reader.read(self.id, last, SILENCE).await,
-                None => match self.cluster.reader(SILENCE).await {
-                    Ok(new) => {
-                        reader = Some(new);
-                        continue;
+            let entries = match followed.next(SILENCE).await {
+                Read::Entries(entries) => entries,
+                Read::Silent => {
+                    if self.producer_gone(&mut misses).await {
+                        self.registry.end_lost(&self.cluster, self.id).await;
                     }
-                    Err(err) => Err(err),
-                },
-            };
-            let entries = match read {
-                Ok(entries) => {
-                    failing_since = None;
-                    entries
-                }
-                Err(err) => {
-                    reader = None;
-                    let since = *failing_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= UNAVAILABLE_AFTER {
-                        tracing::warn!(generation_id = %self.id, error = %err, "Redis does not answer; its followers here are told");
-                        self.interrupt();
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
                 }
-            };
-            if entries.is_empty() {
-                if self.producer_gone(&mut misses).await {
-                    self.registry.end_lost(&self.cluster, self.id).await;
+                Read::Failing(since) if since >= UNAVAILABLE_AFTER => {
+                    tracing::warn!(generation_id = %self.id, "Redis does not answer; its followers here are told");
+                    self.interrupt();
+                    return;
                 }
-                continue;
-            }
+                Read::Failing(_) => continue,
+            };
             misses = 0;
             for entry in entries {
-                last = entry.seq;
                 let terminal = entry.event.is_terminal();
                 self.mirror.log.push_numbered(entry.seq, entry.event);
                 if terminal {

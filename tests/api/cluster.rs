@@ -151,6 +151,78 @@ async fn a_generation_started_on_one_instance_streams_live_on_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generations_followed_on_one_instance_share_one_reader() {
+    let Some(backend) = postgres_backend() else {
+        return;
+    };
+    if redis_url().is_none() {
+        return;
+    }
+    // A Redis of the test's own, so that its client list holds these instances only.
+    let mut redis = RedisServer::start(free_port().await).await;
+    let url = redis.url();
+    let a = spawn_app_with(backend, |config| {
+        config.redis_url = Some(url.clone().into())
+    })
+    .await;
+    let b = a
+        .spawn_sibling_with(|config| config.redis_url = Some(url.clone().into()))
+        .await;
+    const GENERATIONS: usize = 6;
+    let mut producers = Vec::new();
+    let mut followers = Vec::new();
+    for _ in 0..GENERATIONS {
+        a.mock.push(paced(120, 10));
+        let (on_a, started, id) = start(&a).await;
+        producers.push(tokio::spawn(async move {
+            let mut produced = vec![started];
+            produced.extend(on_a.collect::<Vec<_>>().await);
+            produced
+        }));
+        let on_b = events(follow(&b, &id, None).await);
+        followers.push(tokio::spawn(on_b.collect::<Vec<_>>()));
+    }
+
+    // While they run, B never holds more than one reading connection.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut most_readers = 0;
+    while !followers.iter().all(|follower| follower.is_finished()) {
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let readers = clients
+            .lines()
+            .filter(|client| client.contains(" name=livepage-tail "))
+            .count();
+        most_readers = most_readers.max(readers);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        most_readers, 1,
+        "{GENERATIONS} generations followed on B through one reading connection"
+    );
+
+    for (producer, follower) in producers.into_iter().zip(followers) {
+        let produced = producer.await.unwrap();
+        assert_eq!(produced.last().unwrap().event, "completed");
+        assert_eq!(
+            follower.await.unwrap(),
+            produced,
+            "each follower gets its own generation"
+        );
+    }
+    b.stop().await;
+    a.stop().await;
+    redis.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_cut_anywhere_resumes_exactly_on_another_instance() {
     let Some(apps) = cluster(3).await else { return };
     let mut rng = rand::rngs::StdRng::seed_from_u64(14);

@@ -13,7 +13,7 @@
 //! - **Redis, on B**: the client starts the generation on A, reads A's stream only up to its
 //!   `started` event (the generation goes on without it), then follows
 //!   `GET /api/generations/{id}/events` on B, which copies the events from Redis (one `XREAD
-//!   BLOCK` reader per generation). A then publishes and relays to nobody.
+//!   BLOCK` over all the generations it follows). A then publishes and relays to nobody.
 //!
 //! A delta's added latency is measured as in the relay benchmark, at whichever client reads
 //! it: from the mock's send stamp to the client. CPU per 100k deltas is taken over the steady
@@ -36,8 +36,10 @@ use crate::sampling::{
 };
 use crate::upstream::Upstream;
 
-/// How long a follower on B asks again while B does not know the generation yet: A sends
-/// `started` before it has written the generation's row, which is how B finds it.
+/// How a follower on B asks again while B answers 404 for the generation. A sends `started`
+/// before it has written the generation's row, which is how B finds the generation; B itself
+/// waits a moment for the row of a generation made moments ago (`generation::follow`), so a
+/// 404 here means the row took longer than that.
 const NOT_FOUND_RETRY: Duration = Duration::from_millis(5);
 const NOT_FOUND_GIVE_UP: Duration = Duration::from_secs(5);
 
@@ -310,22 +312,37 @@ async fn follow(
     counters: &Counters,
 ) -> Followed {
     let body = client::generate_body(n);
-    let Some(follower) = &target.follower else {
-        let outcome = client::follow(
-            http,
-            &target.generate_url,
-            body,
-            counters,
-            deltas,
-            Protocol::LivePage,
-        )
-        .await;
-        return Followed {
-            generation: outcome.generation_id,
-            outcome,
-            retried_gets: 0,
-        };
-    };
+    match &target.follower {
+        None => {
+            let outcome = client::follow(
+                http,
+                &target.generate_url,
+                body,
+                counters,
+                deltas,
+                Protocol::LivePage,
+            )
+            .await;
+            Followed {
+                generation: outcome.generation_id,
+                outcome,
+                retried_gets: 0,
+            }
+        }
+        Some(follower) => follow_elsewhere(http, target, follower, body, deltas, counters).await,
+    }
+}
+
+/// Starts a generation on A, reads A's stream up to `started`, then follows the generation's
+/// events on `follower`. The time to the first delta counts from the start on A.
+async fn follow_elsewhere(
+    http: &reqwest::Client,
+    target: &Target,
+    follower: &str,
+    body: String,
+    deltas: usize,
+    counters: &Counters,
+) -> Followed {
     let sent = Instant::now();
     let generation = match client::start(http, &target.generate_url, body).await {
         Ok(id) => id,
