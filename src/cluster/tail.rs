@@ -29,7 +29,7 @@ use crate::generation::{Entry, Event};
 /// How long one read blocks when no followed stream has anything new.
 const BLOCK: Duration = Duration::from_secs(1);
 /// How long the task waits after a read that found entries before it reads again.
-const LINGER: Duration = Duration::from_millis(2);
+const LINGER: Duration = Duration::from_millis(5);
 /// How many entries of one stream a read takes at most.
 const READ_BATCH: usize = 1024;
 /// How often a pending `CLIENT UNBLOCK` is sent again while the read has not reached Redis.
