@@ -11,6 +11,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
 COPY src src
 COPY migrations migrations
 COPY web web
+COPY assets assets
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin livepage
 
 FROM debian:bookworm-slim

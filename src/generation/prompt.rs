@@ -34,8 +34,11 @@ Write:
   <script>tailwind.config = {{ darkMode: \"class\", theme: {{ extend: {{ colors: {{ primary: \"#0f766e\" }} }} }} }}</script>
 - Real, specific copy written for this subject: names, headlines, descriptions, prices, dates.
   Never lorem ipsum, never placeholders like \"Your text here\".
-- Icons as inline <svg> elements with a viewBox, using paths, circles, rects, lines and
-  gradients. Images only as absolute https URLs, each with meaningful alt text.
+- Icons from the icon fonts the server provides (no <link> needed): Material Symbols
+  (<span class=\"material-symbols-outlined\">download</span>, also -rounded and -sharp),
+  Material Icons (<span class=\"material-icons\">home</span>) or Font Awesome Free 6
+  (<i class=\"fa-solid fa-key\"></i>, fa-regular, fa-brands), or inline <svg> elements with a
+  viewBox. Images only as absolute https URLs, each with meaningful alt text.
 - Accessible markup: landmarks (header, nav, main, footer), one h1, headings in order, labels
   for form fields, sufficient colour contrast, visible focus styles.
 - A layout that works from a 360px phone to a wide desktop screen.

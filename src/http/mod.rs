@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod error;
+mod fonts;
 mod generations;
 pub mod limits;
 mod options;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(ui::index))
         .route("/assets/{name}", get(ui::asset))
+        .route("/fonts/{name}", get(fonts::font))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route(

@@ -10,6 +10,8 @@
 //! - **the web UI** (`/`, `/assets/…`): our own scripts only. Its live previews are `srcdoc`
 //!   frames, which inherit the UI's policy, so that policy also admits what a preview needs:
 //!   its inline stylesheet (or, in `cdn` mode, the pinned CDN script) and https images.
+//! - **icon fonts** (`/fonts/…`): loaded by pages, whose origin is opaque, so readable from
+//!   any origin.
 //! - **everything else** (the JSON API, event streams, health, metrics): nothing there is
 //!   meant to render, so `default-src 'none'`, no framing, no caching of private data.
 //!
@@ -28,12 +30,13 @@ use sha2::{Digest, Sha256};
 use url::{Origin, Url};
 
 use crate::config::Config;
+use crate::sanitize::icons::FONTS_PATH;
 use crate::sanitize::{PageStyles, Styles, TAILWIND_CDN_URL, styles_of};
 
 /// Directives every live page gets, whatever its styles: nothing but images and fonts may
-/// load, and only from https or data URLs; the page cannot be a `<base>` for other URLs nor
+/// load, and only from https or data URLs, or (fonts) LivePage's own icon fonts; the page cannot be a `<base>` for other URLs nor
 /// submit a form; any site may embed it.
-const PAGE_COMMON: &str = "default-src 'none'; img-src https: data:; font-src https: data:; \
+const PAGE_COMMON: &str = "default-src 'none'; img-src https: data:; font-src 'self' https: data:; \
     object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors *";
 
 /// Powerful features no response of ours uses.
@@ -78,6 +81,7 @@ fn style_hash(css: &str) -> String {
 enum Kind {
     LivePage,
     Ui,
+    Font,
     Api,
 }
 
@@ -87,6 +91,8 @@ impl Kind {
             Self::LivePage
         } else if path == "/" || path.starts_with("/assets/") {
             Self::Ui
+        } else if path.starts_with(FONTS_PATH) {
+            Self::Font
         } else {
             Self::Api
         }
@@ -97,6 +103,7 @@ impl Kind {
 #[derive(Debug)]
 pub struct Policies {
     ui: Vec<(HeaderName, HeaderValue)>,
+    font: Vec<(HeaderName, HeaderValue)>,
     api: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -131,8 +138,16 @@ impl Policies {
         ];
         let ui_csp = ui_policy(config.styles, &config.public_url(), &config.pages_url());
         let ui_only = [(header::CONTENT_SECURITY_POLICY, ui_csp.as_str())];
+        let font = [
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                HeaderName::from_static("cross-origin-resource-policy"),
+                "cross-origin",
+            ),
+        ];
         Arc::new(Self {
             ui: header_list(shared.clone().into_iter().chain(ui_only)),
+            font: header_list(font),
             api: header_list(shared.into_iter().chain(api_only)),
         })
     }
@@ -141,6 +156,7 @@ impl Policies {
         match kind {
             Kind::LivePage => &[],
             Kind::Ui => &self.ui,
+            Kind::Font => &self.font,
             Kind::Api => &self.api,
         }
     }
@@ -258,6 +274,7 @@ mod tests {
         assert_eq!(Kind::of("/p/abc"), Kind::LivePage);
         assert_eq!(Kind::of("/"), Kind::Ui);
         assert_eq!(Kind::of("/assets/app.js"), Kind::Ui);
+        assert_eq!(Kind::of("/fonts/fa-solid-900.woff2"), Kind::Font);
         for path in ["/api/generate", "/healthz", "/metrics", "/nope", "/pages"] {
             assert_eq!(Kind::of(path), Kind::Api, "{path}");
         }

@@ -54,15 +54,26 @@ const FILES: &[Asset] = &[
 ];
 
 /// The ETag of each file of [`FILES`], in the same order, computed once.
-static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
-    FILES
-        .iter()
-        .map(|file| {
-            HeaderValue::from_str(&format!("\"{:016x}\"", fnv1a(file.bytes)))
-                .expect("a quoted hex number is a valid header value")
+static ETAGS: LazyLock<Vec<HeaderValue>> =
+    LazyLock::new(|| FILES.iter().map(|file| etag(file.bytes)).collect());
+
+/// A strong ETag for a file's bytes.
+pub(super) fn etag(bytes: &[u8]) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{:016x}\"", fnv1a(bytes)))
+        .expect("a quoted hex number is a valid header value")
+}
+
+/// Whether the request's `If-None-Match` names `etag`: the client's copy is current.
+pub(super) fn is_fresh(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
         })
-        .collect()
-});
+}
 
 /// FNV-1a, 64 bits: stable across builds and platforms, which a `Hasher` is not promised to be.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -92,15 +103,7 @@ fn serve(name: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
         (header::ETAG, etag.clone()),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| {
-            tags.split(',')
-                .map(str::trim)
-                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-        });
-    if fresh {
+    if is_fresh(headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
     let content_type = [(

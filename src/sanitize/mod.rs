@@ -23,6 +23,7 @@
 //! Content-Security-Policy (DESIGN.md §6), built from [`styles_of`] the stored document.
 
 mod extract;
+pub mod icons;
 mod newlines;
 mod policy;
 mod pool;

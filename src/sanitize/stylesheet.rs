@@ -10,6 +10,8 @@
 //! - [`V3_BASE`]: v3 defaults that v4's preflight changed (light-grey borders, grey
 //!   placeholders, pointer cursor on buttons, a translucent blue default ring).
 //!
+//! The rules of the icon fonts the page uses follow (see [`super::icons`]).
+//!
 //! The result is inlined in a `<style>` element, whose text ends at the first `</style`
 //! whatever the CSS means, so [`escape_for_style_element`] makes sure no `</` can appear.
 //!
@@ -21,6 +23,7 @@ use encre_css::prelude::build_plugin::{
 };
 use encre_css::{Config, Scanner};
 
+use super::icons;
 use super::theme::{DarkMode as ThemeDarkMode, Theme};
 
 /// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
@@ -90,11 +93,14 @@ impl Stylesheets {
         let mut classes = root_classes.join(" ");
         push_class_values(body, &mut classes);
         let utilities = encre_css::generate([classes.as_str()], config);
-        let mut css = String::with_capacity(self.base.len() + utilities.len() + 2);
+        let icons = icons::stylesheet(&classes.split_ascii_whitespace().collect());
+        let mut css = String::with_capacity(self.base.len() + utilities.len() + icons.len() + 4);
         css.push_str(&self.base);
-        if !utilities.is_empty() {
-            css.push_str("\n\n");
-            css.push_str(&utilities);
+        for part in [utilities, icons] {
+            if !part.is_empty() {
+                css.push_str("\n\n");
+                css.push_str(&part);
+            }
         }
         escape_for_style_element(&css)
     }

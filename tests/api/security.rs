@@ -420,7 +420,7 @@ fn assert_page_basics(response: &reqwest::Response) {
     for directive in [
         "default-src 'none'",
         "img-src https: data:",
-        "font-src https: data:",
+        "font-src 'self' https: data:",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'none'",
@@ -571,6 +571,41 @@ async fn the_ui_is_served_under_a_strict_policy_and_cannot_be_framed() {
         // The UI's own caching is left alone.
         assert_eq!(header(&response, "cache-control"), "no-cache");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn icon_fonts_are_served_to_pages_of_any_origin() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.get("/fonts/material-symbols-outlined.woff2").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "font/woff2");
+    // A page is a sandboxed document with an opaque origin: its font loads are cross-origin.
+    assert_eq!(header(&response, "access-control-allow-origin"), "*");
+    assert_eq!(
+        header(&response, "cross-origin-resource-policy"),
+        "cross-origin"
+    );
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    let etag = header(&response, "etag").to_owned();
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"wOF2", "a WOFF2 file");
+
+    let again = app
+        .client
+        .get(app.url("/fonts/material-symbols-outlined.woff2"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    let missing = app.get("/fonts/../Cargo.toml").await;
+    assert_eq!(missing.status(), 404);
+    let missing = app.get("/fonts/comic-sans.woff2").await;
+    assert_eq!(missing.status(), 404);
+    let (_, error) = app.get_json("/fonts/comic-sans.woff2").await;
+    assert_eq!(error["error"]["code"], "not_found", "{error}");
     app.stop().await;
 }
 
