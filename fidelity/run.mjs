@@ -14,7 +14,8 @@
 // and LivePage's screenshot is compared with it (pixelmatch). A second comparison leaves the
 // page's config out on both sides, to measure Tailwind v3's semantics alone:
 //   livepage-default  the page without its `tailwind.config` script, through LivePage;
-//   default           the page's markup with the CLI's CSS for the default config.
+//   default           the page's markup with the CLI's CSS for the default config, its own
+//                     `<style>` blocks and its icon fonts (which LivePage keeps whatever the config).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -360,7 +361,7 @@ async function main() {
       const documents = {
         livepage,
         'livepage-default': livepageDefault,
-        default: referenceDocument(raw, { tailwindCss: cssDefault, keepPageStyles: false, iconSheets: [] }),
+        default: referenceDocument(raw, { tailwindCss: cssDefault, keepPageStyles: true, iconSheets: analysis.icons }),
         intended: referenceDocument(raw, { tailwindCss: cssIntended, keepPageStyles: true, iconSheets: analysis.icons }),
       };
       for (const variant of VARIANTS) fs.writeFileSync(path.join(dir, `${variant}.html`), documents[variant]);

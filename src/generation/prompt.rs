@@ -28,9 +28,11 @@ Write:
   a viewport meta tag and a specific, descriptive <title>, then <body>.
 - Styling with Tailwind CSS v3 utility classes in class attributes only. Use responsive
   variants (sm:, md:, lg:), hover: and focus: states, gradients and shadows where they help.
-  Do not write <style> blocks or link stylesheets: Tailwind is provided. For a palette of your
-  own, configure it as data in the head, and it is compiled into the page (the script itself
-  is removed; only darkMode and theme colours are read, plain #hex, rgb() or hsl() values):
+  Do not link stylesheets: Tailwind is provided. A <style> block in the head is kept for what
+  classes cannot say (keyframes, gradients, custom classes), cleaned: no @import, url() only to
+  https or data images and fonts. For a palette of your own, configure it as data in the head,
+  and it is compiled into the page (the script itself is removed; only darkMode and theme
+  colours are read, plain #hex, rgb() or hsl() values):
   <script>tailwind.config = {{ darkMode: \"class\", theme: {{ extend: {{ colors: {{ primary: \"#0f766e\" }} }} }} }}</script>
 - Real, specific copy written for this subject: names, headlines, descriptions, prices, dates.
   Never lorem ipsum, never placeholders like \"Your text here\".
@@ -46,7 +48,7 @@ Write:
 The page is published on a server that removes, before anyone sees it:
 - every <script> (a tailwind.config is read first, as above), inline event handler (onclick,
   onload, …) and javascript: URL;
-- <iframe>, <object>, <embed>, <base>, <meta> other than charset/viewport, <link>, <style>;
+- <iframe>, <object>, <embed>, <base>, <meta> other than charset/viewport, <link>;
 - SVG <use>, <foreignObject>, <image> and animation elements;
 - form actions (forms are for show); links other than http(s), mailto, tel and #anchors.
 So build everything that matters with HTML and Tailwind classes alone: use <details> and

@@ -9,10 +9,16 @@
 use html_escape::{encode_double_quoted_attribute_to_string, encode_text_to_string};
 
 use super::TAILWIND_CDN_URL;
+use super::stylesheet::escape_for_style_element;
 use super::theme::Theme;
 
 /// The `name` of the `<meta>` that carries a page's Tailwind theme.
 pub(super) const THEME_META: &str = "tailwind-theme";
+
+/// Where the page's own CSS begins and ends in its stylesheet, so that a written page read
+/// back gives the same page CSS (and not the generated rules around it).
+pub(super) const PAGE_CSS_START: &str = "/* page styles */";
+pub(super) const PAGE_CSS_END: &str = "/* end of page styles */";
 
 /// A page once cleaned: everything the rebuilt document is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +32,15 @@ pub(super) struct Page {
     pub(super) body: String,
     /// The page's own Tailwind theme, checked; written into the head as data.
     pub(super) theme: Option<Theme>,
+    /// The page's own CSS, cleaned; part of the stylesheet, between [`PAGE_CSS_START`] and
+    /// [`PAGE_CSS_END`].
+    pub(super) css: String,
 }
 
 /// How the head brings in styles.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum StyleTag<'a> {
-    /// Nothing: the document that the sanitizer reads back between passes.
+    /// Only the page's own CSS: the document that the sanitizer reads back between passes.
     None,
     /// The pinned Tailwind Play CDN script.
     Cdn,
@@ -81,7 +90,13 @@ pub(super) fn document(page: &Page, styles: StyleTag<'_>) -> String {
         encode_double_quoted_attribute_to_string(theme.to_data(), &mut out);
         out.push_str("\">\n");
     }
-    push_styles(&mut out, styles);
+    match styles {
+        StyleTag::None if !page.css.is_empty() => {
+            let css = format!("{PAGE_CSS_START}{}{PAGE_CSS_END}", page.css);
+            push_styles(&mut out, StyleTag::Inline(&escape_for_style_element(&css)));
+        }
+        styles => push_styles(&mut out, styles),
+    }
     out.push_str("</head>\n<body");
     push_class_attribute(&mut out, &page.body_classes);
     out.push_str(">\n");

@@ -1,15 +1,16 @@
 //! Reads what a page keeps from the model's document: its title, its language, the classes
-//! on `<html>` and `<body>`, and the body's markup.
+//! on `<html>` and `<body>`, the body's markup, its Tailwind theme and its own CSS.
 //!
-//! Everything else in the model's `<head>` (scripts, styles, metas, links, its own Tailwind
-//! config) is dropped: the sanitizer writes a fixed head. The document is parsed with
+//! Everything else in the model's `<head>` (scripts, metas, links) is dropped: the sanitizer
+//! writes a fixed head. The document is parsed with
 //! html5ever, the parser browsers' behaviour is specified by, so a truncated or malformed
 //! document is read the way a browser would read it.
 
 use scraper::{ElementRef, Html};
 
+use super::css;
 use super::policy::REMOVED_WITH_CONTENT;
-use super::render::THEME_META;
+use super::render::{PAGE_CSS_END, PAGE_CSS_START, THEME_META};
 use super::theme::Theme;
 
 const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
@@ -40,6 +41,8 @@ pub(super) struct SourceDocument {
     /// The page's Tailwind theme: from its `tailwind.config` script, or from the data a
     /// sanitized page carries.
     pub(super) theme: Option<Theme>,
+    /// The page's own CSS, cleaned (see [`super::css`]).
+    pub(super) css: String,
 }
 
 /// Parses `document` (a full document, a fragment, or a truncated one) and takes its parts.
@@ -59,7 +62,36 @@ pub(super) fn read(document: &str) -> SourceDocument {
         // A `<frameset>` document has no body; there is nothing to keep from it.
         body_html: body.map(|body| body.inner_html()).unwrap_or_default(),
         theme: theme(&parsed),
+        css: css::clean(&own_css(&parsed)),
     }
+}
+
+/// The text of the page's `<style>` elements (those of CSS: not Tailwind's
+/// `type="text/tailwindcss"`), in document order. From a page this module's sanitizer wrote,
+/// only the part of its stylesheet between the page-CSS markers.
+fn own_css(parsed: &Html) -> String {
+    let mut css = String::new();
+    let styles = parsed
+        .tree
+        .root()
+        .descendants()
+        .filter_map(ElementRef::wrap)
+        .filter(|element| is_html_element(element, "style"))
+        .filter(|element| {
+            element
+                .attr("type")
+                .is_none_or(|kind| kind.trim().eq_ignore_ascii_case("text/css"))
+        });
+    for style in styles {
+        let text: String = style.text().collect();
+        let own = match text.split_once(PAGE_CSS_START) {
+            Some((_, rest)) => rest.split(PAGE_CSS_END).next().unwrap_or_default(),
+            None => &text,
+        };
+        css.push_str(own);
+        css.push('\n');
+    }
+    css
 }
 
 /// The first Tailwind theme found: in a `<script>` that sets `tailwind.config` (the Play CDN

@@ -10,7 +10,8 @@
 //! - [`V3_BASE`]: v3 defaults that v4's preflight changed (light-grey borders, grey
 //!   placeholders, pointer cursor on buttons, a translucent blue default ring).
 //!
-//! The rules of the icon fonts the page uses follow (see [`super::icons`]).
+//! The rules of the icon fonts the page uses (see [`super::icons`]) and the page's own CSS (see
+//! [`super::css`]) come first, as on a page that loads the Play CDN.
 //!
 //! The result is inlined in a `<style>` element, whose text ends at the first `</style`
 //! whatever the CSS means, so [`escape_for_style_element`] makes sure no `</` can appear.
@@ -24,6 +25,7 @@ use encre_css::prelude::build_plugin::{
 use encre_css::{Config, Scanner};
 
 use super::icons;
+use super::render::{PAGE_CSS_END, PAGE_CSS_START};
 use super::theme::{DarkMode as ThemeDarkMode, Theme};
 
 /// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
@@ -65,6 +67,7 @@ impl Stylesheets {
         root_classes: &[&str],
         body: &str,
         theme: Option<&Theme>,
+        page_css: &str,
     ) -> String {
         let dark_by_class = match theme.and_then(|theme| theme.dark_mode) {
             Some(mode) => mode == ThemeDarkMode::Class,
@@ -94,13 +97,22 @@ impl Stylesheets {
         push_class_values(body, &mut classes);
         let utilities = encre_css::generate([classes.as_str()], config);
         let icons = icons::stylesheet(&classes.split_ascii_whitespace().collect());
-        let mut css = String::with_capacity(self.base.len() + utilities.len() + icons.len() + 4);
+        // In the order of a page on the Play CDN: the icon fonts' stylesheets (linked in the
+        // head), the page's own `<style>`, then Tailwind's, which the CDN appends last.
+        let mut css = String::with_capacity(
+            icons.len() + page_css.len() + self.base.len() + utilities.len() + 64,
+        );
+        css.push_str(&icons);
+        // The markers go in even around nothing: they tell a page this module wrote, read
+        // back, from a model's page whose `<style>` is all its own.
+        css.push_str(PAGE_CSS_START);
+        css.push_str(page_css);
+        css.push_str(PAGE_CSS_END);
+        css.push_str("\n\n");
         css.push_str(&self.base);
-        for part in [utilities, icons] {
-            if !part.is_empty() {
-                css.push_str("\n\n");
-                css.push_str(&part);
-            }
+        if !utilities.is_empty() {
+            css.push_str("\n\n");
+            css.push_str(&utilities);
         }
         escape_for_style_element(&css)
     }

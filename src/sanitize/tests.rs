@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use proptest::prelude::*;
 use scraper::{ElementRef, Html};
 
+use super::render::{PAGE_CSS_END, PAGE_CSS_START};
 use super::stylesheet::escape_for_style_element;
 use super::{PageStyles, SanitizedHtml, Sanitizer, Styles, TAILWIND_CDN_URL, styles_of};
 
@@ -97,6 +98,47 @@ fn assert_safe(page: &SanitizedHtml, input: &str) {
 /// head, and sanitizing the page again gives the same page. Compiled: not one script, exactly
 /// one `<style>`, in the head, with no `</` in it. CDN: exactly one script, the pinned CDN
 /// file, in the head, and no `<style>`.
+/// The page's own CSS in a written stylesheet loads nothing but https and data images and
+/// fonts, and holds none of the legacy ways of running script.
+fn assert_safe_page_css(stylesheet: &str, context: &dyn Fn() -> String) {
+    let (_, rest) = stylesheet
+        .split_once(PAGE_CSS_START)
+        .unwrap_or_else(|| panic!("no page CSS markers\n{}", context()));
+    let (own, _) = rest
+        .split_once(PAGE_CSS_END)
+        .unwrap_or_else(|| panic!("no end of the page CSS\n{}", context()));
+    let own = own.to_ascii_lowercase();
+    for forbidden in [
+        "javascript",
+        "expression(",
+        "@import",
+        "behavior",
+        "binding",
+    ] {
+        assert!(
+            !own.contains(forbidden),
+            "{forbidden} in the page CSS {own}\n{}",
+            context()
+        );
+    }
+    for (at, _) in own.match_indices("url(") {
+        let target = own[at + 4..].trim_start_matches(['"', '\'']);
+        assert!(
+            [
+                "https:",
+                "data:image/",
+                "data:font/",
+                "data:application/font",
+                "data:application/x-font"
+            ]
+            .iter()
+            .any(|allowed| target.starts_with(allowed)),
+            "url to {target} in the page CSS\n{}",
+            context()
+        );
+    }
+}
+
 fn assert_safe_in(styles: Styles, page: &SanitizedHtml, input: &str) {
     let document = page.as_str();
     let context = || format!("mode: {styles:?}\ninput: {input}\npage: {document}");
@@ -114,6 +156,7 @@ fn assert_safe_in(styles: Styles, page: &SanitizedHtml, input: &str) {
     match (styles, styles_of(document)) {
         (Styles::Compiled, PageStyles::Inline(css)) => {
             assert!(!css.contains("</"), "`</` in the stylesheet\n{}", context());
+            assert_safe_page_css(css, &context);
         }
         (Styles::Cdn, PageStyles::Cdn) => {}
         (_, found) => panic!("styles {found:?} in a {styles:?} page\n{}", context()),
@@ -918,6 +961,7 @@ const DOMPURIFY: &str = concat!(
     "/tests/fixtures/xss/dompurify.json"
 );
 const H5SC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xss/h5sc.json");
+const CSS_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xss/css.json");
 
 fn load_corpus(path: &str) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path}: {error}"));
@@ -956,6 +1000,37 @@ fn no_dompurify_payload_survives() {
 #[test]
 fn no_h5sc_payload_survives() {
     check_corpus(H5SC, 149);
+}
+
+#[test]
+fn no_css_borne_payload_survives() {
+    check_corpus(CSS_VECTORS, 20);
+}
+
+#[test]
+fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
+    let page = sanitize(
+        "<html><head><style>.glass{backdrop-filter:blur(8px)} \
+         .x{background:url(javascript:alert(1));color:red}</style>\
+         <style type=\"text/tailwindcss\">.btn{@apply px-4}</style></head>\
+         <body><p class=\"glass x p-4\">x</p><style>@keyframes up{to{opacity:1}}</style></body></html>",
+    );
+    let PageStyles::Inline(css) = styles_of(page.as_str()) else {
+        panic!("an inline stylesheet");
+    };
+    let own = format!(
+        "{PAGE_CSS_START}.glass{{backdrop-filter:blur(8px);}}.x{{color:red;}}\
+         @keyframes up{{to{{opacity:1;}}}}{PAGE_CSS_END}"
+    );
+    assert!(css.contains(&own), "{css}");
+    let (before, after) = css.split_once(&own).unwrap();
+    assert!(
+        !before.contains("box-sizing"),
+        "the page's CSS comes before the preflight"
+    );
+    assert!(after.contains(".p-4"), "and before the utilities");
+    assert!(!css.contains("@apply"), "Tailwind's own syntax is not CSS");
+    assert_eq!(sanitize(page.as_str()), page, "and it reads back the same");
 }
 
 // ---------------------------------------------------------------------------------------------

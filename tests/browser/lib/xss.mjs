@@ -23,7 +23,7 @@ const SETTLE_MS = 100;
 /** Every payload of the public corpora in tests/fixtures/xss/, as `{ corpus, index, payload }`. */
 export async function loadCorpora() {
   const cases = [];
-  for (const corpus of ["dompurify", "h5sc"]) {
+  for (const corpus of ["dompurify", "h5sc", "css"]) {
     const file = path.join(ROOT, "tests/fixtures/xss", `${corpus}.json`);
     const payloads = JSON.parse(await readFile(file, "utf8"));
     payloads.forEach((payload, index) => cases.push({ corpus, index, payload }));
