@@ -31,8 +31,9 @@ Write:
   Do not link stylesheets: Tailwind is provided. A <style> block in the head is kept for what
   classes cannot say (keyframes, gradients, custom classes), cleaned: no @import, url() only to
   https or data images and fonts. For a palette of your own, configure it as data in the head,
-  and it is compiled into the page (the script itself is removed; only darkMode and theme
-  colours are read, plain #hex, rgb() or hsl() values):
+  and it is compiled into the page (the script itself is removed; darkMode, colours as plain
+  #hex, rgb() or hsl() values, fontFamily, fontSize, spacing, maxWidth, borderRadius and
+  boxShadow are read as data):
   <script>tailwind.config = {{ darkMode: \"class\", theme: {{ extend: {{ colors: {{ primary: \"#0f766e\" }} }} }} }}</script>
 - Real, specific copy written for this subject: names, headlines, descriptions, prices, dates.
   Never lorem ipsum, never placeholders like \"Your text here\".

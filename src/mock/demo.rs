@@ -34,7 +34,7 @@ pub fn demo_page(prompt: &str, page_type: PageType, theme: Theme) -> String {
 
 fn write_page(out: &mut String, brief: &Brief, page_type: PageType, p: &Palette) -> fmt::Result {
     writeln!(out, "```html")?;
-    head(out, brief, page_type)?;
+    head(out, brief, page_type, p)?;
     writeln!(out, "<body class=\"min-h-screen {}\">", p.body)?;
     sections::nav(out, brief, page_type, p)?;
     sections::hero(out, brief, page_type, p)?;
@@ -53,7 +53,9 @@ fn write_page(out: &mut String, brief: &Brief, page_type: PageType, p: &Palette)
     write!(out, "</body>\n</html>\n```")
 }
 
-fn head(out: &mut String, brief: &Brief, page_type: PageType) -> fmt::Result {
+/// The head as models write it: the Play CDN, its configuration (the theme's brand colour),
+/// and the icon font the page uses, linked from Google Fonts.
+fn head(out: &mut String, brief: &Brief, page_type: PageType, p: &Palette) -> fmt::Result {
     let kind = match page_type {
         PageType::Landing => "Home",
         PageType::Portfolio => "Portfolio",
@@ -71,9 +73,13 @@ fn head(out: &mut String, brief: &Brief, page_type: PageType) -> fmt::Result {
   <meta charset="UTF-8">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
   <title>{name} | {kind}</title>
+  <link href="https://fonts.googleapis.com/css2?family=Material+Symbols+Outlined" rel="stylesheet">
+  <script src="https://cdn.tailwindcss.com"></script>
+  <script>tailwind.config = {{ theme: {{ extend: {{ colors: {{ brand: "{brand}" }} }} }} }}</script>
 </head>
 "#,
         name = brief.name,
+        brand = p.brand,
     )
 }
 
@@ -107,6 +113,11 @@ mod tests {
                 "{case}"
             );
             assert!(page.contains("md:") && page.contains("hover:"), "{case}");
+            assert!(
+                page.contains("tailwind.config = {") && page.contains("text-brand"),
+                "{case}"
+            );
+            assert!(page.contains("class=\"material-symbols-outlined"), "{case}");
             assert!(page.contains("bg-gradient-to-"), "{case}");
             assert!(!page.to_lowercase().contains("lorem"), "{case}");
             assert!(
@@ -115,6 +126,21 @@ mod tests {
                 page.len()
             );
         }
+    }
+
+    #[test]
+    fn the_sanitized_page_keeps_its_brand_colour_and_icons() {
+        use crate::sanitize::{PageStyles, Sanitizer, Styles, styles_of};
+        let sanitizer = Sanitizer::new(Styles::Compiled);
+        let page = sanitizer.sanitize(&demo_page("a bakery", PageType::Landing, Theme::Playful));
+        let PageStyles::Inline(css) = styles_of(page.as_str()) else {
+            panic!("an inline stylesheet");
+        };
+        assert!(css.contains(".text-brand {\n  color: #d97706;\n}"), "{css}");
+        assert!(
+            css.contains("/fonts/material-symbols-outlined.woff2"),
+            "{css}"
+        );
     }
 
     #[test]
@@ -139,7 +165,9 @@ mod tests {
         let prompt = "<script>alert(1)</script> & \"friends\" <img src=x onerror=alert(2)>";
         for (page_type, theme, page) in every_page(prompt) {
             let case = format!("{page_type}/{theme}");
-            assert!(!page.contains("<script"), "{case}");
+            // Only the page's own two: the Play CDN and its configuration.
+            assert_eq!(page.matches("<script").count(), 2, "{case}");
+            assert!(!page.contains("<script>alert"), "{case}");
             assert!(!page.contains("<img src=x"), "{case}");
             assert!(page.contains("&lt;script&gt;"), "{case}");
         }

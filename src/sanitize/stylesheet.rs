@@ -60,8 +60,8 @@ impl Stylesheets {
     /// Only the `class` attributes of the sanitized markup are read, so nothing the cleaner
     /// removed (a `<script>`'s text, a dropped attribute) and no text can add CSS.
     ///
-    /// A page's own `theme` (see [`super::theme`]) adds its colours and says how `dark:`
-    /// applies; without one, a `dark` class on the root means class mode.
+    /// A page's own `theme` (see [`super::theme`]) adds its colours and scales and says how
+    /// `dark:` applies; without one, a `dark` class on the root means class mode.
     pub(super) fn for_page(
         &self,
         root_classes: &[&str],
@@ -81,20 +81,28 @@ impl Stylesheets {
         } else {
             &self.media_dark
         };
-        let themed;
-        let config = match theme.filter(|theme| !theme.colors.is_empty()) {
-            Some(theme) => {
-                let mut with_colors = config.clone();
-                for (name, value) in &theme.colors {
-                    with_colors.theme.colors.add(name.clone(), value.clone());
-                }
-                themed = with_colors;
-                &themed
-            }
-            None => config,
-        };
         let mut classes = root_classes.join(" ");
         push_class_values(body, &mut classes);
+        let themed;
+        let config =
+            match theme.filter(|theme| !theme.colors.is_empty() || !theme.scales.is_empty()) {
+                Some(theme) => {
+                    let mut with_theme = config.clone();
+                    for (name, value) in &theme.colors {
+                        with_theme.theme.colors.add(name.clone(), value.clone());
+                    }
+                    // The theme's other scales: each class that names one of their keys stands for
+                    // the utility with the value written out (see `Theme::expand`).
+                    for class in classes.split_ascii_whitespace() {
+                        if let Some(expansion) = theme.expand(class) {
+                            with_theme.shortcuts.add(class.to_owned(), expansion);
+                        }
+                    }
+                    themed = with_theme;
+                    &themed
+                }
+                None => config,
+            };
         let utilities = encre_css::generate([classes.as_str()], config);
         let icons = icons::stylesheet(&classes.split_ascii_whitespace().collect());
         // In the order of a page on the Play CDN: the icon fonts' stylesheets (linked in the

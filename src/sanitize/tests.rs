@@ -1008,6 +1008,29 @@ fn no_css_borne_payload_survives() {
 }
 
 #[test]
+fn a_pages_theme_scales_style_the_classes_that_name_them() {
+    let page = sanitize(
+        r#"<html><head><script>tailwind.config = { theme: { extend: {
+            fontFamily: { display: ["Space Grotesk", "sans-serif"] },
+            spacing: { gutter: "24px" }, maxWidth: { "container-max": "1280px" } } } }</script>
+        </head><body><h1 class="font-display md:px-gutter -mt-gutter max-w-container-max">x</h1>
+        </body></html>"#,
+    );
+    let PageStyles::Inline(css) = styles_of(page.as_str()) else {
+        panic!("an inline stylesheet");
+    };
+    for rule in [
+        ".font-display {\n  font-family: 'Space Grotesk',sans-serif;\n}",
+        ".-mt-gutter {\n  margin-top: -24px;\n}",
+        ".max-w-container-max {\n  max-width: 1280px;\n}",
+        "  .md\\:px-gutter {\n    padding-inline: 24px;\n  }",
+    ] {
+        assert!(css.contains(rule), "{rule} in {css}");
+    }
+    assert_eq!(sanitize(page.as_str()), page, "and it reads back the same");
+}
+
+#[test]
 fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
     let page = sanitize(
         "<html><head><style>.glass{backdrop-filter:blur(8px)} \

@@ -6,8 +6,13 @@
 //! `bg-background-dark` name: a dark page would lose its background and keep its white text.
 //! So the object literal is read as data — never run — with a JSON5 parser (unquoted keys,
 //! single quotes, trailing commas, comments), and what LivePage's stylesheet generator can use
-//! is kept: `darkMode` and the theme's colours (`theme.colors` and `theme.extend.colors`,
-//! nested names joined with `-`, `DEFAULT` naming the colour itself). Anything that is not
+//! is kept: `darkMode`, the theme's colours (`theme.colors` and `theme.extend.colors`,
+//! nested names joined with `-`, `DEFAULT` naming the colour itself), and its other scales —
+//! `fontFamily`, `fontSize` (with its line height, letter spacing and weight), `spacing`,
+//! `maxWidth`, `borderRadius`, `boxShadow`, … ([`SCALES`]) — which become, for each class of the
+//! page that names one of their keys (`font-display`, `md:px-margin-desktop`, `-mt-gutter`),
+//! the same utility with the value written out (`font-[family-name:'Space_Grotesk',sans-serif]`,
+//! `md:px-[24px]`, `mt-[-24px]`; see [`Theme::expand`]). Anything that is not
 //! data (a `require(…)`, a function, a spread of `defaultTheme`) cannot be parsed; then the
 //! `colors` objects and `darkMode` are looked for one by one, so one plugin line does not cost
 //! the page its palette.
@@ -29,6 +34,97 @@ const CONFIG_ASSIGNMENT: &str = "tailwind.config";
 /// The most colours a page may define, and the longest name and value: a model's palette is
 /// a few dozen; the bounds only keep a hostile page from growing the stylesheet.
 const MAX_COLORS: usize = 512;
+/// The most values of the other scales together.
+const MAX_SCALE_VALUES: usize = 512;
+/// The longest value of another scale (a font stack, a shadow).
+const MAX_SCALE_VALUE: usize = 200;
+
+/// The theme's scales besides colours, and the utilities that take their keys. A utility that
+/// equals its prefix (`rounded`, `shadow`) takes the `DEFAULT` key.
+const SCALES: &[(&str, &[&str])] = &[
+    ("fontFamily", &["font"]),
+    ("fontSize", &["text"]),
+    ("maxWidth", &["max-w"]),
+    (
+        "borderRadius",
+        &[
+            "rounded",
+            "rounded-t",
+            "rounded-r",
+            "rounded-b",
+            "rounded-l",
+            "rounded-s",
+            "rounded-e",
+            "rounded-tl",
+            "rounded-tr",
+            "rounded-br",
+            "rounded-bl",
+        ],
+    ),
+    ("boxShadow", &["shadow"]),
+    ("letterSpacing", &["tracking"]),
+    ("lineHeight", &["leading"]),
+    ("width", &["w"]),
+    ("height", &["h"]),
+    ("minWidth", &["min-w"]),
+    ("minHeight", &["min-h"]),
+    ("maxHeight", &["max-h"]),
+    (
+        "spacing",
+        &[
+            "p",
+            "px",
+            "py",
+            "pt",
+            "pr",
+            "pb",
+            "pl",
+            "ps",
+            "pe",
+            "m",
+            "mx",
+            "my",
+            "mt",
+            "mr",
+            "mb",
+            "ml",
+            "ms",
+            "me",
+            "gap",
+            "gap-x",
+            "gap-y",
+            "space-x",
+            "space-y",
+            "w",
+            "h",
+            "min-w",
+            "min-h",
+            "max-w",
+            "max-h",
+            "size",
+            "inset",
+            "inset-x",
+            "inset-y",
+            "top",
+            "right",
+            "bottom",
+            "left",
+            "translate-x",
+            "translate-y",
+            "basis",
+            "indent",
+            "scroll-m",
+            "scroll-p",
+        ],
+    ),
+];
+
+/// What a `fontSize` entry may set besides the size, and the utility that sets it.
+const FONT_SIZE_EXTRAS: &[(&str, &str)] = &[
+    ("lineHeight", "leading"),
+    ("letterSpacing", "tracking"),
+    ("fontWeight", "font"),
+];
 const MAX_NAME: usize = 64;
 const MAX_VALUE: usize = 100;
 
@@ -50,6 +146,10 @@ pub(super) struct Theme {
     /// Colour names (as in `bg-<name>`) and their CSS values.
     #[serde(default)]
     pub(super) colors: BTreeMap<String, String>,
+    /// The other scales ([`SCALES`], and `fontSize.lineHeight` and the like for a font size's
+    /// extras): key (as in `font-<key>`) → CSS value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) scales: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Theme {
@@ -73,10 +173,21 @@ impl Theme {
         let theme: Self = serde_json::from_str(data).ok()?;
         let mut checked = Self {
             dark_mode: theme.dark_mode,
-            colors: BTreeMap::new(),
+            ..Self::default()
         };
         for (name, value) in theme.colors {
             checked.add_color(name, &Value::String(value));
+        }
+        for (scale, values) in theme.scales {
+            let known = SCALES.iter().any(|(name, _)| *name == scale)
+                || FONT_SIZE_EXTRAS
+                    .iter()
+                    .any(|(extra, _)| scale == format!("fontSize.{extra}"));
+            if known {
+                for (key, value) in values {
+                    checked.add_scale_value(&scale, key, &value);
+                }
+            }
         }
         (!checked.is_empty()).then_some(checked)
     }
@@ -87,22 +198,152 @@ impl Theme {
     }
 
     fn is_empty(&self) -> bool {
-        self.dark_mode.is_none() && self.colors.is_empty()
+        self.dark_mode.is_none() && self.colors.is_empty() && self.scales.is_empty()
     }
 
     fn from_config(config: &Value) -> Self {
         let mut theme = Self {
             dark_mode: dark_mode(config.get("darkMode")),
-            colors: BTreeMap::new(),
+            ..Self::default()
         };
         let base = config.get("theme");
         let extended = base.and_then(|theme| theme.get("extend"));
-        for colors in [base, extended].into_iter().flatten() {
-            if let Some(colors) = colors.get("colors") {
+        for section in [base, extended].into_iter().flatten() {
+            if let Some(colors) = section.get("colors") {
                 theme.add_colors("", colors);
+            }
+            for (scale, _) in SCALES {
+                if let Some(Value::Object(values)) = section.get(*scale) {
+                    for (key, value) in values {
+                        theme.add_scale_entry(scale, key, value);
+                    }
+                }
             }
         }
         theme
+    }
+
+    /// Adds one entry of a scale from the configuration: a string or number, an array (a
+    /// font stack, several shadows), or for `fontSize` `[size, lineHeight]` or
+    /// `[size, { lineHeight, letterSpacing, fontWeight }]`.
+    fn add_scale_entry(&mut self, scale: &str, key: &str, value: &Value) {
+        let text = |value: &Value| match value {
+            Value::String(text) => Some(text.trim().to_owned()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        };
+        match (scale, value) {
+            ("fontSize", Value::Array(parts)) => {
+                let Some(size) = parts.first().and_then(text) else {
+                    return;
+                };
+                self.add_scale_value(scale, key.to_owned(), &size);
+                match parts.get(1) {
+                    Some(Value::Object(extras)) => {
+                        for (extra, _) in FONT_SIZE_EXTRAS {
+                            if let Some(value) = extras.get(*extra).and_then(text) {
+                                let scale = format!("fontSize.{extra}");
+                                self.add_scale_value(&scale, key.to_owned(), &value);
+                            }
+                        }
+                    }
+                    Some(line_height) => {
+                        if let Some(value) = text(line_height) {
+                            self.add_scale_value("fontSize.lineHeight", key.to_owned(), &value);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            ("fontFamily", Value::Array(names)) => {
+                let names: Option<Vec<String>> = names.iter().map(text).collect();
+                if let Some(names) = names {
+                    let stack = names
+                        .iter()
+                        .map(|name| font_name(name))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    self.add_scale_value(scale, key.to_owned(), &stack);
+                }
+            }
+            ("fontFamily", value) => {
+                if let Some(name) = text(value) {
+                    self.add_scale_value(scale, key.to_owned(), &name);
+                }
+            }
+            (_, Value::Array(values)) => {
+                let values: Option<Vec<String>> = values.iter().map(text).collect();
+                if let Some(values) = values {
+                    self.add_scale_value(scale, key.to_owned(), &values.join(", "));
+                }
+            }
+            (_, value) => {
+                if let Some(value) = text(value) {
+                    self.add_scale_value(scale, key.to_owned(), &value);
+                }
+            }
+        }
+    }
+
+    fn add_scale_value(&mut self, scale: &str, key: String, value: &str) {
+        let count: usize = self.scales.values().map(BTreeMap::len).sum();
+        if count < MAX_SCALE_VALUES && is_color_name(&key) && is_scale_value(value) {
+            self.scales
+                .entry(scale.to_owned())
+                .or_default()
+                .insert(key, value.to_owned());
+        }
+    }
+
+    /// What a page class that names a key of one of the theme's scales stands for, as classes
+    /// the stylesheet generator knows: the same variants and utility with the value written
+    /// out (`md:px-margin-desktop` → `md:px-[24px]`, `-mt-gutter` → `mt-[-24px]`, `text-body`
+    /// → `text-[16px] leading-[24px]`). `None` for any other class.
+    pub(super) fn expand(&self, class: &str) -> Option<String> {
+        if self.scales.is_empty() {
+            return None;
+        }
+        let (variants, utility) = split_variants(class);
+        let (negative, utility) = match utility.strip_prefix('-') {
+            Some(positive) => ("-", positive),
+            None => ("", utility),
+        };
+        for (scale, prefixes) in SCALES {
+            let Some(values) = self.scales.get(*scale) else {
+                continue;
+            };
+            for prefix in *prefixes {
+                let key = match utility.strip_prefix(prefix) {
+                    Some("") => "DEFAULT",
+                    Some(rest) => match rest.strip_prefix('-') {
+                        Some(key) => key,
+                        None => continue,
+                    },
+                    None => continue,
+                };
+                let Some(value) = values.get(key) else {
+                    continue;
+                };
+                return Some(match *scale {
+                    "fontFamily" => format!("{variants}font-[family-name:{}]", arbitrary(value)),
+                    "fontSize" => {
+                        let mut classes = format!("{variants}text-[length:{}]", arbitrary(value));
+                        for (extra, utility) in FONT_SIZE_EXTRAS {
+                            let scale = format!("fontSize.{extra}");
+                            if let Some(extra) = self.scales.get(&scale).and_then(|s| s.get(key)) {
+                                classes.push_str(&format!(
+                                    " {variants}{utility}-[{}]",
+                                    arbitrary(extra)
+                                ));
+                            }
+                        }
+                        classes
+                    }
+                    _ => format!("{variants}{prefix}-[{negative}{}]", arbitrary(value)),
+                });
+            }
+        }
+        None
     }
 
     /// For a configuration that is not all data: its `darkMode` and each `colors` object that
@@ -166,6 +407,64 @@ fn dark_mode(value: Option<&Value>) -> Option<DarkMode> {
         "media" => Some(DarkMode::Media),
         _ => None,
     }
+}
+
+/// `class` split into its variants (`md:hover:`, kept with their colons) and its utility.
+fn split_variants(class: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let mut split = 0;
+    for (at, byte) in class.bytes().enumerate() {
+        match byte {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 => split = at + 1,
+            _ => {}
+        }
+    }
+    class.split_at(split)
+}
+
+/// A font family name as CSS writes it: quoted when it is not one identifier.
+fn font_name(name: &str) -> String {
+    let bare = name.trim_matches(|c| c == '"' || c == '\'');
+    if bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        bare.to_owned()
+    } else {
+        format!("'{bare}'")
+    }
+}
+
+/// A value as a Tailwind arbitrary value: spaces are written `_`.
+fn arbitrary(value: &str) -> String {
+    value.replace(' ', "_")
+}
+
+/// Lengths, numbers, font stacks, shadows and the functions that compute them
+/// (`calc(100vw - 2rem)`, `clamp(…)`, `rgba(…)`), and nothing that could end the utility's
+/// brackets, its declaration or its rule, start a comment or an escape, or load something.
+fn is_scale_value(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_SCALE_VALUE
+        && !value.contains("url(")
+        && !value.contains("/*")
+        && !value.contains('_')
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b' ' | b'.'
+                        | b','
+                        | b'%'
+                        | b'('
+                        | b')'
+                        | b'+'
+                        | b'-'
+                        | b'*'
+                        | b'/'
+                        | b'#'
+                        | b'\''
+                )
+        })
 }
 
 /// A name a class can use: `primary`, `background-dark`, `brand-500`, `sky.50`.
@@ -424,6 +723,95 @@ mod tests {
         }
         assert!(!is_color_name("a b"));
         assert!(!is_color_name("x{y"));
+    }
+
+    #[test]
+    fn the_other_scales_stand_for_their_values() {
+        let theme = Theme::from_script(
+            r#"tailwind.config = { theme: { extend: {
+                fontFamily: { display: ["Space Grotesk", "sans-serif"], body: "Inter" },
+                fontSize: { "body-md": ["16px", { lineHeight: "24px", fontWeight: "500" }],
+                            "display-lg": ["48px", "56px"], hero: "clamp(2rem, 5vw, 4rem)" },
+                spacing: { gutter: "24px", "margin-mobile": "16px" },
+                maxWidth: { "container-max": "1280px" },
+                borderRadius: { DEFAULT: "0.25rem", xl2: "1.25rem" },
+                boxShadow: { soft: "0 4px 6px rgba(0, 0, 0, 0.1)" },
+            } } }"#,
+        )
+        .unwrap();
+        let expand = |class: &str| theme.expand(class);
+        assert_eq!(
+            expand("font-display").as_deref(),
+            Some("font-[family-name:'Space_Grotesk',sans-serif]")
+        );
+        assert_eq!(
+            expand("md:font-body").as_deref(),
+            Some("md:font-[family-name:Inter]")
+        );
+        assert_eq!(
+            expand("text-body-md").as_deref(),
+            Some("text-[length:16px] leading-[24px] font-[500]")
+        );
+        assert_eq!(
+            expand("lg:text-display-lg").as_deref(),
+            Some("lg:text-[length:48px] lg:leading-[56px]")
+        );
+        assert_eq!(
+            expand("text-hero").as_deref(),
+            Some("text-[length:clamp(2rem,_5vw,_4rem)]")
+        );
+        assert_eq!(
+            expand("md:px-margin-mobile").as_deref(),
+            Some("md:px-[16px]")
+        );
+        assert_eq!(expand("-mx-margin-mobile").as_deref(), Some("mx-[-16px]"));
+        assert_eq!(expand("gap-gutter").as_deref(), Some("gap-[24px]"));
+        assert_eq!(
+            expand("max-w-container-max").as_deref(),
+            Some("max-w-[1280px]")
+        );
+        assert_eq!(expand("rounded").as_deref(), Some("rounded-[0.25rem]"));
+        assert_eq!(
+            expand("hover:rounded-t-xl2").as_deref(),
+            Some("hover:rounded-t-[1.25rem]")
+        );
+        assert_eq!(
+            expand("shadow-soft").as_deref(),
+            Some("shadow-[0_4px_6px_rgba(0,_0,_0,_0.1)]")
+        );
+        for other in [
+            "font-bold",
+            "text-primary",
+            "px-4",
+            "pxgutter",
+            "[&>p]:gap-gutter2",
+        ] {
+            assert_eq!(expand(other), None, "{other}");
+        }
+        assert_eq!(
+            Theme::from_data(&theme.to_data()),
+            Some(theme.clone()),
+            "the scales read back from the page's data"
+        );
+    }
+
+    #[test]
+    fn scale_values_that_could_leave_their_utility_are_refused() {
+        for value in [
+            "1px]; } body { x: y",
+            "url(https://evil.example/x.png)",
+            "24px /* */",
+            "a_b",
+            "\\31 px",
+            "<style>",
+            "1px;",
+        ] {
+            let script = format!(
+                "tailwind.config = {{ theme: {{ spacing: {{ x: {} }} }} }}",
+                serde_json::to_string(value).unwrap()
+            );
+            assert_eq!(Theme::from_script(&script), None, "{value}");
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(super) struct Palette {
     /// The call-to-action band: a gradient with its own text colour.
     pub band: &'static str,
     pub footer: &'static str,
+    /// The theme's brand colour, configured as `brand` in the page's `tailwind.config`.
+    pub brand: &'static str,
 }
 
 impl Palette {
@@ -71,6 +73,7 @@ const MODERN: Palette = Palette {
     chip: "bg-indigo-50 text-indigo-700",
     band: "bg-gradient-to-r from-indigo-600 to-violet-600 text-white",
     footer: "bg-slate-900 text-slate-400",
+    brand: "#4f46e5",
 };
 
 const MINIMAL: Palette = Palette {
@@ -91,6 +94,7 @@ const MINIMAL: Palette = Palette {
     chip: "border border-neutral-300 text-neutral-700",
     band: "bg-gradient-to-r from-black to-neutral-800 text-white",
     footer: "bg-white border-t border-neutral-200 text-neutral-500",
+    brand: "#171717",
 };
 
 const DARK: Palette = Palette {
@@ -111,6 +115,7 @@ const DARK: Palette = Palette {
     chip: "bg-cyan-400/10 text-cyan-300",
     band: "bg-gradient-to-r from-cyan-500 to-violet-600 text-white",
     footer: "bg-slate-950 border-t border-slate-800 text-slate-500",
+    brand: "#22d3ee",
 };
 
 const PLAYFUL: Palette = Palette {
@@ -131,6 +136,7 @@ const PLAYFUL: Palette = Palette {
     chip: "bg-pink-100 text-pink-700",
     band: "bg-gradient-to-r from-pink-500 to-amber-400 text-white",
     footer: "bg-pink-600 text-pink-100",
+    brand: "#d97706",
 };
 
 const CORPORATE: Palette = Palette {
@@ -151,6 +157,7 @@ const CORPORATE: Palette = Palette {
     chip: "bg-blue-50 text-blue-800",
     band: "bg-gradient-to-r from-blue-950 to-blue-700 text-white",
     footer: "bg-blue-950 text-blue-200",
+    brand: "#1d4ed8",
 };
 
 const ELEGANT: Palette = Palette {
@@ -171,4 +178,5 @@ const ELEGANT: Palette = Palette {
     chip: "bg-stone-200 text-stone-700",
     band: "bg-gradient-to-r from-stone-900 to-amber-900 text-stone-50",
     footer: "bg-stone-900 text-stone-400",
+    brand: "#b45309",
 };

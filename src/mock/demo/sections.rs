@@ -1034,7 +1034,7 @@ pub(super) fn footer(out: &mut String, b: &Brief, p: &Palette) -> fmt::Result {
         r##"  <footer class="{footer}">
     <div class="mx-auto flex max-w-6xl flex-col items-center justify-between gap-4 px-6 py-10 text-sm md:flex-row">
       <p>© {name}. All rights reserved.</p>
-      <div class="flex gap-6"><a href="#top" class="hover:underline">Back to top</a><a href="mailto:hello@example.com" class="hover:underline">hello@example.com</a></div>
+      <div class="flex gap-6"><a href="#top" class="inline-flex items-center gap-1 hover:underline"><span class="material-symbols-outlined text-base" aria-hidden="true">arrow_upward</span>Back to top</a><a href="mailto:hello@example.com" class="inline-flex items-center gap-1 text-brand hover:underline"><span class="material-symbols-outlined text-base" aria-hidden="true">mail</span>hello@example.com</a></div>
     </div>
   </footer>
 "##,
