@@ -30,6 +30,14 @@ pub(super) fn body_cleaner() -> Builder<'static> {
         // Links leave for pages we know nothing about: no `window.opener`, no referrer, and
         // no endorsement for search engines of links the model (or a prompt) chose.
         .link_rel(Some("noopener noreferrer nofollow ugc"))
+        // Tailwind v3's opacity utilities, said the way the stylesheet generator reads them.
+        .attribute_filter(|_, attribute, value| match attribute {
+            "class" => Some(match super::stylesheet::with_v3_opacity(value) {
+                Some(adapted) => Cow::Owned(adapted),
+                None => Cow::Borrowed(value),
+            }),
+            _ => Some(Cow::Borrowed(value)),
+        })
         .strip_comments(true);
     builder
 }

@@ -26,7 +26,7 @@ use encre_css::{Config, Scanner};
 
 use super::icons;
 use super::render::{PAGE_CSS_END, PAGE_CSS_START};
-use super::theme::{DarkMode as ThemeDarkMode, Theme};
+use super::theme::{DarkMode as ThemeDarkMode, Theme, split_variants};
 
 /// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
 const DARK_CLASS: &str = "dark";
@@ -83,26 +83,34 @@ impl Stylesheets {
         };
         let mut classes = root_classes.join(" ");
         push_class_values(body, &mut classes);
-        let themed;
-        let config =
-            match theme.filter(|theme| !theme.colors.is_empty() || !theme.scales.is_empty()) {
-                Some(theme) => {
-                    let mut with_theme = config.clone();
-                    for (name, value) in &theme.colors {
-                        with_theme.theme.colors.add(name.clone(), value.clone());
-                    }
-                    // The theme's other scales: each class that names one of their keys stands for
-                    // the utility with the value written out (see `Theme::expand`).
-                    for class in classes.split_ascii_whitespace() {
-                        if let Some(expansion) = theme.expand(class) {
-                            with_theme.shortcuts.add(class.to_owned(), expansion);
-                        }
-                    }
-                    themed = with_theme;
-                    &themed
-                }
-                None => config,
-            };
+        // Classes that stand for others: the theme's scales (see `Theme::expand`) and the v3
+        // spellings encre-css reads differently (see `v3_spelling`).
+        let shortcuts: Vec<(&str, String)> = classes
+            .split_ascii_whitespace()
+            .filter_map(|class| {
+                theme
+                    .and_then(|theme| theme.expand(class))
+                    .or_else(|| v3_spelling(class))
+                    .map(|expansion| (class, expansion))
+            })
+            .collect();
+        let colors = theme
+            .map(|theme| &theme.colors)
+            .filter(|colors| !colors.is_empty());
+        let adapted;
+        let config = if colors.is_some() || !shortcuts.is_empty() {
+            let mut with_page = config.clone();
+            for (name, value) in colors.into_iter().flatten() {
+                with_page.theme.colors.add(name.clone(), value.clone());
+            }
+            for (class, expansion) in shortcuts {
+                with_page.shortcuts.add(class.to_owned(), expansion);
+            }
+            adapted = with_page;
+            &adapted
+        } else {
+            config
+        };
         let utilities = encre_css::generate([classes.as_str()], config);
         let icons = icons::stylesheet(&classes.split_ascii_whitespace().collect());
         // In the order of a page on the Play CDN: the icon fonts' stylesheets (linked in the
@@ -172,6 +180,161 @@ fn tag_length(tag: &str) -> usize {
         }
     }
     tag.len()
+}
+
+/// The class that says in encre-css's terms what Tailwind v3 means by `class`, when encre-css
+/// reads it otherwise:
+/// - a negative arbitrary value (`-left-[5px]`, `md:-mt-[2px]`), whose sign encre-css drops:
+///   the sign goes inside the brackets (`left-[-5px]`);
+/// - an arbitrary opacity (`opacity-[0.03]`, `opacity-[.5]`, `opacity-[3%]`), which encre-css
+///   does not read: the percentage step (`opacity-3`), when it is a whole one.
+fn v3_spelling(class: &str) -> Option<String> {
+    let (variants, utility) = split_variants(class);
+    if let Some(positive) = utility.strip_prefix('-') {
+        let (name, value) = positive.split_once("-[")?;
+        let value = value.strip_suffix(']')?;
+        if value.starts_with('-') || value.is_empty() {
+            return None;
+        }
+        return Some(format!("{variants}{name}-[-{value}]"));
+    }
+    if let Some(colour) = utility.strip_prefix("placeholder-") {
+        // v3's placeholder colours are v4's `placeholder:` variant of a text colour.
+        let opaque = colour.split('/').next().unwrap_or_default();
+        return is_colour("text", opaque).then(|| format!("{variants}placeholder:text-{colour}"));
+    }
+    let value = utility.strip_prefix("opacity-[")?.strip_suffix(']')?;
+    let percent = match value.strip_suffix('%') {
+        Some(percent) => percent.parse::<f64>().ok()?,
+        None => value.parse::<f64>().ok()? * 100.0,
+    };
+    let whole = percent.round();
+    ((percent - whole).abs() < 1e-9 && (0.0..=100.0).contains(&whole))
+        .then(|| format!("{variants}opacity-{whole}"))
+}
+
+/// The kinds of colour that Tailwind v3's `*-opacity-*` utilities make translucent.
+const OPACITY_KINDS: &[&str] = &["bg", "text", "border", "divide", "ring", "placeholder"];
+
+/// A class list with Tailwind v3's opacity utilities said the v4 way, which is the only one
+/// encre-css knows: v3 makes `bg-white bg-opacity-20` a white at 20 % through a variable that
+/// the colour utility reads; v4 says `bg-white/20`. So each colour class of a kind that an
+/// opacity class of the list applies to (one with the same variants, else one without any) is
+/// replaced by its translucent form, and an opacity class with variants (`hover:bg-opacity-30`)
+/// over a plain colour adds that colour's translucent form under those variants
+/// (`hover:bg-white/30`). `None` when the list has no opacity class to apply. Applied to the
+/// class lists of the cleaned markup (`policy`), so a page's classes are adapted once, per
+/// element, where the pairing is known; a list already adapted is left as it is.
+pub(super) fn with_v3_opacity(classes: &str) -> Option<String> {
+    let list: Vec<&str> = classes.split_ascii_whitespace().collect();
+    let mut opacities: Vec<(&str, &str, &str)> = Vec::new();
+    for class in &list {
+        let (variants, utility) = split_variants(class);
+        for kind in OPACITY_KINDS {
+            let value = utility
+                .strip_prefix(kind)
+                .and_then(|rest| rest.strip_prefix("-opacity-"));
+            if let Some(value) =
+                value.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            {
+                opacities.push((variants, kind, value));
+            }
+        }
+    }
+    if opacities.is_empty() {
+        return None;
+    }
+    let opacity_of = |variants: &str, kind: &str| {
+        opacities
+            .iter()
+            .rev()
+            .find(|(v, k, _)| *v == variants && *k == kind)
+            .map(|(_, _, value)| *value)
+    };
+    let mut adapted: Vec<String> = Vec::with_capacity(list.len() + 2);
+    let mut changed = false;
+    let mut plain_colors: Vec<(&str, &str)> = Vec::new();
+    for class in &list {
+        let (variants, utility) = split_variants(class);
+        let colour = OPACITY_KINDS.iter().find_map(|kind| {
+            let colour = utility.strip_prefix(kind)?.strip_prefix('-')?;
+            is_colour(kind, colour).then_some((*kind, colour))
+        });
+        let Some((kind, colour)) = colour else {
+            adapted.push((*class).to_owned());
+            continue;
+        };
+        if variants.is_empty() {
+            plain_colors.push((kind, colour));
+        }
+        match opacity_of(variants, kind).or_else(|| opacity_of("", kind)) {
+            Some(value) => {
+                adapted.push(format!("{variants}{kind}-{colour}/{value}"));
+                changed = true;
+            }
+            None => adapted.push((*class).to_owned()),
+        }
+    }
+    for (variants, kind, value) in &opacities {
+        let has_own_colour = list.iter().any(|class| {
+            let (v, utility) = split_variants(class);
+            v == *variants
+                && utility
+                    .strip_prefix(kind)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|colour| is_colour(kind, colour) || colour.contains('/'))
+        });
+        if variants.is_empty() || has_own_colour {
+            continue;
+        }
+        for (plain_kind, colour) in &plain_colors {
+            let translucent = format!("{variants}{kind}-{colour}/{value}");
+            if plain_kind == kind && !adapted.contains(&translucent) {
+                adapted.push(translucent);
+                changed = true;
+            }
+        }
+    }
+    changed.then(|| adapted.join(" "))
+}
+
+/// Whether `value` in `{kind}-{value}` names a colour (not already translucent), rather than
+/// one of the kind's other utilities (`bg-cover`, `text-lg`, `border-2`, `ring-offset-2`…).
+fn is_colour(kind: &str, value: &str) -> bool {
+    if value.contains('/') || value.starts_with("opacity-") {
+        return false;
+    }
+    if let Some(arbitrary) = value.strip_prefix('[') {
+        return ["#", "rgb", "hsl", "oklch", "color:"]
+            .iter()
+            .any(|start| arbitrary.starts_with(start));
+    }
+    let first = value.split('-').next().unwrap_or_default();
+    if !first
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+    {
+        return false;
+    }
+    let others: &[&str] = match kind {
+        "bg" => &[
+            "cover", "contain", "auto", "center", "top", "bottom", "left", "right", "fixed",
+            "local", "scroll", "repeat", "no", "clip", "origin", "gradient", "blend", "none",
+            "linear", "radial", "conic",
+        ],
+        "text" => &[
+            "xs", "sm", "base", "lg", "xl", "left", "center", "right", "justify", "start", "end",
+            "ellipsis", "clip", "wrap", "nowrap", "balance", "pretty", "shadow",
+        ],
+        "border" | "divide" => &[
+            "x", "y", "t", "r", "b", "l", "s", "e", "solid", "dashed", "dotted", "double",
+            "hidden", "none", "collapse", "separate", "spacing", "reverse",
+        ],
+        "ring" => &["inset", "offset"],
+        _ => &[],
+    };
+    !others.contains(&first)
 }
 
 fn with_v3_utilities(mut config: Config) -> Config {
@@ -344,6 +507,80 @@ const V3_Z_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
 #[cfg(test)]
 mod tests {
     use super::escape_for_style_element as escape;
+    use super::{v3_spelling, with_v3_opacity};
+
+    #[test]
+    fn v3_opacity_classes_make_their_elements_colours_translucent() {
+        let adapted = |classes: &str| with_v3_opacity(classes);
+        assert_eq!(
+            adapted("px-4 bg-white bg-opacity-20 text-white").as_deref(),
+            Some("px-4 bg-white/20 bg-opacity-20 text-white")
+        );
+        assert_eq!(
+            adapted("bg-white bg-opacity-20 hover:bg-opacity-30").as_deref(),
+            Some("bg-white/20 bg-opacity-20 hover:bg-opacity-30 hover:bg-white/30")
+        );
+        assert_eq!(
+            adapted("bg-black hover:bg-blue-500 bg-opacity-50").as_deref(),
+            Some("bg-black/50 hover:bg-blue-500/50 bg-opacity-50")
+        );
+        assert_eq!(
+            adapted(
+                "text-lg text-primary text-opacity-75 border-2 border-gray-300 border-opacity-50"
+            )
+            .as_deref(),
+            Some(
+                "text-lg text-primary/75 text-opacity-75 border-2 border-gray-300/50 border-opacity-50"
+            )
+        );
+        assert_eq!(
+            adapted("bg-cover bg-white/20 bg-opacity-20"),
+            None,
+            "already adapted"
+        );
+        assert_eq!(adapted("bg-white text-lg"), None, "nothing to apply");
+        let once = adapted("bg-white bg-opacity-20 hover:bg-opacity-30").unwrap();
+        assert_eq!(adapted(&once), None, "adapting twice changes nothing");
+    }
+
+    #[test]
+    fn v3_spellings_that_encre_css_reads_otherwise_are_respelled() {
+        let respelled = |class: &str| v3_spelling(class);
+        assert_eq!(respelled("-left-[5px]").as_deref(), Some("left-[-5px]"));
+        assert_eq!(respelled("md:-mt-[2px]").as_deref(), Some("md:mt-[-2px]"));
+        assert_eq!(
+            respelled("-translate-x-[50%]").as_deref(),
+            Some("translate-x-[-50%]")
+        );
+        assert_eq!(respelled("opacity-[0.03]").as_deref(), Some("opacity-3"));
+        assert_eq!(
+            respelled("hover:opacity-[.5]").as_deref(),
+            Some("hover:opacity-50")
+        );
+        assert_eq!(respelled("opacity-[3%]").as_deref(), Some("opacity-3"));
+        assert_eq!(
+            respelled("focus:placeholder-gray-400").as_deref(),
+            Some("focus:placeholder:text-gray-400")
+        );
+        assert_eq!(
+            respelled("[&>p]:-mt-[2px]").as_deref(),
+            Some("[&>p]:mt-[-2px]")
+        );
+        assert_eq!(
+            respelled("placeholder-gray-400/50").as_deref(),
+            Some("placeholder:text-gray-400/50")
+        );
+        for kept in [
+            "-mt-2",
+            "left-[-5px]",
+            "opacity-[0.035]",
+            "opacity-[2]",
+            "p-4",
+            "placeholder-opacity-50",
+        ] {
+            assert_eq!(respelled(kept), None, "{kept}");
+        }
+    }
 
     #[test]
     fn a_less_than_sign_becomes_a_css_escape() {

@@ -1031,6 +1031,34 @@ fn a_pages_theme_scales_style_the_classes_that_name_them() {
 }
 
 #[test]
+fn tailwind_v3_spellings_render_as_v3_means_them() {
+    let page = sanitize(
+        r#"<button class="bg-white bg-opacity-20 hover:bg-opacity-30 text-white">Go</button>
+        <div class="-left-[5px] opacity-[0.03]"></div><input class="placeholder-gray-400">"#,
+    );
+    assert!(
+        page.as_str().contains(
+            r#"class="bg-white/20 bg-opacity-20 hover:bg-opacity-30 text-white hover:bg-white/30""#
+        ),
+        "{}",
+        page.as_str()
+    );
+    let PageStyles::Inline(css) = styles_of(page.as_str()) else {
+        panic!("an inline stylesheet");
+    };
+    for rule in [
+        ".bg-white\\/20 {\n  background-color: color-mix(in oklab, #fff 20%, transparent);",
+        ".hover\\:bg-white\\/30:hover {\n  background-color: color-mix(in oklab, #fff 30%, transparent);",
+        ".-left-\\[5px\\] {\n  left: -5px;",
+        ".opacity-\\[0\\.03\\] {\n  opacity: 0.03;",
+        ".placeholder-gray-400::placeholder {\n  color:",
+    ] {
+        assert!(css.contains(rule), "{rule} in {css}");
+    }
+    assert_eq!(sanitize(page.as_str()), page);
+}
+
+#[test]
 fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
     let page = sanitize(
         "<html><head><style>.glass{backdrop-filter:blur(8px)} \

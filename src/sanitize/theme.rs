@@ -410,7 +410,7 @@ fn dark_mode(value: Option<&Value>) -> Option<DarkMode> {
 }
 
 /// `class` split into its variants (`md:hover:`, kept with their colons) and its utility.
-fn split_variants(class: &str) -> (&str, &str) {
+pub(super) fn split_variants(class: &str) -> (&str, &str) {
     let mut depth = 0usize;
     let mut split = 0;
     for (at, byte) in class.bytes().enumerate() {
