@@ -4,11 +4,15 @@
 //! [encre-css] generates the rules for the utility classes it finds in the *sanitized,
 //! serialized* page, after its preflight (Tailwind's reset). It follows Tailwind v4, which
 //! still accepts most v3 class names (`bg-gradient-to-r`, `shadow-lg`, `space-y-4`, …), but
-//! models write v3, so two small additions close the gap:
+//! models write v3, so a few additions close the gap:
 //! - [`V3_UTILITIES`]: v3 names that v4 dropped or renamed (`rounded`, `shadow`,
 //!   `outline-none`, `ring-inset`, `flex-shrink-0`, `backdrop-blur`, `size-*`, …);
 //! - [`V3_BASE`]: v3 defaults that v4's preflight changed (light-grey borders, grey
-//!   placeholders, pointer cursor on buttons, a translucent blue default ring).
+//!   placeholders, pointer cursor on buttons, a translucent blue default ring);
+//! - [`V3_PALETTE`]: v3's colours, in place of v4's oklch ones;
+//! - [`v3_spelling`]: classes encre-css reads otherwise, said its way (`-left-[5px]`,
+//!   `rotate-45`, `shadow-sm`, `opacity-[0.03]`, `placeholder-gray-400`), and
+//!   [`with_v3_opacity`], v3's `*-opacity-*` utilities applied to their element's colours.
 //!
 //! The rules of the icon fonts the page uses (see [`super::icons`]) and the page's own CSS (see
 //! [`super::css`]) come first, as on a page that loads the Play CDN.
@@ -186,31 +190,63 @@ fn tag_length(tag: &str) -> usize {
 /// reads it otherwise:
 /// - a negative arbitrary value (`-left-[5px]`, `md:-mt-[2px]`), whose sign encre-css drops:
 ///   the sign goes inside the brackets (`left-[-5px]`);
+/// - `rotate-*`, which encre-css turns about all three axes: v3's is about z (`rotate-z-*`);
+/// - the steps v4 renamed: v3's `shadow-sm`, `drop-shadow-sm`, `blur-sm`, `backdrop-blur-sm`
+///   and `rounded[-side]-sm` are v4's `-xs`, v3's `ring` is `ring-3`;
 /// - an arbitrary opacity (`opacity-[0.03]`, `opacity-[.5]`, `opacity-[3%]`), which encre-css
-///   does not read: the percentage step (`opacity-3`), when it is a whole one.
+///   does not read: the percentage step (`opacity-3`), when it is a whole one;
+/// - `placeholder-{colour}`, v4's `placeholder:text-{colour}`.
 fn v3_spelling(class: &str) -> Option<String> {
+    const RENAMED_SM: &[&str] = &["shadow-sm", "drop-shadow-sm", "blur-sm", "backdrop-blur-sm"];
     let (variants, utility) = split_variants(class);
-    if let Some(positive) = utility.strip_prefix('-') {
-        let (name, value) = positive.split_once("-[")?;
+    if let Some(colour) = utility.strip_prefix("placeholder-") {
+        let opaque = colour.split('/').next().unwrap_or_default();
+        return is_colour("text", opaque).then(|| format!("{variants}placeholder:text-{colour}"));
+    }
+    if let Some(value) = utility
+        .strip_prefix("opacity-[")
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        let percent = match value.strip_suffix('%') {
+            Some(percent) => percent.parse::<f64>().ok()?,
+            None => value.parse::<f64>().ok()? * 100.0,
+        };
+        let whole = percent.round();
+        return ((percent - whole).abs() < 1e-9 && (0.0..=100.0).contains(&whole))
+            .then(|| format!("{variants}opacity-{whole}"));
+    }
+    let (mut sign, mut body) = match utility.strip_prefix('-') {
+        Some(positive) => ("-", positive.to_owned()),
+        None => ("", utility.to_owned()),
+    };
+    let mut changed = false;
+    if let Some((name, value)) = body.split_once("-[").filter(|_| sign == "-") {
         let value = value.strip_suffix(']')?;
         if value.starts_with('-') || value.is_empty() {
             return None;
         }
-        return Some(format!("{variants}{name}-[-{value}]"));
+        body = format!("{name}-[-{value}]");
+        sign = "";
+        changed = true;
     }
-    if let Some(colour) = utility.strip_prefix("placeholder-") {
-        // v3's placeholder colours are v4's `placeholder:` variant of a text colour.
-        let opaque = colour.split('/').next().unwrap_or_default();
-        return is_colour("text", opaque).then(|| format!("{variants}placeholder:text-{colour}"));
+    if let Some(angle) = body.strip_prefix("rotate-") {
+        if !["x-", "y-", "z-"]
+            .iter()
+            .any(|axis| angle.starts_with(axis))
+        {
+            body = format!("rotate-z-{angle}");
+            changed = true;
+        }
+    } else if RENAMED_SM.contains(&body.as_str())
+        || (body.starts_with("rounded") && body.ends_with("-sm"))
+    {
+        body = format!("{}-xs", &body[..body.len() - 3]);
+        changed = true;
+    } else if body == "ring" {
+        body = "ring-3".to_owned();
+        changed = true;
     }
-    let value = utility.strip_prefix("opacity-[")?.strip_suffix(']')?;
-    let percent = match value.strip_suffix('%') {
-        Some(percent) => percent.parse::<f64>().ok()?,
-        None => value.parse::<f64>().ok()? * 100.0,
-    };
-    let whole = percent.round();
-    ((percent - whole).abs() < 1e-9 && (0.0..=100.0).contains(&whole))
-        .then(|| format!("{variants}opacity-{whole}"))
+    changed.then(|| format!("{variants}{sign}{body}"))
 }
 
 /// The kinds of colour that Tailwind v3's `*-opacity-*` utilities make translucent.
@@ -337,9 +373,22 @@ fn is_colour(kind: &str, value: &str) -> bool {
     !others.contains(&first)
 }
 
+/// Tailwind v3's default palette (`assets/tailwind/colors.json`, from the official package by
+/// its `vendor.sh`): encre-css ships v4's oklch palette, whose saturated colours are visibly
+/// others than the ones models chose.
+static V3_PALETTE: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+    let palette: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(include_str!("../../assets/tailwind/colors.json"))
+            .expect("assets/tailwind/colors.json is a map of colour names to values");
+    palette.into_iter().collect()
+});
+
 fn with_v3_utilities(mut config: Config) -> Config {
     for plugin in V3_UTILITIES {
         config.register_plugin(plugin);
+    }
+    for (name, value) in V3_PALETTE.iter() {
+        config.theme.colors.add(name.clone(), value.clone());
     }
     config
 }
@@ -570,7 +619,30 @@ mod tests {
             respelled("placeholder-gray-400/50").as_deref(),
             Some("placeholder:text-gray-400/50")
         );
+        assert_eq!(respelled("rotate-45").as_deref(), Some("rotate-z-45"));
+        assert_eq!(
+            respelled("group-hover:-rotate-12").as_deref(),
+            Some("group-hover:-rotate-z-12")
+        );
+        assert_eq!(
+            respelled("-rotate-[17deg]").as_deref(),
+            Some("rotate-z-[-17deg]")
+        );
+        assert_eq!(respelled("shadow-sm").as_deref(), Some("shadow-xs"));
+        assert_eq!(
+            respelled("md:rounded-t-sm").as_deref(),
+            Some("md:rounded-t-xs")
+        );
+        assert_eq!(
+            respelled("backdrop-blur-sm").as_deref(),
+            Some("backdrop-blur-xs")
+        );
+        assert_eq!(respelled("focus:ring").as_deref(), Some("focus:ring-3"));
         for kept in [
+            "rotate-x-45",
+            "shadow-md",
+            "ring-2",
+            "text-sm",
             "-mt-2",
             "left-[-5px]",
             "opacity-[0.035]",
