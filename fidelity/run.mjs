@@ -153,6 +153,9 @@ const ASSETS = {
   '/assets/material-symbols/': path.join(NODE_MODULES, 'material-symbols'),
   '/assets/material-icons/': path.join(NODE_MODULES, 'material-icons'),
   '/assets/fontawesome/': path.join(NODE_MODULES, '@fortawesome', 'fontawesome-free'),
+  // The icon fonts LivePage serves at /fonts/ (the same files it compiles in), which its pages'
+  // stylesheets name by that path.
+  '/fonts/': path.join(REPO, 'assets', 'icons'),
   '/p/': OUT,
 };
 
