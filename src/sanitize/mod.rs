@@ -182,10 +182,17 @@ impl Sanitizer {
     }
 
     /// The final document: the settled page with its styles.
-    fn write(&self, page: Page) -> SanitizedHtml {
+    fn write(&self, mut page: Page) -> SanitizedHtml {
         let document = match &self.styler {
             Styler::Cdn => render::document(&page, StyleTag::Cdn),
             Styler::Compiled(stylesheets) => {
+                if let Some(adapted) = page
+                    .theme
+                    .as_ref()
+                    .and_then(|theme| stylesheet::with_explicit_leading(&page.body, theme))
+                {
+                    page.body = adapted;
+                }
                 let root_classes = [page.html_classes.as_str(), page.body_classes.as_str()];
                 let css =
                     stylesheets.for_page(&root_classes, &page.body, page.theme.as_ref(), &page.css);

@@ -173,6 +173,81 @@ fn push_class_values(body: &str, classes: &mut String) {
     }
 }
 
+/// `body` with the explicit line heights that Tailwind v3 would let win made to win here too:
+/// v3 writes a theme font size's line height (`fontSize: { title: ["20px", "28px"] }`) inside the
+/// `text-title` rule, before every `leading-*` rule, so `text-title leading-tight` is tight;
+/// LivePage's `text-title` stands for `text-[length:20px] leading-[28px]`, and encre-css puts
+/// arbitrary `leading-[…]` after named ones. So on an element whose classes hold both, with the
+/// same variants, the font size class is written out without its line height
+/// (`text-[length:20px] leading-tight`); a font size under other variants
+/// (`md:text-headline`) keeps its own, which comes later in v3 too. `None` when nothing changes
+/// (as for a body already adapted).
+///
+/// Reads `body` as [`push_class_values`] does; the classes touched and written hold no
+/// character that the serializer escapes.
+pub(super) fn with_explicit_leading(body: &str, theme: &Theme) -> Option<String> {
+    const ATTRIBUTE: &str = " class=\"";
+    let line_heights = theme.scales.get("fontSize.lineHeight")?;
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(found) = body[at..].find('<') {
+        let tag_start = at + found;
+        let tag_len = tag_length(&body[tag_start..]);
+        let tag = &body[tag_start..tag_start + tag_len];
+        at = tag_start + tag_len;
+        let Some(start) = tag.find(ATTRIBUTE) else {
+            continue;
+        };
+        let value_start = tag_start + start + ATTRIBUTE.len();
+        let value = body[value_start..at].split('"').next().unwrap_or_default();
+        let led: Vec<&str> = value
+            .split_ascii_whitespace()
+            .map(split_variants)
+            .filter(|(_, utility)| utility.starts_with("leading-"))
+            .map(|(variants, _)| variants)
+            .collect();
+        if led.is_empty() {
+            continue;
+        }
+        let mut changed = false;
+        let adapted: Vec<String> = value
+            .split_ascii_whitespace()
+            .map(|class| {
+                let (variants, utility) = split_variants(class);
+                let sized = utility
+                    .strip_prefix("text-")
+                    .is_some_and(|key| line_heights.contains_key(key));
+                let written = sized
+                    .then(|| led.contains(&variants))
+                    .filter(|&both| both)
+                    .and_then(|_| theme.expand(class));
+                match written {
+                    Some(expansion) => {
+                        changed = true;
+                        expansion
+                            .split(' ')
+                            .filter(|part| !split_variants(part).1.starts_with("leading-"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                    None => class.to_owned(),
+                }
+            })
+            .collect();
+        if changed {
+            out.push_str(&body[copied..value_start]);
+            out.push_str(&adapted.join(" "));
+            copied = value_start + value.len();
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.push_str(&body[copied..]);
+    Some(out)
+}
+
 /// The length of the tag at the start of `tag`, up to its `>` outside quotes (or the end).
 fn tag_length(tag: &str) -> usize {
     let mut quoted = false;

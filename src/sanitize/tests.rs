@@ -1059,6 +1059,34 @@ fn tailwind_v3_spellings_render_as_v3_means_them() {
 }
 
 #[test]
+fn an_explicit_line_height_wins_over_the_themes_font_size_as_in_tailwind_v3() {
+    let page = sanitize(
+        r#"<html><head><script>tailwind.config = { theme: { extend: {
+            fontSize: { title: ["20px", "28px"] } } } }</script></head><body>
+        <h2 class="text-title leading-tight">a</h2><h3 class="md:text-title leading-tight">b</h3>
+        <p class="text-title">c</p></body></html>"#,
+    );
+    let document = page.as_str();
+    assert!(
+        document.contains(r#"<h2 class="text-[length:20px] leading-tight">"#),
+        "{document}"
+    );
+    assert!(
+        document.contains(r#"<h3 class="md:text-title leading-tight">"#),
+        "a variant's line height comes later in v3 too: {document}"
+    );
+    assert!(document.contains(r#"<p class="text-title">"#), "{document}");
+    let PageStyles::Inline(css) = styles_of(document) else {
+        panic!("an inline stylesheet");
+    };
+    assert!(
+        css.contains(".leading-tight {\n  line-height: 1.25;"),
+        "{css}"
+    );
+    assert_eq!(sanitize(document), page, "and it reads back the same");
+}
+
+#[test]
 fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
     let page = sanitize(
         "<html><head><style>.glass{backdrop-filter:blur(8px)} \
