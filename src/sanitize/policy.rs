@@ -204,6 +204,8 @@ fn tag_attributes() -> HashMap<&'static str, HashSet<&'static str>> {
 const STYLE_PROPERTIES: &[&str] = &[
     "color", "background-color", "opacity", "visibility",
     "font-size", "font-weight", "font-style", "font-family", "font-variant", "line-height",
+    // How icon fonts are set (`'FILL' 1` fills a Material Symbol): numbers and tags only.
+    "font-variation-settings", "font-feature-settings",
     "letter-spacing", "word-spacing", "text-align", "text-decoration", "text-decoration-color",
     "text-transform", "text-indent", "text-overflow", "white-space", "vertical-align",
     "margin", "margin-top", "margin-right", "margin-bottom", "margin-left",
