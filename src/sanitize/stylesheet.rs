@@ -337,6 +337,10 @@ const OPACITY_KINDS: &[&str] = &["bg", "text", "border", "divide", "ring", "plac
 /// class lists of the cleaned markup (`policy`), so a page's classes are adapted once, per
 /// element, where the pairing is known; a list already adapted is left as it is.
 pub(super) fn with_v3_opacity(classes: &str) -> Option<String> {
+    // Every class attribute of every page (and preview) comes through here; most have none.
+    if !classes.contains("-opacity-") {
+        return None;
+    }
     let list: Vec<&str> = classes.split_ascii_whitespace().collect();
     let mut opacities: Vec<(&str, &str, &str)> = Vec::new();
     for class in &list {

@@ -152,22 +152,11 @@ async fn a_generation_started_on_one_instance_streams_live_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generations_followed_on_one_instance_share_one_reader() {
-    let Some(backend) = postgres_backend() else {
+    // A Redis of the test's own, so that its client list holds these instances only.
+    let Some((mut redis, a, b)) = pair_on_own_redis().await else {
         return;
     };
-    if redis_url().is_none() {
-        return;
-    }
-    // A Redis of the test's own, so that its client list holds these instances only.
-    let mut redis = RedisServer::start(free_port().await).await;
     let url = redis.url();
-    let a = spawn_app_with(backend, |config| {
-        config.redis_url = Some(url.clone().into())
-    })
-    .await;
-    let b = a
-        .spawn_sibling_with(|config| config.redis_url = Some(url.clone().into()))
-        .await;
     const GENERATIONS: usize = 6;
     let mut producers = Vec::new();
     let mut followers = Vec::new();
@@ -371,15 +360,12 @@ async fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_outage_costs_the_producer_nothing_and_followers_resume_after_it() {
-    let Some(backend) = postgres_backend() else {
-        return;
-    };
-    if redis_url().is_none() {
-        return;
-    }
-    let mut redis = RedisServer::start(free_port().await).await;
+/// A `redis-server` of the test's own and two instances sharing it and one PostgreSQL
+/// database; `None` when PostgreSQL or Redis is not configured (a skip, which fails in CI).
+async fn pair_on_own_redis() -> Option<(RedisServer, TestApp, TestApp)> {
+    let backend = postgres_backend()?;
+    redis_url()?;
+    let redis = RedisServer::start(free_port().await).await;
     let url = redis.url();
     let a = spawn_app_with(backend, |config| {
         config.redis_url = Some(url.clone().into())
@@ -388,6 +374,14 @@ async fn a_redis_outage_costs_the_producer_nothing_and_followers_resume_after_it
     let b = a
         .spawn_sibling_with(|config| config.redis_url = Some(url.clone().into()))
         .await;
+    Some((redis, a, b))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_costs_the_producer_nothing_and_followers_resume_after_it() {
+    let Some((mut redis, a, b)) = pair_on_own_redis().await else {
+        return;
+    };
     a.mock.push(paced(200, 10));
     let (mut on_a, started, id) = start(&a).await;
     let mut on_b = events(follow(&b, &id, None).await);
