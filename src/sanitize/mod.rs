@@ -189,7 +189,7 @@ impl Sanitizer {
                 if let Some(adapted) = page
                     .theme
                     .as_ref()
-                    .and_then(|theme| stylesheet::with_explicit_leading(&page.body, theme))
+                    .and_then(|theme| stylesheet::with_v3_precedence(&page.body, theme))
                 {
                     page.body = adapted;
                 }

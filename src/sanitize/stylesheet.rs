@@ -173,21 +173,28 @@ fn push_class_values(body: &str, classes: &mut String) {
     }
 }
 
-/// `body` with the explicit line heights that Tailwind v3 would let win made to win here too:
-/// v3 writes a theme font size's line height (`fontSize: { title: ["20px", "28px"] }`) inside the
-/// `text-title` rule, before every `leading-*` rule, so `text-title leading-tight` is tight;
-/// LivePage's `text-title` stands for `text-[length:20px] leading-[28px]`, and encre-css puts
-/// arbitrary `leading-[…]` after named ones. So on an element whose classes hold both, with the
-/// same variants, the font size class is written out without its line height
-/// (`text-[length:20px] leading-tight`); a font size under other variants
-/// (`md:text-headline`) keeps its own, which comes later in v3 too. `None` when nothing changes
-/// (as for a body already adapted).
+/// `body` with each element's classes written so that what Tailwind v3 lets win wins here too,
+/// where a theme font size (`fontSize: { title: ["20px", "28px"] }`) meets a class that sets
+/// the same properties. LivePage's `text-title` stands for `text-[length:20px] leading-[28px]`
+/// (see [`Theme::expand`]), and encre-css orders those parts by its own rules, so on an element
+/// whose classes hold, under the same variants:
+/// - a `leading-*` too: v3 writes the font size's line height inside the `text-title` rule,
+///   before every `leading-*` rule, so `text-title leading-tight` is tight: the font size is
+///   written without its line height (`text-[length:20px] leading-tight`);
+/// - another font size (`text-title text-sm`): v3 orders the rules of one utility by class
+///   name, so the name that sorts last (`text-title`) wins every property it sets and the
+///   others keep only what it leaves alone (a loser's `fontWeight`, say): the losing theme
+///   size is written without those parts, a losing default size (`text-sm`) left out when the
+///   winner sets the line height too.
+///
+/// A font size under other variants (`md:text-headline`) keeps everything: its rule comes later
+/// in v3 too. `None` when nothing changes (as for a body already adapted).
 ///
 /// Reads `body` as [`push_class_values`] does; the classes touched and written hold no
 /// character that the serializer escapes.
-pub(super) fn with_explicit_leading(body: &str, theme: &Theme) -> Option<String> {
+pub(super) fn with_v3_precedence(body: &str, theme: &Theme) -> Option<String> {
     const ATTRIBUTE: &str = " class=\"";
-    let line_heights = theme.scales.get("fontSize.lineHeight")?;
+    theme.scales.get("fontSize")?;
     let mut out = String::new();
     let mut copied = 0;
     let mut at = 0;
@@ -201,38 +208,16 @@ pub(super) fn with_explicit_leading(body: &str, theme: &Theme) -> Option<String>
         };
         let value_start = tag_start + start + ATTRIBUTE.len();
         let value = body[value_start..at].split('"').next().unwrap_or_default();
-        let led: Vec<&str> = value
-            .split_ascii_whitespace()
-            .map(split_variants)
-            .filter(|(_, utility)| utility.starts_with("leading-"))
-            .map(|(variants, _)| variants)
-            .collect();
-        if led.is_empty() {
-            continue;
-        }
+        let classes: Vec<&str> = value.split_ascii_whitespace().collect();
         let mut changed = false;
-        let adapted: Vec<String> = value
-            .split_ascii_whitespace()
-            .map(|class| {
-                let (variants, utility) = split_variants(class);
-                let sized = utility
-                    .strip_prefix("text-")
-                    .is_some_and(|key| line_heights.contains_key(key));
-                let written = sized
-                    .then(|| led.contains(&variants))
-                    .filter(|&both| both)
-                    .and_then(|_| theme.expand(class));
-                match written {
-                    Some(expansion) => {
-                        changed = true;
-                        expansion
-                            .split(' ')
-                            .filter(|part| !split_variants(part).1.starts_with("leading-"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    }
-                    None => class.to_owned(),
+        let adapted: Vec<String> = classes
+            .iter()
+            .filter_map(|class| match in_v3_precedence(class, &classes, theme) {
+                Some(written) => {
+                    changed = true;
+                    (!written.is_empty()).then_some(written)
                 }
+                None => Some((*class).to_owned()),
             })
             .collect();
         if changed {
@@ -246,6 +231,90 @@ pub(super) fn with_explicit_leading(body: &str, theme: &Theme) -> Option<String>
     }
     out.push_str(&body[copied..]);
     Some(out)
+}
+
+/// The font sizes of Tailwind v3's default theme, each setting a line height too.
+const V3_FONT_SIZES: &[&str] = &[
+    "xs", "sm", "base", "lg", "xl", "2xl", "3xl", "4xl", "5xl", "6xl", "7xl", "8xl", "9xl",
+];
+
+/// A font size class: one of the page theme's, or one of v3's defaults.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FontSize<'a> {
+    Theme(&'a str),
+    Default,
+}
+
+impl<'a> FontSize<'a> {
+    fn of(utility: &'a str, theme: &Theme) -> Option<Self> {
+        let key = utility.strip_prefix("text-")?;
+        if theme
+            .scales
+            .get("fontSize")
+            .is_some_and(|sizes| sizes.contains_key(key))
+        {
+            Some(Self::Theme(key))
+        } else {
+            V3_FONT_SIZES.contains(&key).then_some(Self::Default)
+        }
+    }
+
+    /// Whether this size's rule sets what `part` of a theme size's expansion sets.
+    fn sets(self, part: &str, theme: &Theme) -> bool {
+        let utility = split_variants(part).1;
+        match self {
+            Self::Default => utility.starts_with("text-") || utility.starts_with("leading-"),
+            Self::Theme(key) => {
+                utility.starts_with("text-")
+                    || theme.expand(&format!("text-{key}")).is_some_and(|own| {
+                        own.split(' ')
+                            .any(|own| kind(split_variants(own).1) == kind(utility))
+                    })
+            }
+        }
+    }
+}
+
+/// The utility an expansion's part belongs to (`leading` for `leading-[28px]`).
+fn kind(utility: &str) -> &str {
+    utility.split_once('-').map_or(utility, |(kind, _)| kind)
+}
+
+/// How `class`, on an element whose classes are `classes`, is written for v3's precedence (see
+/// [`with_v3_precedence`]); empty when it is left out, `None` when it stays as it is.
+fn in_v3_precedence(class: &str, classes: &[&str], theme: &Theme) -> Option<String> {
+    let (variants, utility) = split_variants(class);
+    let size = FontSize::of(utility, theme)?;
+    let winner = classes
+        .iter()
+        .map(|other| split_variants(other))
+        .filter(|(other_variants, other)| {
+            *other_variants == variants && FontSize::of(other, theme).is_some()
+        })
+        .map(|(_, other)| other)
+        .max()
+        .filter(|&winner| winner != utility)
+        .and_then(|winner| FontSize::of(winner, theme));
+    let led = classes.iter().any(|other| {
+        let (other_variants, other) = split_variants(other);
+        other_variants == variants && other.starts_with("leading-")
+    });
+    match size {
+        FontSize::Default => match winner {
+            Some(winner) if winner.sets("leading-", theme) => Some(String::new()),
+            _ => None,
+        },
+        FontSize::Theme(_) if winner.is_none() && !led => None,
+        FontSize::Theme(_) => {
+            let expansion = theme.expand(class)?;
+            let kept: Vec<&str> = expansion
+                .split(' ')
+                .filter(|part| !winner.is_some_and(|winner| winner.sets(part, theme)))
+                .filter(|part| !(led && split_variants(part).1.starts_with("leading-")))
+                .collect();
+            Some(kept.join(" "))
+        }
+    }
 }
 
 /// The length of the tag at the start of `tag`, up to its `>` outside quotes (or the end).

@@ -1096,6 +1096,36 @@ fn an_explicit_line_height_wins_over_the_themes_font_size_as_in_tailwind_v3() {
 }
 
 #[test]
+fn of_two_font_sizes_the_one_tailwind_v3_sorts_last_wins() {
+    let page = sanitize(
+        r#"<html><head><script>tailwind.config = { theme: { extend: { fontSize: {
+            title: ["20px", "28px"], body: ["16px", { lineHeight: "24px", fontWeight: "500" }],
+            tiny: "10px" } } } }</script></head><body>
+        <p class="text-body text-sm">a</p><p class="text-title text-sm">b</p>
+        <p class="text-sm text-tiny">c</p><p class="text-body md:text-sm">d</p></body></html>"#,
+    );
+    let document = page.as_str();
+    for (kept, why) in [
+        (
+            r#"<p class="font-[500] text-sm">a</p>"#,
+            "text-sm sorts after text-body: its size and line height win, the weight stays",
+        ),
+        (r#"<p class="text-title">b</p>"#, "text-title sorts last"),
+        (
+            r#"<p class="text-sm text-tiny">c</p>"#,
+            "a theme size without a line height leaves text-sm's",
+        ),
+        (
+            r#"<p class="text-body md:text-sm">d</p>"#,
+            "a size under another variant comes later in v3 too",
+        ),
+    ] {
+        assert!(document.contains(kept), "{why}: {document}");
+    }
+    assert_eq!(sanitize(document), page, "and it reads back the same");
+}
+
+#[test]
 fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
     let page = sanitize(
         "<html><head><style>.glass{backdrop-filter:blur(8px)} \
