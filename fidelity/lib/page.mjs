@@ -138,18 +138,26 @@ export function analyse(raw) {
 /**
  * The reference document: the page's markup without scripts (JavaScript is off anyway), without
  * `<noscript>` (which a browser with JavaScript on never shows) and without external stylesheets;
- * then, as asked, its icon fonts from the local server and its own `<style>` blocks; and the
+ * then, as asked, its icon fonts from the local server (where the page links them) and its own
+ * `<style>` blocks; and the
  * Tailwind CSS at the end of the head, where the Play CDN puts the `<style>` it generates.
  */
 export function referenceDocument(raw, { tailwindCss, keepPageStyles, iconSheets }) {
   let html = raw.replace(SCRIPT, '').replace(NOSCRIPT, '');
-  // Every <link>: stylesheets, preconnects, favicons (the icon fonts come back below).
-  html = html.replace(LINK, '');
+  // Every <link>: stylesheets, preconnects, favicons; an icon font's stylesheet is replaced by
+  // the local one in its place, so the page's own rules that follow it still win, as they do on
+  // the page (a `.material-symbols-outlined { font-size: 20px }` of its `<style>`).
+  const placed = new Set();
+  html = html.replace(LINK, (link) => {
+    const sheets = iconStylesheets(attribute(link, 'href') ?? '').filter((sheet) => iconSheets.includes(sheet));
+    for (const sheet of sheets) placed.add(sheet);
+    return sheets.map((href) => `<link rel="stylesheet" href="${href}">`).join('\n');
+  });
   html = html.replace(STYLE, (block, attributes) => {
     if (!keepPageStyles || /type\s*=\s*["']?text\/tailwindcss/i.test(attributes)) return '';
     return block;
   });
-  const links = iconSheets.map((href) => `<link rel="stylesheet" href="${href}">`).join('\n');
+  const links = iconSheets.filter((sheet) => !placed.has(sheet)).map((href) => `<link rel="stylesheet" href="${href}">`).join('\n');
   const head = `${links}\n<style id="tailwind-v3-cli">\n${tailwindCss.replace(/<\/style/gi, '<\\/style')}\n</style>\n`;
   if (/<\/head\s*>/i.test(html)) return html.replace(/<\/head\s*>/i, `${head}</head>`);
   if (/<body\b/i.test(html)) return html.replace(/<body\b/i, `<head>${head}</head><body`);

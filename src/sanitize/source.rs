@@ -6,12 +6,14 @@
 //! html5ever, the parser browsers' behaviour is specified by, so a truncated or malformed
 //! document is read the way a browser would read it.
 
+use std::collections::BTreeSet;
+
 use scraper::{ElementRef, Html};
 
 use super::css;
 use super::policy::REMOVED_WITH_CONTENT;
 use super::render::{PAGE_CSS_END, PAGE_CSS_START, THEME_META};
-use super::theme::Theme;
+use super::theme::{CdnPlugin, Theme};
 
 const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
 
@@ -95,23 +97,36 @@ fn own_css(parsed: &Html) -> String {
 }
 
 /// The first Tailwind theme found: in a `<script>` that sets `tailwind.config` (the Play CDN
-/// way), or in the `<meta>` a sanitized page carries it in.
+/// way), or in the `<meta>` a sanitized page carries it in; with the plugins that the page's
+/// Play CDN `<script src>` asks for.
 fn theme(parsed: &Html) -> Option<Theme> {
-    parsed
-        .tree
-        .root()
-        .descendants()
-        .filter_map(ElementRef::wrap)
-        .find_map(|element| {
-            if is_html_element(&element, "script") {
-                Theme::from_script(&element.text().collect::<String>())
-            } else if is_html_element(&element, "meta") && element.attr("name") == Some(THEME_META)
-            {
-                Theme::from_data(element.attr("content")?)
-            } else {
-                None
-            }
-        })
+    let elements = || {
+        parsed
+            .tree
+            .root()
+            .descendants()
+            .filter_map(ElementRef::wrap)
+    };
+    let configured = elements().find_map(|element| {
+        if is_html_element(&element, "script") {
+            Theme::from_script(&element.text().collect::<String>())
+        } else if is_html_element(&element, "meta") && element.attr("name") == Some(THEME_META) {
+            Theme::from_data(element.attr("content")?)
+        } else {
+            None
+        }
+    });
+    let plugins: BTreeSet<CdnPlugin> = elements()
+        .filter(|element| is_html_element(element, "script"))
+        .filter_map(|script| script.attr("src"))
+        .flat_map(CdnPlugin::asked_by)
+        .collect();
+    if plugins.is_empty() {
+        return configured;
+    }
+    let mut theme = configured.unwrap_or_default();
+    theme.plugins.extend(plugins);
+    Some(theme)
 }
 
 fn classes_of(element: Option<ElementRef<'_>>) -> String {

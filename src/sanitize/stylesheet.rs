@@ -10,6 +10,7 @@
 //! - [`V3_BASE`]: v3 defaults that v4's preflight changed (light-grey borders, grey
 //!   placeholders, pointer cursor on buttons, a translucent blue default ring);
 //! - [`V3_PALETTE`]: v3's colours, in place of v4's oklch ones;
+//! - [`FORMS`]: the official forms plugin, for a page that asks the Play CDN for it;
 //! - [`v3_spelling`]: classes encre-css reads otherwise, said its way (`-left-[5px]`,
 //!   `rotate-45`, `shadow-sm`, `opacity-[0.03]`, `placeholder-gray-400`), and
 //!   [`with_v3_opacity`], v3's `*-opacity-*` utilities applied to their element's colours.
@@ -24,13 +25,14 @@
 
 use encre_css::config::DarkMode;
 use encre_css::prelude::build_plugin::{
-    Arbitrary, ListProperties, MultipleProps, Plugin, SingleProp, Spacing, StaticPlugin, map, phf,
+    Arbitrary, ArbitraryDisambiguate, ArbitraryDisambiguateSeparation, CssType, ListProperties,
+    MultipleProps, Number, Plugin, SingleProp, Spacing, StaticPlugin, map, phf,
 };
 use encre_css::{Config, Scanner};
 
 use super::icons;
 use super::render::{PAGE_CSS_END, PAGE_CSS_START};
-use super::theme::{DarkMode as ThemeDarkMode, Theme, split_variants};
+use super::theme::{CdnPlugin, DarkMode as ThemeDarkMode, Theme, split_variants};
 
 /// The class that switches a page to dark mode when it sits on `<html>` or `<body>`.
 const DARK_CLASS: &str = "dark";
@@ -120,7 +122,7 @@ impl Stylesheets {
         // In the order of a page on the Play CDN: the icon fonts' stylesheets (linked in the
         // head), the page's own `<style>`, then Tailwind's, which the CDN appends last.
         let mut css = String::with_capacity(
-            icons.len() + page_css.len() + self.base.len() + utilities.len() + 64,
+            icons.len() + page_css.len() + self.base.len() + FORMS.len() + utilities.len() + 64,
         );
         css.push_str(&icons);
         // The markers go in even around nothing: they tell a page this module wrote, read
@@ -130,6 +132,10 @@ impl Stylesheets {
         css.push_str(PAGE_CSS_END);
         css.push_str("\n\n");
         css.push_str(&self.base);
+        if theme.is_some_and(|theme| theme.plugins.contains(&CdnPlugin::Forms)) {
+            css.push_str("\n\n");
+            css.push_str(FORMS);
+        }
         if !utilities.is_empty() {
             css.push_str("\n\n");
             css.push_str(&utilities);
@@ -339,10 +345,22 @@ fn tag_length(tag: &str) -> usize {
 ///   and `rounded[-side]-sm` are v4's `-xs`, v3's `ring` is `ring-3`;
 /// - an arbitrary opacity (`opacity-[0.03]`, `opacity-[.5]`, `opacity-[3%]`), which encre-css
 ///   does not read: the percentage step (`opacity-3`), when it is a whole one;
-/// - `placeholder-{colour}`, v4's `placeholder:text-{colour}`.
+/// - `placeholder-{colour}`, v4's `placeholder:text-{colour}`;
+/// - the widths of `divide-x` and `divide-y`, which encre-css 0.21 draws on the wrong side of
+///   each child: LivePage's own `v3-divide-*` (see [`V3_DIVIDE_X`]).
 fn v3_spelling(class: &str) -> Option<String> {
     const RENAMED_SM: &[&str] = &["shadow-sm", "drop-shadow-sm", "blur-sm", "backdrop-blur-sm"];
     let (variants, utility) = split_variants(class);
+    if ["divide-x", "divide-y"].iter().any(|axis| {
+        utility.strip_prefix(axis).is_some_and(|width| {
+            width.is_empty()
+                || width.strip_prefix('-').is_some_and(|width| {
+                    width.starts_with('[') || width.bytes().all(|byte| byte.is_ascii_digit())
+                })
+        })
+    }) {
+        return Some(format!("{variants}v3-{utility}"));
+    }
     if let Some(colour) = utility.strip_prefix("placeholder-") {
         let opaque = colour.split('/').next().unwrap_or_default();
         return is_colour("text", opaque).then(|| format!("{variants}placeholder:text-{colour}"));
@@ -583,6 +601,11 @@ pub(super) fn escape_for_style_element(css: &str) -> String {
     out
 }
 
+/// What the official forms plugin adds to a page that asks the Play CDN for it (its rules for
+/// form controls, then its `form-*` classes), as Tailwind v3's CLI writes it: between the base
+/// styles and the utilities, as in Tailwind's layers. Vendored by `assets/tailwind/vendor.sh`.
+const FORMS: &str = include_str!("../../assets/tailwind/forms.css");
+
 /// v3 defaults that v4's preflight changed, restored after it (and before the utilities, so
 /// that any class still wins).
 const V3_BASE: &str = "\
@@ -634,7 +657,16 @@ macro_rules! declarations {
 
 /// Tailwind v3 names that encre-css (v4) does not know, with their v3 values. As plugins
 /// rather than shortcuts, so that variants work on them (`focus:outline-none`, `md:rounded`).
-const V3_UTILITIES: &[&StaticPlugin] = &[&V3_FIXED, &V3_SIZE, &V3_SIZE_ARBITRARY, &V3_Z_ARBITRARY];
+const V3_UTILITIES: &[&StaticPlugin] = &[
+    &V3_FIXED,
+    &V3_SIZE,
+    &V3_SIZE_ARBITRARY,
+    &V3_Z_ARBITRARY,
+    &V3_DIVIDE_X,
+    &V3_DIVIDE_X_ARBITRARY,
+    &V3_DIVIDE_Y,
+    &V3_DIVIDE_Y_ARBITRARY,
+];
 
 const V3_FIXED: StaticPlugin = Plugin::ListProperties(ListProperties {
     props: map! {
@@ -691,6 +723,73 @@ const V3_SIZE: StaticPlugin = Plugin::Spacing(Spacing {
 const V3_SIZE_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
     namespace: "size",
     prop: MultipleProps(&["width", "height"]),
+    ..Arbitrary::default()
+});
+
+/// The element after which a `divide-*` border is drawn: every child but the first, as in
+/// Tailwind v3.
+const DIVIDED: Option<&str> = Some(" > :not([hidden]) ~ :not([hidden])");
+
+/// `divide-x`, `divide-x-2` (as `v3-divide-x`, see [`v3_spelling`]): the border of each child
+/// but the first on its start side (its end side with `divide-x-reverse`). encre-css 0.21 draws
+/// them on the end side (the two templates of its plugin are swapped), which puts the last line
+/// after the last child.
+const V3_DIVIDE_X: StaticPlugin = Plugin::Number(Number {
+    namespace: "v3-divide-x",
+    prop: MultipleProps(&["border-inline-start-width", "border-inline-end-width"]),
+    has_empty: Some(true),
+    extra_class: DIVIDED,
+    template: Some(MultipleProps(&[
+        "calc({}px * calc(1 - var(--en-divide-x-reverse)))",
+        "calc({}px * var(--en-divide-x-reverse))",
+    ])),
+    extra_rule_css: Some(&["--en-divide-x-reverse: 0;"]),
+    ..Number::default()
+});
+
+const V3_DIVIDE_X_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
+    namespace: "v3-divide-x",
+    prop: MultipleProps(&["border-inline-start-width", "border-inline-end-width"]),
+    extra_class: DIVIDED,
+    disambiguate: Some(ArbitraryDisambiguate {
+        matched: &[CssType::Length, CssType::LineWidth],
+        separation: ArbitraryDisambiguateSeparation::Space,
+    }),
+    template: Some(MultipleProps(&[
+        "calc({} * calc(1 - var(--en-divide-x-reverse)))",
+        "calc({} * var(--en-divide-x-reverse))",
+    ])),
+    extra_rule_css: Some(&["--en-divide-x-reverse: 0;"]),
+    ..Arbitrary::default()
+});
+
+/// `divide-y`, `divide-y-2`: as [`V3_DIVIDE_X`], on the top of each child but the first.
+const V3_DIVIDE_Y: StaticPlugin = Plugin::Number(Number {
+    namespace: "v3-divide-y",
+    prop: MultipleProps(&["border-block-start-width", "border-block-end-width"]),
+    has_empty: Some(true),
+    extra_class: DIVIDED,
+    template: Some(MultipleProps(&[
+        "calc({}px * calc(1 - var(--en-divide-y-reverse)))",
+        "calc({}px * var(--en-divide-y-reverse))",
+    ])),
+    extra_rule_css: Some(&["--en-divide-y-reverse: 0;"]),
+    ..Number::default()
+});
+
+const V3_DIVIDE_Y_ARBITRARY: StaticPlugin = Plugin::Arbitrary(Arbitrary {
+    namespace: "v3-divide-y",
+    prop: MultipleProps(&["border-block-start-width", "border-block-end-width"]),
+    extra_class: DIVIDED,
+    disambiguate: Some(ArbitraryDisambiguate {
+        matched: &[CssType::Length, CssType::LineWidth],
+        separation: ArbitraryDisambiguateSeparation::Space,
+    }),
+    template: Some(MultipleProps(&[
+        "calc({} * calc(1 - var(--en-divide-y-reverse)))",
+        "calc({} * var(--en-divide-y-reverse))",
+    ])),
+    extra_rule_css: Some(&["--en-divide-y-reverse: 0;"]),
     ..Arbitrary::default()
 });
 
@@ -768,6 +867,19 @@ mod tests {
             Some("placeholder:text-gray-400/50")
         );
         assert_eq!(respelled("rotate-45").as_deref(), Some("rotate-z-45"));
+        assert_eq!(respelled("divide-y").as_deref(), Some("v3-divide-y"));
+        assert_eq!(
+            respelled("md:divide-x-[3px]").as_deref(),
+            Some("md:v3-divide-x-[3px]")
+        );
+        for kept in [
+            "divide-y-reverse",
+            "divide-gray-200",
+            "divide-dashed",
+            "divide-x-px",
+        ] {
+            assert_eq!(respelled(kept), None, "{kept}");
+        }
         assert_eq!(
             respelled("group-hover:-rotate-12").as_deref(),
             Some("group-hover:-rotate-z-12")

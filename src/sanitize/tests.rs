@@ -1096,6 +1096,84 @@ fn an_explicit_line_height_wins_over_the_themes_font_size_as_in_tailwind_v3() {
 }
 
 #[test]
+fn divide_lines_go_between_children_as_in_tailwind_v3() {
+    let page = sanitize(
+        r#"<html><body><ul class="divide-y divide-x-2 md:divide-y-[3px]"><li>a</li><li>b</li></ul></body></html>"#,
+    );
+    let PageStyles::Inline(css) = styles_of(page.as_str()) else {
+        panic!("an inline stylesheet");
+    };
+    // The last rule for a class is the one that applies: the start side of every child but the
+    // first carries the line, the end side none.
+    for (class, start, end) in [
+        (
+            ".divide-y > :not([hidden]) ~ :not([hidden]) {",
+            "border-block-start-width: calc(1px * calc(1 - var(--en-divide-y-reverse)));",
+            "border-block-end-width: calc(1px * var(--en-divide-y-reverse));",
+        ),
+        (
+            ".divide-x-2 > :not([hidden]) ~ :not([hidden]) {",
+            "border-inline-start-width: calc(2px * calc(1 - var(--en-divide-x-reverse)));",
+            "border-inline-end-width: calc(2px * var(--en-divide-x-reverse));",
+        ),
+        (
+            ".md\\:divide-y-\\[3px\\] > :not([hidden]) ~ :not([hidden]) {",
+            "border-block-start-width: calc(3px * calc(1 - var(--en-divide-y-reverse)));",
+            "border-block-end-width: calc(3px * var(--en-divide-y-reverse));",
+        ),
+    ] {
+        let last = css
+            .rfind(class)
+            .unwrap_or_else(|| panic!("{class} in {css}"));
+        let rule = &css[last..last + css[last..].find('}').unwrap()];
+        assert!(rule.contains(start) && rule.contains(end), "{rule}");
+    }
+}
+
+#[test]
+fn a_page_that_asks_the_play_cdn_for_the_forms_plugin_gets_it() {
+    let asking = sanitize(
+        r#"<html><head><script src="https://cdn.tailwindcss.com?plugins=forms,container-queries"></script>
+        </head><body><input type="checkbox" class="h-4 w-4 rounded"><input class="form-input"></body></html>"#,
+    );
+    let PageStyles::Inline(css) = styles_of(asking.as_str()) else {
+        panic!("an inline stylesheet");
+    };
+    for rule in [
+        "input:where([type='checkbox']),input:where([type='radio']) {",
+        ".form-input,",
+    ] {
+        assert!(css.contains(rule), "{rule} in {css}");
+    }
+    let base = css.find("input:where([type='checkbox'])").unwrap();
+    let utility = css.find(".h-4 {").unwrap();
+    assert!(
+        base < utility,
+        "the plugin's rules come before the utilities"
+    );
+    assert_eq!(
+        sanitize(asking.as_str()),
+        asking,
+        "and it reads back the same"
+    );
+
+    for other in [
+        r#"<script src="https://cdn.tailwindcss.com"></script>"#,
+        r#"<script src="https://example.com/x.js?plugins=forms"></script>"#,
+        r#"<script src="https://cdn.tailwindcss.com.example.com/?plugins=forms"></script>"#,
+    ] {
+        let page = sanitize(&format!(
+            r#"<html><head>{other}</head><body><input type="checkbox"></body></html>"#
+        ));
+        assert!(
+            !page.as_str().contains("input:where([type='checkbox'])"),
+            "{other}: {}",
+            page.as_str()
+        );
+    }
+}
+
+#[test]
 fn of_two_font_sizes_the_one_tailwind_v3_sorts_last_wins() {
     let page = sanitize(
         r#"<html><head><script>tailwind.config = { theme: { extend: { fontSize: {

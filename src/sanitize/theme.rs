@@ -24,7 +24,7 @@
 //! The theme is written back into the sanitized page as data (`<meta name="tailwind-theme">`,
 //! see `render`), so that sanitizing a sanitized page finds it again and changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -150,7 +150,52 @@ pub(super) struct Theme {
     /// extras): key (as in `font-<key>`) → CSS value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) scales: BTreeMap<String, BTreeMap<String, String>>,
+    /// The official plugins the page asks the Play CDN for, of those LivePage applies.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub(super) plugins: BTreeSet<CdnPlugin>,
 }
+
+/// An official Tailwind plugin that the Play CDN loads when its URL names it
+/// (`https://cdn.tailwindcss.com?plugins=forms,container-queries`), and LivePage applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum CdnPlugin {
+    /// `@tailwindcss/forms`: form controls reset to a plain look that utilities can style, and
+    /// the `form-*` classes.
+    Forms,
+}
+
+impl CdnPlugin {
+    /// The plugins a `<script src>` asks for: none unless it is the Play CDN's.
+    pub(super) fn asked_by(src: &str) -> Vec<Self> {
+        let src = src.trim();
+        let absolute = match src.strip_prefix("//") {
+            Some(_) => format!("https:{src}"),
+            None => src.to_owned(),
+        };
+        let Ok(url) = url::Url::parse(&absolute) else {
+            return Vec::new();
+        };
+        if url.host_str() != Some(PLAY_CDN_HOST) {
+            return Vec::new();
+        }
+        url.query_pairs()
+            .filter(|(name, _)| name == "plugins")
+            .flat_map(|(_, names)| names.split(',').filter_map(Self::named).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// The plugin the Play CDN knows by `name`, if LivePage applies it.
+    fn named(name: &str) -> Option<Self> {
+        match name.trim() {
+            "forms" => Some(Self::Forms),
+            _ => None,
+        }
+    }
+}
+
+/// Where the Play CDN is served from.
+const PLAY_CDN_HOST: &str = "cdn.tailwindcss.com";
 
 impl Theme {
     /// The theme configured by a script's text, if it assigns `tailwind.config` anything
@@ -173,6 +218,7 @@ impl Theme {
         let theme: Self = serde_json::from_str(data).ok()?;
         let mut checked = Self {
             dark_mode: theme.dark_mode,
+            plugins: theme.plugins,
             ..Self::default()
         };
         for (name, value) in theme.colors {
@@ -198,7 +244,10 @@ impl Theme {
     }
 
     fn is_empty(&self) -> bool {
-        self.dark_mode.is_none() && self.colors.is_empty() && self.scales.is_empty()
+        self.dark_mode.is_none()
+            && self.colors.is_empty()
+            && self.scales.is_empty()
+            && self.plugins.is_empty()
     }
 
     fn from_config(config: &Value) -> Self {
