@@ -411,6 +411,16 @@ fn v3_spelling(class: &str) -> Option<String> {
     changed.then(|| format!("{variants}{sign}{body}"))
 }
 
+/// A Tailwind v3 opacity class (`hover:bg-opacity-30`) as its variants, kind and percentage.
+fn v3_opacity(class: &str) -> Option<(&str, &'static str, &str)> {
+    let (variants, utility) = split_variants(class);
+    OPACITY_KINDS.iter().find_map(|kind| {
+        let value = utility.strip_prefix(kind)?.strip_prefix("-opacity-")?;
+        (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+            .then_some((variants, *kind, value))
+    })
+}
+
 /// The kinds of colour that Tailwind v3's `*-opacity-*` utilities make translucent.
 const OPACITY_KINDS: &[&str] = &["bg", "text", "border", "divide", "ring", "placeholder"];
 
@@ -420,7 +430,8 @@ const OPACITY_KINDS: &[&str] = &["bg", "text", "border", "divide", "ring", "plac
 /// opacity class of the list applies to (one with the same variants, else one without any) is
 /// replaced by its translucent form, and an opacity class with variants (`hover:bg-opacity-30`)
 /// over a plain colour adds that colour's translucent form under those variants
-/// (`hover:bg-white/30`). `None` when the list has no opacity class to apply. Applied to the
+/// (`hover:bg-white/30`); the opacity classes themselves are left out. `None` when the list has
+/// no opacity class. Applied to the
 /// class lists of the cleaned markup (`policy`), so a page's classes are adapted once, per
 /// element, where the pairing is known; a list already adapted is left as it is.
 pub(super) fn with_v3_opacity(classes: &str) -> Option<String> {
@@ -429,20 +440,8 @@ pub(super) fn with_v3_opacity(classes: &str) -> Option<String> {
         return None;
     }
     let list: Vec<&str> = classes.split_ascii_whitespace().collect();
-    let mut opacities: Vec<(&str, &str, &str)> = Vec::new();
-    for class in &list {
-        let (variants, utility) = split_variants(class);
-        for kind in OPACITY_KINDS {
-            let value = utility
-                .strip_prefix(kind)
-                .and_then(|rest| rest.strip_prefix("-opacity-"));
-            if let Some(value) =
-                value.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            {
-                opacities.push((variants, kind, value));
-            }
-        }
-    }
+    let opacities: Vec<(&str, &str, &str)> =
+        list.iter().filter_map(|class| v3_opacity(class)).collect();
     if opacities.is_empty() {
         return None;
     }
@@ -457,6 +456,12 @@ pub(super) fn with_v3_opacity(classes: &str) -> Option<String> {
     let mut changed = false;
     let mut plain_colors: Vec<(&str, &str)> = Vec::new();
     for class in &list {
+        if v3_opacity(class).is_some() {
+            // Said by the colours now; on an element without a colour of its kind, v3's
+            // opacity classes do nothing either.
+            changed = true;
+            continue;
+        }
         let (variants, utility) = split_variants(class);
         let colour = OPACITY_KINDS.iter().find_map(|kind| {
             let colour = utility.strip_prefix(kind)?.strip_prefix('-')?;
@@ -810,29 +815,32 @@ mod tests {
         let adapted = |classes: &str| with_v3_opacity(classes);
         assert_eq!(
             adapted("px-4 bg-white bg-opacity-20 text-white").as_deref(),
-            Some("px-4 bg-white/20 bg-opacity-20 text-white")
+            Some("px-4 bg-white/20 text-white")
         );
         assert_eq!(
             adapted("bg-white bg-opacity-20 hover:bg-opacity-30").as_deref(),
-            Some("bg-white/20 bg-opacity-20 hover:bg-opacity-30 hover:bg-white/30")
+            Some("bg-white/20 hover:bg-white/30")
         );
         assert_eq!(
             adapted("bg-black hover:bg-blue-500 bg-opacity-50").as_deref(),
-            Some("bg-black/50 hover:bg-blue-500/50 bg-opacity-50")
+            Some("bg-black/50 hover:bg-blue-500/50")
         );
         assert_eq!(
             adapted(
                 "text-lg text-primary text-opacity-75 border-2 border-gray-300 border-opacity-50"
             )
             .as_deref(),
-            Some(
-                "text-lg text-primary/75 text-opacity-75 border-2 border-gray-300/50 border-opacity-50"
-            )
+            Some("text-lg text-primary/75 border-2 border-gray-300/50")
         );
         assert_eq!(
-            adapted("bg-cover bg-white/20 bg-opacity-20"),
-            None,
-            "already adapted"
+            adapted("bg-cover bg-white/20 bg-opacity-20").as_deref(),
+            Some("bg-cover bg-white/20"),
+            "adapted by an earlier LivePage, which kept the opacity class"
+        );
+        assert_eq!(
+            adapted("p-4 bg-opacity-50").as_deref(),
+            Some("p-4"),
+            "without a colour of its kind, v3's opacity class does nothing"
         );
         assert_eq!(adapted("bg-white text-lg"), None, "nothing to apply");
         let once = adapted("bg-white bg-opacity-20 hover:bg-opacity-30").unwrap();

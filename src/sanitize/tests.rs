@@ -1047,7 +1047,7 @@ fn tailwind_v3_spellings_render_as_v3_means_them() {
     );
     assert!(
         page.as_str().contains(
-            r#"class="bg-white/20 bg-opacity-20 hover:bg-opacity-30 text-white hover:bg-white/30""#
+            r#"class="bg-white/20 text-white hover:bg-white/30""#
         ),
         "{}",
         page.as_str()
