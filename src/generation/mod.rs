@@ -6,6 +6,7 @@
 //! `retention` so that the client can resume. Only [`Generation::cancel`] (a request, or a
 //! shutdown past its deadline) stops a task early.
 
+mod continuation;
 pub mod event;
 mod fallback;
 mod follow;
