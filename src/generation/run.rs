@@ -21,7 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::continuation::Merger;
+use super::continuation::{Merger, Removed};
 use super::event::{Completed, Delta, ErrorCode, Event, Failed, Progress, Stage};
 use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
@@ -512,22 +512,24 @@ impl<'a> Run<'a> {
     }
 
     /// Closes a segment: what the merger still holds goes out (all of it, unless the page is
-    /// finished and it ends with a fence only the continuation had opened), and the segment's
-    /// usage joins the total.
+    /// finished and it ends with a fence only the continuation had opened; after a failure, it
+    /// joins the partial output), and the segment's usage joins the total.
     fn end_segment(&mut self, ending: Ending) {
         if let Some(mut merger) = self.merger.take() {
             if let Some(text) = merger.finish(ending == Ending::Finished) {
                 self.push_delta(text);
             }
             let removed = merger.removed();
-            tracing::info!(
-                segment = self.segments,
-                preamble_bytes = removed.preamble,
-                fence = removed.fence,
-                overlap_bytes = removed.overlap,
-                closing_fence = removed.closing_fence,
-                "continuation merged"
-            );
+            if removed != Removed::default() {
+                tracing::info!(
+                    segment = self.segments,
+                    preamble_bytes = removed.preamble,
+                    fence = removed.fence,
+                    overlap_bytes = removed.overlap,
+                    closing_fence = removed.closing_fence,
+                    "took the repeated opening out of the continuation"
+                );
+            }
         }
         if let Some(segment) = self.segment_usage.take() {
             self.usage = Some(self.usage.map_or(segment, |total| total + segment));
