@@ -188,7 +188,7 @@ pub(super) struct Run<'a> {
     usage: Option<Usage>,
     /// Usage reported for the current segment.
     segment_usage: Option<Usage>,
-    /// Segments begun: 1, plus one per continuation.
+    /// Segments begun: 1, plus one per continuation; 0 once the fallback page stands in.
     segments: u32,
     /// Whether the current segment has written anything yet.
     writing: bool,
