@@ -94,7 +94,7 @@ pub struct Config {
     #[arg(long, env = "LIVEPAGE_MODELS", value_name = "LIVEPAGE_MODELS", value_delimiter = ',', value_parser = parse_model)]
     pub models: Vec<Model>,
 
-    /// Upper bound on completion tokens per generation.
+    /// Upper bound on completion tokens per upstream request (a continuation has its own).
     #[arg(
         long,
         env = "LIVEPAGE_MAX_TOKENS",
@@ -119,6 +119,11 @@ pub struct Config {
     /// Upstream attempts before the first token (1 = no retry).
     #[arg(long, env = "LIVEPAGE_MAX_ATTEMPTS", value_name = "LIVEPAGE_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
+
+    /// Continuations asked for when the model stops at its length limit (0 = none: the
+    /// generation ends with `truncated`).
+    #[arg(long, env = "LIVEPAGE_MAX_CONTINUATIONS", value_name = "LIVEPAGE_MAX_CONTINUATIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub max_continuations: u32,
 
     /// First retry delay; doubles each attempt, with jitter.
     #[arg(long, env = "LIVEPAGE_RETRY_BASE", value_name = "LIVEPAGE_RETRY_BASE", default_value = "500ms", value_parser = parse_duration)]
@@ -349,6 +354,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("LIVEPAGE_METRICS_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn continuations_default_to_two_and_stay_within_ten() {
+        assert_eq!(parse(&[]).unwrap().max_continuations, 2);
+        assert_eq!(
+            parse(&["--max-continuations", "0"])
+                .unwrap()
+                .max_continuations,
+            0
+        );
+        for bad in ["11", "-1", "two"] {
+            let err = parse(&[&format!("--max-continuations={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("LIVEPAGE_MAX_CONTINUATIONS"), "{err}");
+        }
     }
 
     #[test]

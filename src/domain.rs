@@ -229,13 +229,30 @@ impl fmt::Display for Model {
     }
 }
 
-/// Tokens and cost of one generation, as the upstream reported them.
+/// Tokens and cost of one generation, as the upstream reported them: added up over its requests
+/// when the page took more than one (continuations).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// In credits (US dollars on OpenRouter), when the upstream reports it.
     pub cost: Option<f64>,
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    /// The usage of two upstream requests together; the cost is known if either reports it.
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+            cost: match (self.cost, other.cost) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
+        }
+    }
 }
 
 /// The body of `POST /api/generate` as it arrives: every field optional, so that a missing field
@@ -350,5 +367,29 @@ mod tests {
                 .code,
             "model_not_allowed"
         );
+    }
+
+    #[test]
+    fn usage_adds_up_and_a_cost_reported_once_is_kept() {
+        let first = Usage {
+            prompt_tokens: 100,
+            completion_tokens: 16_000,
+            cost: Some(0.25),
+        };
+        let second = Usage {
+            prompt_tokens: 16_100,
+            completion_tokens: 900,
+            cost: None,
+        };
+        assert_eq!(
+            first + second,
+            Usage {
+                prompt_tokens: 16_200,
+                completion_tokens: 16_900,
+                cost: Some(0.25)
+            }
+        );
+        assert_eq!((first + first).cost, Some(0.5), "two reported costs add up");
+        assert_eq!((second + second).cost, None);
     }
 }

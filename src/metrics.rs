@@ -193,6 +193,7 @@ pub struct GenerationMetrics {
     finished: Family<FinishedLabels, Counter>,
     fallbacks: Counter,
     retries: Counter,
+    continuations: Counter,
     deltas: Counter,
     first_token: HistogramFamily<ModelLabels>,
     duration: HistogramFamily<ModelOutcomeLabels>,
@@ -240,6 +241,7 @@ impl GenerationMetrics {
             finished: Family::default(),
             fallbacks: Counter::default(),
             retries: Counter::default(),
+            continuations: Counter::default(),
             deltas: Counter::default(),
             first_token: Family::new_with_constructor(|| Histogram::new(FIRST_TOKEN_BUCKETS)),
             duration: Family::new_with_constructor(|| Histogram::new(GENERATION_BUCKETS)),
@@ -267,6 +269,11 @@ impl GenerationMetrics {
             "upstream_retries",
             "Upstream attempts retried before the first token",
             metrics.retries.clone(),
+        );
+        registry.register(
+            "upstream_continuations",
+            "Upstream requests that continue a page the model stopped writing at its length limit",
+            metrics.continuations.clone(),
         );
         registry.register(
             "upstream_deltas",
@@ -308,6 +315,11 @@ impl GenerationMetrics {
     /// An upstream attempt failed before the first token and is tried again.
     pub fn retried(&self) {
         self.retries.inc();
+    }
+
+    /// The model stopped at its length limit and is asked to continue.
+    pub fn continued(&self) {
+        self.continuations.inc();
     }
 
     /// The first content delta of an upstream attempt, `waited` after its request was sent.
@@ -492,6 +504,7 @@ mod tests {
             "livepage_page_views",
             "livepage_sse_subscribers",
             "livepage_upstream_retries",
+            "livepage_upstream_continuations",
             "livepage_upstream_deltas",
         ] {
             let family = &scrape.families[family];

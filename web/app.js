@@ -97,6 +97,7 @@ function newRun(request, id = null) {
     stage: null,
     queuePosition: null,
     attempt: null,
+    segment: null,
     percent: 0,
     tokens: 0,
     deltas: 0,
@@ -130,6 +131,7 @@ function onEvent(type, data, id) {
       r.elapsedAt = performance.now();
       r.queuePosition = data.queue_position ?? null;
       r.attempt = data.attempt ?? null;
+      r.segment = data.segment ?? null;
       break;
     case "delta":
       r.raw += data.text;
@@ -418,6 +420,9 @@ function stageText(r) {
       return r.attempt > 1 ? `Connecting to the model (attempt ${r.attempt})` : "Connecting to the model";
     case "generating":
       return "Writing the page";
+    case "continuing":
+      // The model stopped at its length limit and is asked for the rest.
+      return r.segment ? `Continuing the page (part ${r.segment})` : "Continuing the page";
     case "sanitizing":
       return "Cleaning up the markup";
     case "saving":
@@ -435,7 +440,7 @@ const FAILURES = {
   upstream_protocol: "The model sent something LivePage did not understand.",
   upstream_timeout: "The model took too long to start writing.",
   upstream_stalled: "The model stopped writing part-way through.",
-  truncated: "The page grew longer than the model may write, so it was cut off. A shorter brief may help.",
+  truncated: "The page grew longer than the model may write, even when asked to continue, so it was cut off. A shorter brief may help.",
   empty_output: "The model finished without writing anything.",
   generation_timeout: "The page took too long to write.",
   storage_unavailable: "The page was written but could not be saved.",

@@ -46,6 +46,8 @@ pub struct Progress {
     #[serde(default)]
     pub tokens: u64,
     pub attempt: Option<u32>,
+    /// The segment being asked for while `continuing`.
+    pub segment: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

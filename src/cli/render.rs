@@ -150,6 +150,13 @@ fn stage_message(progress: &Progress) -> String {
         ("connecting", _, Some(attempt)) if attempt > 1 => {
             format!("connecting (attempt {attempt})")
         }
+        ("continuing", _, attempt) => match (progress.segment, attempt) {
+            (Some(part), Some(attempt)) if attempt > 1 => {
+                format!("continuing, part {part} (attempt {attempt})")
+            }
+            (Some(part), _) => format!("continuing, part {part}"),
+            (None, _) => "continuing".to_owned(),
+        },
         ("generating", _, _) => format!("generating, {} tokens", progress.tokens),
         (stage, _, _) => stage.to_owned(),
     }
@@ -224,6 +231,7 @@ mod tests {
             queue_position: None,
             tokens: 42,
             attempt: None,
+            segment: None,
         };
         assert_eq!(
             stage_message(&Progress {
@@ -242,6 +250,22 @@ mod tests {
         assert_eq!(
             stage_message(&progress("generating")),
             "generating, 42 tokens"
+        );
+        assert_eq!(
+            stage_message(&Progress {
+                segment: Some(2),
+                attempt: Some(1),
+                ..progress("continuing")
+            }),
+            "continuing, part 2"
+        );
+        assert_eq!(
+            stage_message(&Progress {
+                segment: Some(3),
+                attempt: Some(2),
+                ..progress("continuing")
+            }),
+            "continuing, part 3 (attempt 2)"
         );
         assert_eq!(stage_message(&progress("saving")), "saving");
     }

@@ -83,6 +83,9 @@ pub enum Stage {
     Queued,
     Connecting,
     Generating,
+    /// The model stopped at its length limit; a continuation is being asked for (and the
+    /// stream goes back to `generating` once it writes).
+    Continuing,
     Sanitizing,
     Saving,
 }
@@ -100,9 +103,12 @@ pub struct Progress {
     pub elapsed_ms: u64,
     /// An estimate for progress bars, never decreasing.
     pub percent: u8,
-    /// The upstream attempt, from 1, while connecting.
+    /// The upstream attempt, from 1, while connecting or continuing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// The segment being asked for while continuing: 2 for the first continuation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +130,15 @@ pub struct Completed {
     /// The upstream failed before writing anything and this is the fallback page.
     pub fallback: bool,
     pub duration_ms: u64,
+    /// How many model responses the page was written in: 1, plus one per continuation after
+    /// the model stopped at its length limit; 0 for the fallback page. Events published by an
+    /// instance from before this field read as 1.
+    #[serde(default = "one_segment")]
+    pub segments: u32,
+}
+
+fn one_segment() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +167,8 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// No chunk within the idle timeout, mid-stream.
     UpstreamStalled,
-    /// The model stopped at its length limit: the page would be cut off.
+    /// The model stopped at its length limit, and was still cut off after the last
+    /// continuation allowed: the page would be cut off.
     Truncated,
     /// The model finished without writing anything.
     EmptyOutput,

@@ -584,6 +584,10 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
                     .duration_ms
                     .and_then(|ms| u64::try_from(ms).ok())
                     .unwrap_or_default(),
+                segments: record
+                    .segments
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(1),
             })
         }
         (Status::Running, _) => Event::Error(Failed {

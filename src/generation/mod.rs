@@ -6,6 +6,7 @@
 //! `retention` so that the client can resume. Only [`Generation::cancel`] (a request, or a
 //! shutdown past its deadline) stops a task early.
 
+mod continuation;
 pub mod event;
 mod fallback;
 mod follow;
@@ -44,6 +45,8 @@ pub struct GenerationSettings {
     /// Serve a fallback page when every attempt fails before the first token.
     pub fallback: bool,
     pub max_attempts: u32,
+    /// Continuations asked for when the model stops at its length limit.
+    pub max_continuations: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub first_token_timeout: Duration,
@@ -66,6 +69,7 @@ impl GenerationSettings {
         Self {
             fallback: config.fallback,
             max_attempts: config.max_attempts,
+            max_continuations: config.max_continuations,
             retry_base: config.retry_base,
             retry_max: config.retry_max,
             first_token_timeout: config.first_token_timeout,

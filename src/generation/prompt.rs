@@ -7,6 +7,14 @@
 
 use crate::domain::{PageType, Theme};
 
+/// What a continuation asks for, sent after the prompt with the page so far as the assistant's
+/// answer (the prefill). Models still repeat, introduce or fence their continuations at times;
+/// `generation::continuation` takes that out.
+pub const CONTINUE_INSTRUCTION: &str = "\
+Your answer was cut off by the output limit. Continue the HTML document exactly where it stops, \
+from the very next character, even in the middle of a word or a tag. Do not repeat anything \
+already written, do not start over, and write no introduction, explanation or code fence.";
+
 /// Builds the system prompt for a page type and theme.
 pub fn system_prompt(page_type: PageType, theme: Theme) -> String {
     format!(

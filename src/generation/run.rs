@@ -4,6 +4,12 @@
 //! event: `completed` (only after the page is committed) or `error`. Upstream failures before
 //! the first token are retried with capped, jittered exponential backoff; after the first token
 //! they end the generation, keeping the partial output on the generation row.
+//!
+//! A page may take several upstream responses, its segments: when the model stops at its
+//! length limit, it is asked to carry on (`LIVEPAGE_MAX_CONTINUATIONS` times at most), and
+//! each continuation goes through a [`Merger`] so that the deltas of all segments make the
+//! document once (docs/ARCHITECTURE.md, "Continuing a page cut off"). Retries and timeouts
+//! apply to each segment as to the first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,13 +21,14 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::continuation::{Merger, Removed};
 use super::event::{Completed, Delta, ErrorCode, Event, Failed, Progress, Stage};
 use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
 use crate::sanitize::Sanitizer;
 use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, StoreError};
-use crate::upstream::{ChatRequest, Chunk, ChunkStream, Finish, UpstreamError};
+use crate::upstream::{ChatRequest, Chunk, ChunkStream, Continuation, Finish, UpstreamError};
 
 /// Typical size of a generated page; the progress estimate approaches 90% around it.
 const EXPECTED_OUTPUT_BYTES: f64 = 12_000.0;
@@ -92,9 +99,9 @@ enum Relay {
 enum NoToken {
     Upstream(UpstreamError),
     Timeout,
-    /// The stream finished cleanly without content (an "empty stop").
+    /// The stream finished without content (an "empty stop"), for the reason given.
     Empty {
-        native_reason: Option<String>,
+        finish: Option<Finish>,
     },
 }
 
@@ -104,6 +111,13 @@ impl NoToken {
             Self::Upstream(err) => err.is_retryable(),
             Self::Timeout | Self::Empty { .. } => true,
         }
+    }
+
+    /// The model ended its answer normally without writing anything: asked to continue, it
+    /// had nothing to add.
+    fn is_clean_stop(&self) -> bool {
+        matches!(self, Self::Empty { finish: Some(finish) }
+            if finish.reason == "stop" && !provider_failed(finish))
     }
 
     fn into_failure(self, attempts: u32) -> Failure {
@@ -123,15 +137,36 @@ impl NoToken {
                 ErrorCode::UpstreamTimeout,
                 format!("the model did not start writing in time{after}"),
             ),
-            Self::Empty { native_reason } => Failure::new(
+            Self::Empty { finish } => Failure::new(
                 ErrorCode::EmptyOutput,
                 format!(
                     "the model finished without writing anything (reason: {}){after}",
-                    native_reason.as_deref().unwrap_or("none given")
+                    finish
+                        .as_ref()
+                        .and_then(|f| f.native_reason.as_deref())
+                        .unwrap_or("none given")
                 ),
             ),
         }
     }
+}
+
+/// How one segment of the page ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The model finished the page.
+    Finished,
+    /// The model stopped at its length limit (`finish_reason: "length"`).
+    Cut,
+}
+
+/// Whether the provider failed behind a finish reason that looks normal (an empty `stop` whose
+/// native reason says `network_error`).
+fn provider_failed(finish: &Finish) -> bool {
+    finish
+        .native_reason
+        .as_deref()
+        .is_some_and(|native| native.to_ascii_lowercase().contains("error"))
 }
 
 /// The state of one generation while it runs.
@@ -147,8 +182,18 @@ pub(super) struct Run<'a> {
     tokens: u64,
     percent: u8,
     first_token_ms: Option<u64>,
+    /// The finish reason of the current segment.
     finish: Option<Finish>,
+    /// Usage of the segments that have ended, added up.
     usage: Option<Usage>,
+    /// Usage reported for the current segment.
+    segment_usage: Option<Usage>,
+    /// Segments begun: 1, plus one per continuation; 0 once the fallback page stands in.
+    segments: u32,
+    /// Whether the current segment has written anything yet.
+    writing: bool,
+    /// While a continuation is relayed: the seam between it and the text before.
+    merger: Option<Merger>,
     last_progress: Instant,
     last_preview: Option<Instant>,
     /// Set while a preview is being made off the runtime.
@@ -173,6 +218,10 @@ impl<'a> Run<'a> {
             first_token_ms: None,
             finish: None,
             usage: None,
+            segment_usage: None,
+            segments: 1,
+            writing: false,
+            merger: None,
             last_progress: now,
             last_preview: None,
             preview_in_flight: Arc::default(),
@@ -229,6 +278,8 @@ impl<'a> Run<'a> {
                     ?reason,
                     "upstream failed before the first token; serving the fallback page"
                 );
+                // No part of the page is the model's.
+                self.segments = 0;
                 fallback::page(self.request)
             }
             None => self.generation.log.text(),
@@ -251,7 +302,7 @@ impl<'a> Run<'a> {
         self.progress(Stage::Saving, None, None);
         let page_id = Uuid::now_v7();
         let fallback = fallback_reason.is_some();
-        let usage = self.usage.unwrap_or_default();
+        let usage = self.usage().unwrap_or_default();
         let duration_ms = self.elapsed_ms();
         let meta_data = serde_json::json!({
             "generation_id": self.generation.id,
@@ -286,6 +337,7 @@ impl<'a> Run<'a> {
             usage,
             fallback,
             duration_ms,
+            segments: self.segments,
         })
     }
 
@@ -332,20 +384,102 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Connects (with retries) and relays the model's output to the end.
+    /// Connects (with retries) and relays the model's output to the end, continuing while the
+    /// model stops at its length limit and continuations are left.
     async fn generate(&mut self) -> Result<(), Relay> {
         // The system prompt (a few KiB) is needed only until the upstream has answered: it is
         // dropped before the stream is relayed, not held for the stream's whole life.
-        let mut stream = {
+        let stream = {
             let system = prompt::system_prompt(self.request.page_type, self.request.theme);
-            let request = ChatRequest {
-                model: self.request.model.as_str(),
-                system: &system,
-                user: self.request.prompt.as_str(),
-            };
-            self.connect(request).await.map_err(Relay::NoToken)?
+            self.connect(Self::chat(self.request, &system, None))
+                .await
+                .map_err(Relay::NoToken)?
         };
+        let mut ending = self.relay(stream).await.map_err(Relay::Broken)?;
+        while ending == Ending::Cut {
+            let allowed = self.registry.settings.max_continuations;
+            if self.segments > allowed {
+                let after = match allowed {
+                    0 => String::new(),
+                    1 => ", even after a continuation".to_owned(),
+                    n => format!(", even after {n} continuations"),
+                };
+                return Err(Relay::Broken(Failure::new(
+                    ErrorCode::Truncated,
+                    format!("the model reached its length limit before finishing the page{after}"),
+                )));
+            }
+            ending = self.continue_page().await.map_err(Relay::Broken)?;
+        }
+        Ok(())
+    }
 
+    /// What to ask the upstream for `request`: the page, or with `continuation` the rest of
+    /// it.
+    fn chat<'r>(
+        request: &'r GenerationRequest,
+        system: &'r str,
+        continuation: Option<Continuation<'r>>,
+    ) -> ChatRequest<'r> {
+        ChatRequest {
+            model: request.model.as_str(),
+            system,
+            user: request.prompt.as_str(),
+            continuation,
+        }
+    }
+
+    /// Asks the model to carry on from where it stopped, and relays what it adds through a
+    /// [`Merger`]. A failure, before its first token or after, ends the generation: the page
+    /// so far stays on the row as its partial output.
+    async fn continue_page(&mut self) -> Result<Ending, Failure> {
+        self.segments += 1;
+        self.registry.metrics.continued();
+        let stream = {
+            let written = self.generation.log.text();
+            tracing::info!(
+                segment = self.segments,
+                bytes = written.len(),
+                "the model stopped at its length limit; continuing"
+            );
+            self.merger = Some(Merger::new(&written));
+            let system = prompt::system_prompt(self.request.page_type, self.request.theme);
+            let continuation = Continuation {
+                instruction: prompt::CONTINUE_INSTRUCTION,
+                written: &written,
+            };
+            self.connect(Self::chat(self.request, &system, Some(continuation)))
+                .await
+        };
+        match stream {
+            Ok(stream) => self.relay(stream).await,
+            // Nothing more to write: the page ended where the limit fell.
+            Err(no_token) if no_token.is_clean_stop() => {
+                self.end_segment(Ending::Finished);
+                Ok(Ending::Finished)
+            }
+            Err(no_token) => {
+                self.end_segment(Ending::Cut);
+                let mut failure = no_token.into_failure(self.registry.settings.max_attempts);
+                failure.message = format!("while continuing the page: {}", failure.message);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Relays one upstream response to its end; says whether the model finished the page or
+    /// stopped at its length limit.
+    async fn relay(&mut self, mut stream: ChunkStream) -> Result<Ending, Failure> {
+        let result = match self.read_to_end(&mut stream).await {
+            Ok(()) => self.check_finish(),
+            Err(failure) => Err(failure),
+        };
+        self.end_segment(*result.as_ref().unwrap_or(&Ending::Cut));
+        result
+    }
+
+    /// Reads the stream to `[DONE]`, taking in every chunk.
+    async fn read_to_end(&mut self, stream: &mut ChunkStream) -> Result<(), Failure> {
         let idle = self.registry.settings.idle_timeout;
         // One timer for the whole stream, moved only when it fires: a fresh timeout per chunk
         // would insert and remove a timer-wheel entry for every delta.
@@ -362,20 +496,53 @@ impl<'a> Run<'a> {
                         stall.as_mut().reset(deadline);
                         continue;
                     }
-                    return Err(Relay::Broken(Failure::new(
+                    return Err(Failure::new(
                         ErrorCode::UpstreamStalled,
                         format!("the model stopped sending for {}", humantime::format_duration(idle)),
-                    )));
+                    ));
                 }
             };
             last_chunk = Instant::now();
             match next {
-                None => break,
-                Some(Err(err)) => return Err(Relay::Broken(Failure::mid_stream(err))),
+                None => return Ok(()),
+                Some(Err(err)) => return Err(Failure::mid_stream(err)),
                 Some(Ok(chunk)) => self.absorb(chunk),
             }
         }
-        self.check_finish().map_err(Relay::Broken)
+    }
+
+    /// Closes a segment: what the merger still holds goes out (all of it, unless the page is
+    /// finished and it ends with a fence only the continuation had opened; after a failure, it
+    /// joins the partial output), and the segment's usage joins the total.
+    fn end_segment(&mut self, ending: Ending) {
+        if let Some(mut merger) = self.merger.take() {
+            if let Some(text) = merger.finish(ending == Ending::Finished) {
+                self.push_delta(text);
+            }
+            let removed = merger.removed();
+            if removed != Removed::default() {
+                tracing::info!(
+                    segment = self.segments,
+                    preamble_bytes = removed.preamble,
+                    fence = removed.fence,
+                    overlap_bytes = removed.overlap,
+                    closing_fence = removed.closing_fence,
+                    "took the repeated opening out of the continuation"
+                );
+            }
+        }
+        if let Some(segment) = self.segment_usage.take() {
+            self.usage = Some(self.usage.map_or(segment, |total| total + segment));
+        }
+        self.writing = false;
+    }
+
+    /// Usage so far: the ended segments' and the current one's.
+    fn usage(&self) -> Option<Usage> {
+        match (self.usage, self.segment_usage) {
+            (Some(total), Some(segment)) => Some(total + segment),
+            (total, segment) => total.or(segment),
+        }
     }
 
     /// Opens the upstream stream and reads up to the first token, retrying failures on the way.
@@ -387,12 +554,18 @@ impl<'a> Run<'a> {
             .with_max_times(settings.max_attempts.saturating_sub(1) as usize)
             .with_jitter()
             .build();
+        let stage = match request.continuation {
+            Some(_) => Stage::Continuing,
+            None => Stage::Connecting,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.progress(Stage::Connecting, Some(attempt), None);
+            self.progress(stage, Some(attempt), None);
             let err = match self.open_until_first_token(request).await {
                 Ok(stream) => return Ok(stream),
+                // A continuation that had nothing to add is an answer, not a failure.
+                Err(err) if stage == Stage::Continuing && err.is_clean_stop() => return Err(err),
                 Err(err) => err,
             };
             let retry_after = match &err {
@@ -434,8 +607,8 @@ impl<'a> Run<'a> {
             match tokio::time::timeout_at(deadline, stream.next()).await {
                 Err(_) => return Err(NoToken::Timeout),
                 Ok(None) => {
-                    let native_reason = self.finish.take().and_then(|f| f.native_reason);
-                    return Err(NoToken::Empty { native_reason });
+                    let finish = self.finish.take();
+                    return Err(NoToken::Empty { finish });
                 }
                 Ok(Some(Err(err))) => return Err(NoToken::Upstream(err)),
                 Ok(Some(Ok(chunk))) => {
@@ -451,17 +624,23 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Takes in one chunk: relays its content, remembers the finish reason and usage.
+    /// Takes in one chunk: relays its content (through the merger in a continuation),
+    /// remembers the finish reason and usage.
     fn absorb(&mut self, chunk: Chunk) {
         if let Some(text) = chunk.content {
-            if self.first_token_ms.is_none() {
-                self.first_token_ms = Some(self.elapsed_ms());
+            if !self.writing {
+                self.writing = true;
+                self.first_token_ms.get_or_insert(self.elapsed_ms());
                 self.progress(Stage::Generating, None, None);
             }
-            self.bytes += text.len() as u64;
             self.tokens += 1;
-            self.generation.log.push(Event::Delta(Delta { text }));
-            self.maybe_report();
+            let relayed = match &mut self.merger {
+                Some(merger) => merger.push(text),
+                None => Some(text),
+            };
+            if let Some(text) = relayed {
+                self.push_delta(text);
+            }
         }
         // The usage chunk that follows the finish chunk carries `finish_reason: null`;
         // the first reason given is the one that counts.
@@ -469,8 +648,15 @@ impl<'a> Run<'a> {
             self.finish = chunk.finish;
         }
         if chunk.usage.is_some() {
-            self.usage = chunk.usage;
+            self.segment_usage = chunk.usage;
         }
+    }
+
+    /// Appends a piece of the page to the log, as a `delta`.
+    fn push_delta(&mut self, text: String) {
+        self.bytes += text.len() as u64;
+        self.generation.log.push(Event::Delta(Delta { text }));
+        self.maybe_report();
     }
 
     /// Periodic progress and, when asked for, throttled previews.
@@ -508,16 +694,13 @@ impl<'a> Run<'a> {
     }
 
     /// After `[DONE]`: was the page finished, or cut off?
-    fn check_finish(&self) -> Result<(), Failure> {
+    fn check_finish(&self) -> Result<Ending, Failure> {
         let Some(finish) = &self.finish else {
-            return Ok(());
+            return Ok(Ending::Finished);
         };
         let native = finish.native_reason.as_deref().unwrap_or_default();
         match finish.reason.as_str() {
-            "length" => Err(Failure::new(
-                ErrorCode::Truncated,
-                "the model reached its length limit before finishing the page",
-            )),
+            "length" => Ok(Ending::Cut),
             "content_filter" => Err(Failure::new(
                 ErrorCode::UpstreamError,
                 "the provider's content filter stopped the page",
@@ -526,11 +709,11 @@ impl<'a> Run<'a> {
                 ErrorCode::UpstreamError,
                 "the model provider reported an error",
             )),
-            _ if native.to_ascii_lowercase().contains("error") => Err(Failure::new(
+            _ if provider_failed(finish) => Err(Failure::new(
                 ErrorCode::UpstreamError,
                 format!("the model provider failed while writing ({native})"),
             )),
-            _ => Ok(()),
+            _ => Ok(Ending::Finished),
         }
     }
 
@@ -567,7 +750,7 @@ impl<'a> Run<'a> {
             outcome: status.as_str(),
             code: code.map(ErrorCode::as_str),
             fallback,
-            usage: self.usage,
+            usage: self.usage(),
             deltas: self.tokens,
             duration: self.started.elapsed(),
         });
@@ -584,7 +767,8 @@ impl<'a> Run<'a> {
             status,
             error_code: failure.map(|f| f.code.as_str()),
             error_message: failure.map(|f| f.message.as_str()),
-            usage: self.usage,
+            usage: self.usage(),
+            segments: self.segments,
             first_token_ms: self.first_token_ms,
             duration_ms: self.elapsed_ms(),
             partial_output: None,
@@ -601,7 +785,7 @@ impl<'a> Run<'a> {
             Stage::Queued => 0,
             Stage::Connecting => 2,
             // Approaches 90% asymptotically, so a long page never shows "done" too early.
-            Stage::Generating => {
+            Stage::Generating | Stage::Continuing => {
                 5 + (85.0 * (1.0 - (-(bytes as f64) / EXPECTED_OUTPUT_BYTES).exp())) as u8
             }
             Stage::Sanitizing => 92,
@@ -617,6 +801,7 @@ impl<'a> Run<'a> {
             elapsed_ms: self.elapsed_ms(),
             percent: self.percent,
             attempt,
+            segment: (stage == Stage::Continuing).then_some(self.segments),
         }));
     }
 

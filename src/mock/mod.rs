@@ -9,8 +9,10 @@
 //! an abrupt close), set a pace, or stamp deltas with their send time.
 //!
 //! # Layout
-//! - `script`: [`Script`], [`Content`], [`Fault`] — what to do for one request.
+//! - `script`: [`Script`], [`Content`], [`Fault`], [`Resume`] — what to do for one request.
 //! - `request`: what the mock reads from a chat-completions request.
+//! - `segment`: the part of the text one response writes, at the model's output limit and
+//!   when continuing.
 //! - `stream`: a script as a paced body stream, and the disconnect accounting.
 //! - `wire`: chunk encoding, matching the transcripts in `tests/fixtures/upstream/`.
 //! - [`deltas_for`]: how a text is cut into model-like deltas.
@@ -20,7 +22,9 @@
 //! `comments` × `: OPENROUTER PROCESSING`, a role chunk with empty content, one chunk per content
 //! delta, a finish chunk (empty content, the script's `finish_reason` and
 //! `native_finish_reason`), a separate usage chunk whose choice has a null `finish_reason`, then
-//! `data: [DONE]`. The `X-Generation-Id` header carries the chunks' `id`.
+//! `data: [DONE]`. The `X-Generation-Id` header carries the chunks' `id`. A response cut by the
+//! script's output limit finishes with `finish_reason: "length"` (`native_finish_reason:
+//! "max_tokens"`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -47,13 +51,14 @@ mod deltas;
 mod demo;
 mod request;
 mod script;
+mod segment;
 pub mod stamp;
 mod stream;
 mod wire;
 
 pub use deltas::deltas_for;
 pub use demo::demo_page;
-pub use script::{Content, Fault, Script};
+pub use script::{Content, Fault, Resume, Script};
 
 use request::ChatRequest;
 use stream::{FinishGuard, Plan};
@@ -249,7 +254,26 @@ async fn chat_completions(
             .unwrap_or("Upstream error");
         return error_response(status, reason, script.retry_after);
     }
-    stream_response(&mock, script, request)
+    let segment = match text_of(&script, &request) {
+        Some(document) => match segment::segment(&document, &script, request.prefill.as_deref()) {
+            Ok(segment) => Some(segment),
+            Err(message) => return error_response(400, message, None),
+        },
+        None => None,
+    };
+    stream_response(&mock, script, request, segment)
+}
+
+/// The whole text a script writes, when it is written as text (the demo page, or deltas that
+/// are cut or continued) rather than as the script's own deltas or transcript.
+fn text_of(script: &Script, request: &ChatRequest) -> Option<String> {
+    match &script.content {
+        Content::Demo => Some(demo_page(&request.prompt, request.page_type, request.theme)),
+        Content::Deltas(list) if !script.cuts.is_empty() || request.prefill.is_some() => {
+            Some(list.concat())
+        }
+        Content::Deltas(_) | Content::Raw(_) => None,
+    }
 }
 
 /// Tolerates base URLs joined with a doubled or extra prefix (`//chat/completions`,
@@ -285,15 +309,19 @@ fn error_response(code: u16, message: &str, retry_after: Option<u64>) -> Respons
     response
 }
 
-/// A 200 `text/event-stream` response whose body plays `script`.
-fn stream_response(mock: &MockUpstream, script: Arc<Script>, request: ChatRequest) -> Response {
+/// A 200 `text/event-stream` response whose body plays `script`, writing `segment` when the
+/// script's text is written as text.
+fn stream_response(
+    mock: &MockUpstream,
+    script: Arc<Script>,
+    request: ChatRequest,
+    segment: Option<segment::Segment>,
+) -> Response {
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let id = wire::generation_id(created);
     let generation_id = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("gen-mock"));
-    let page = matches!(script.content, Content::Demo)
-        .then(|| demo_page(&request.prompt, request.page_type, request.theme));
     let pace = script.pace;
     let plan = Plan::new(
         script,
@@ -302,7 +330,7 @@ fn stream_response(mock: &MockUpstream, script: Arc<Script>, request: ChatReques
             model: request.model,
             created,
             prompt_tokens: request.prompt_tokens,
-            page,
+            segment,
         },
     );
     let guard = FinishGuard::new(mock.shared.disconnects.clone());

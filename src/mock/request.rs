@@ -2,7 +2,8 @@
 //!
 //! The mock only needs a few things from a request: the model to echo, the inputs of the demo
 //! page (the user's prompt, and the page type and theme that our system prompt states on lines
-//! `Page type: …` and `Theme: …`), and a size for the usage chunk.
+//! `Page type: …` and `Theme: …`), a size for the usage chunk, and, when the messages end with
+//! an assistant message, that prefill: the text a continuation carries on from.
 
 use std::borrow::Cow;
 
@@ -17,12 +18,15 @@ const DEFAULT_MODEL: &str = "mock/demo";
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct ChatRequest {
     pub model: String,
-    /// The content of the last user message.
+    /// The content of the last user message; in a continuation, of the first (the last one
+    /// asks to continue).
     pub prompt: String,
     pub page_type: PageType,
     pub theme: Theme,
     /// About a quarter of the characters of all messages, as tokenizers go for English.
     pub prompt_tokens: u64,
+    /// The last message when it is the assistant's: what the model wrote so far, to continue.
+    pub prefill: Option<String>,
 }
 
 impl ChatRequest {
@@ -44,7 +48,18 @@ impl ChatRequest {
         let system = messages.iter().filter(|(r, _)| *r == "system");
         let (page_type, theme) = options(system.map(|(_, t)| t.as_ref()));
         let chars: usize = messages.iter().map(|(_, t)| t.chars().count()).sum();
-        let prompt = messages.iter().rev().find(|(r, _)| *r == "user");
+        let prefill = match messages.split_last() {
+            Some(((role, text), earlier)) if *role == "assistant" && !earlier.is_empty() => {
+                Some(text.clone().into_owned())
+            }
+            _ => None,
+        };
+        let mut users = messages.iter().filter(|(r, _)| *r == "user");
+        let prompt = if prefill.is_some() {
+            users.next()
+        } else {
+            users.next_back()
+        };
         Ok(Self {
             model: object
                 .get("model")
@@ -57,6 +72,7 @@ impl ChatRequest {
             page_type,
             theme,
             prompt_tokens: chars.div_ceil(4).max(1) as u64,
+            prefill,
         })
     }
 }
@@ -140,6 +156,27 @@ mod tests {
             (PageType::Product, Theme::Dark)
         );
         assert!(request.prompt_tokens > 10);
+    }
+
+    #[test]
+    fn a_trailing_assistant_message_is_a_prefill_to_continue() {
+        let body = json!({"stream": true, "messages": [
+            {"role": "system", "content": "Page type: blog"},
+            {"role": "user", "content": "a bakery"},
+            {"role": "user", "content": "Continue exactly where you stopped."},
+            {"role": "assistant", "content": "<!DOCTYPE html><html><bo"},
+        ]});
+        let request = ChatRequest::read(&body).unwrap();
+        assert_eq!(request.prefill.as_deref(), Some("<!DOCTYPE html><html><bo"));
+        assert_eq!(
+            request.prompt, "a bakery",
+            "the page's prompt, not the instruction"
+        );
+        let first = ChatRequest::read(&json!({"stream": true, "messages": [
+            {"role": "user", "content": "a bakery"},
+        ]}))
+        .unwrap();
+        assert_eq!(first.prefill, None);
     }
 
     #[test]

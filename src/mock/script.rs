@@ -1,4 +1,5 @@
-//! What the mock does for one request: the [`Script`], its [`Content`] and an optional [`Fault`].
+//! What the mock does for one request: the [`Script`], its [`Content`], an optional [`Fault`],
+//! and where the model's output limit cuts the text and how it continues ([`Resume`]).
 //!
 //! Scripts are plain data so that a test can say, in one struct literal, exactly which wire shape
 //! it wants the client to face; the stream module turns a script into frames.
@@ -71,6 +72,30 @@ pub struct Script {
     /// stamp).
     /// The stamp is part of the delta's `content`, so a relay passes it on untouched.
     pub stamp: bool,
+    /// Where the model's output limit cuts the text of [`Content::Demo`] or
+    /// [`Content::Deltas`]: byte offsets into it, in increasing order (a cut inside a character
+    /// moves to the character's start: models write whole characters). A response stops at the
+    /// first cut past where it starts and finishes with `length`. It starts at the beginning,
+    /// or, for a continuation (a request whose messages end with an assistant message, the
+    /// text written so far), where that text ends — which must be the start of the script's
+    /// text, or the mock answers 400. Empty: no limit.
+    pub cuts: Vec<usize>,
+    /// What a continuation writes before the new text.
+    pub resume: Resume,
+}
+
+/// How the "model" begins a continuation, the way real ones do when asked to carry on: in
+/// this order, a preamble, a new code fence, and part of what it was given again. Each is
+/// something LivePage must take out before the text reaches anyone (issue 17).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resume {
+    /// Prose written first, verbatim: `"Sure, here is the rest:\n\n"`.
+    pub preamble: Option<String>,
+    /// Open a new fence, ```` ```html ````, and, when the text has no fence of its own, close it
+    /// after the text's end.
+    pub fence: bool,
+    /// Characters before the resume point written again.
+    pub overlap: usize,
 }
 
 impl Script {
@@ -99,6 +124,8 @@ impl Default for Script {
             finish_reason: "stop".into(),
             native_finish_reason: "stop".into(),
             stamp: false,
+            cuts: Vec::new(),
+            resume: Resume::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ use futures_util::Stream;
 use tokio::sync::watch;
 
 use super::deltas::Cutter;
+use super::segment::Segment;
 use super::wire::{self, Delta, Envelope, WireUsage};
 use super::{Content, Fault, Script};
 
@@ -32,12 +33,15 @@ pub(super) struct Plan {
     /// The script's fault until it has struck.
     fault: Option<Fault>,
     prompt_tokens: u64,
+    /// The output limit stopped this response: it finishes with `length`.
+    cut: bool,
 }
 
 /// Where the content deltas come from.
 #[derive(Debug)]
 enum Source {
-    /// A text cut into deltas as it goes (the demo page), `at` bytes sent so far.
+    /// A text cut into deltas as it goes (the demo page, or a segment of the script's text),
+    /// `at` bytes sent so far.
     Text {
         text: String,
         at: usize,
@@ -90,17 +94,21 @@ pub(super) struct Request {
     pub model: String,
     pub created: u64,
     pub prompt_tokens: u64,
-    /// The demo page, when the script's content is [`Content::Demo`].
-    pub page: Option<String>,
+    /// What this response writes when the script's text is written as text: the demo page,
+    /// or a segment of a text that is cut or continued.
+    pub segment: Option<Segment>,
 }
 
 impl Plan {
     pub fn new(script: Arc<Script>, request: Request) -> Self {
-        let (source, phase) = match (&script.content, request.page) {
+        let cut = request.segment.as_ref().is_some_and(|segment| segment.cut);
+        let (source, phase) = match (&script.content, request.segment) {
             (Content::Raw(_), _) => (Source::Raw { at: 0 }, Phase::Raw),
-            (Content::Deltas(_), _) => (Source::List { next: 0 }, Phase::Comments(script.comments)),
-            (Content::Demo, page) => {
-                let text = page.unwrap_or_default();
+            (Content::Deltas(_), None) => {
+                (Source::List { next: 0 }, Phase::Comments(script.comments))
+            }
+            (_, segment) => {
+                let text = segment.map(|segment| segment.text).unwrap_or_default();
                 let cutter = Cutter::default();
                 (
                     Source::Text {
@@ -120,6 +128,7 @@ impl Plan {
             phase,
             sent: 0,
             prompt_tokens: request.prompt_tokens,
+            cut,
         }
     }
 
@@ -252,6 +261,7 @@ impl Plan {
             Frame::ListDelta(index) => self
                 .envelope
                 .content(self.delta(&list_of(&self.script)[*index])),
+            Frame::Finish if self.cut => self.envelope.finish("length", "max_tokens"),
             Frame::Finish => self.envelope.finish(
                 &self.script.finish_reason,
                 &self.script.native_finish_reason,
@@ -370,7 +380,10 @@ mod tests {
             model: "m".into(),
             created: 1,
             prompt_tokens: 10,
-            page: page.map(str::to_owned),
+            segment: page.map(|text| Segment {
+                text: text.to_owned(),
+                cut: false,
+            }),
         }
     }
 

@@ -440,3 +440,73 @@ async fn a_raw_transcript_is_replayed_verbatim() {
     let raw = post(&base, &chat("hi")).await.text().await.unwrap();
     assert_eq!(raw, transcript);
 }
+
+/// The text a stream wrote and the finish reason it gave.
+fn written(data: &[String]) -> (String, String) {
+    let chunks: Vec<Value> = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| chunk(d))
+        .collect();
+    let text = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (text, finish)
+}
+
+#[tokio::test]
+async fn a_cut_text_ends_with_length_and_a_continuation_carries_on_from_its_prefill() {
+    let script = Script {
+        content: deltas(&["<p>Fresh ", "bread, ", "every day</p>"]),
+        cuts: vec![12],
+        resume: Resume {
+            preamble: Some("Sure, here is the rest:\n".into()),
+            fence: true,
+            overlap: 6,
+        },
+        ..Script::default()
+    };
+    let mock = MockUpstream::new(script);
+    let base = serve(&mock).await;
+    let data = events(post(&base, &chat("a bakery")).await).await;
+    assert_eq!(written(&data), ("<p>Fresh bre".into(), "length".into()));
+    let native = data.iter().filter(|d| *d != "[DONE]").find_map(|d| {
+        chunk(d)["choices"][0]["native_finish_reason"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    assert_eq!(native.as_deref(), Some("max_tokens"));
+
+    let mut continuation = chat("a bakery");
+    let messages = continuation["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "user", "content": "Continue where you stopped."}));
+    messages.push(json!({"role": "assistant", "content": "<p>Fresh bre"}));
+    let data = events(post(&base, &continuation).await).await;
+    assert_eq!(
+        written(&data),
+        (
+            "Sure, here is the rest:\n```html\nsh bread, every day</p>\n```".into(),
+            "stop".into()
+        )
+    );
+
+    messages_with_prefill(&mut continuation, "<p>Stale bre");
+    let refused = post(&base, &continuation).await;
+    assert_eq!(
+        refused.status(),
+        400,
+        "the prefill is not the start of the text"
+    );
+}
+
+fn messages_with_prefill(body: &mut Value, prefill: &str) {
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.pop();
+    messages.push(json!({"role": "assistant", "content": prefill}));
+}

@@ -152,6 +152,8 @@ pub struct Outcome<'a> {
     pub finished_at: OffsetDateTime,
     /// The seq of the terminal event (see [`GenerationRecord::final_seq`]).
     pub final_seq: Option<u64>,
+    /// See [`GenerationRecord::segments`].
+    pub segments: u32,
 }
 
 /// Why a generation whose instance stopped without finishing it is marked failed.
@@ -213,6 +215,10 @@ pub struct GenerationRecord {
     /// The seq (SSE id) of its terminal event, once it has ended; `None` for rows from before.
     #[serde(skip)]
     pub final_seq: Option<i64>,
+    /// How many model responses its output took, once it has ended: 1, plus one per
+    /// continuation after the model stopped at its length limit (0 for the fallback page);
+    /// `None` while running, and for rows from before.
+    pub segments: Option<i64>,
 }
 
 /// The database behind LivePage.

@@ -154,8 +154,9 @@ impl PgStore {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = $1, error_code = $2, error_message = $3, usage = $4, first_token_ms = $5,
-                 duration_ms = $6, partial_output = $7, finished_at = $8, final_seq = $9
-             WHERE id = $10",
+                 duration_ms = $6, partial_output = $7, finished_at = $8, final_seq = $9,
+                 segments = $10
+             WHERE id = $11",
         )
         .bind(outcome.status.as_str())
         .bind(outcome.error_code)
@@ -166,6 +167,7 @@ impl PgStore {
         .bind(outcome.partial_output)
         .bind(outcome.finished_at)
         .bind(outcome.final_seq.map(saturating_i64))
+        .bind(i64::from(outcome.segments))
         .bind(generation_id)
         .execute(&self.pool)
         .await?;
@@ -243,7 +245,7 @@ impl PgStore {
         let row = sqlx::query(
             "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
                     error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
-                    finished_at, instance_id, final_seq
+                    finished_at, instance_id, final_seq, segments
              FROM generations WHERE id = $1",
         )
         .bind(id)
@@ -555,8 +557,8 @@ async fn complete_generation(
         "UPDATE generations
          SET status = 'completed', page_id = $1, error_code = $2, error_message = $3, usage = $4,
              first_token_ms = $5, duration_ms = $6, partial_output = NULL, finished_at = $7,
-             final_seq = $8
-         WHERE id = $9",
+             final_seq = $8, segments = $9
+         WHERE id = $10",
     )
     .bind(page_id)
     .bind(outcome.error_code)
@@ -566,6 +568,7 @@ async fn complete_generation(
     .bind(saturating_i64(outcome.duration_ms))
     .bind(outcome.finished_at)
     .bind(outcome.final_seq.map(saturating_i64))
+    .bind(i64::from(outcome.segments))
     .bind(generation_id)
     .execute(&mut **tx)
     .await?;
@@ -618,6 +621,7 @@ fn generation_from_row(row: &PgRow) -> Result<GenerationRecord, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         instance_id: row.try_get("instance_id")?,
         final_seq: row.try_get("final_seq")?,
+        segments: row.try_get("segments")?,
         finished_at: row.try_get("finished_at")?,
     })
 }

@@ -120,7 +120,7 @@ impl SqliteStore {
         let updated = sqlx::query(
             "UPDATE generations
              SET status = ?, error_code = ?, error_message = ?, usage = ?, first_token_ms = ?,
-                 duration_ms = ?, partial_output = ?, finished_at = ?, final_seq = ?
+                 duration_ms = ?, partial_output = ?, finished_at = ?, final_seq = ?, segments = ?
              WHERE id = ?",
         )
         .bind(outcome.status.as_str())
@@ -132,6 +132,7 @@ impl SqliteStore {
         .bind(outcome.partial_output)
         .bind(format_timestamp(outcome.finished_at)?)
         .bind(outcome.final_seq.map(saturating_i64))
+        .bind(i64::from(outcome.segments))
         .bind(generation_id.hyphenated())
         .execute(&self.pool)
         .await?;
@@ -216,7 +217,7 @@ impl SqliteStore {
         let row = sqlx::query(
             "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
                     error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
-                    finished_at, instance_id, final_seq
+                    finished_at, instance_id, final_seq, segments
              FROM generations WHERE id = ?",
         )
         .bind(id.hyphenated())
@@ -429,7 +430,7 @@ async fn complete_generation(
         "UPDATE generations
          SET status = 'completed', page_id = ?, error_code = ?, error_message = ?, usage = ?,
              first_token_ms = ?, duration_ms = ?, partial_output = NULL, finished_at = ?,
-             final_seq = ?
+             final_seq = ?, segments = ?
          WHERE id = ?",
     )
     .bind(page_id.hyphenated())
@@ -440,6 +441,7 @@ async fn complete_generation(
     .bind(saturating_i64(outcome.duration_ms))
     .bind(format_timestamp(outcome.finished_at)?)
     .bind(outcome.final_seq.map(saturating_i64))
+    .bind(i64::from(outcome.segments))
     .bind(generation_id.hyphenated())
     .execute(&mut **tx)
     .await?;
@@ -537,6 +539,7 @@ fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error>
             .try_get::<Option<Hyphenated>, _>("instance_id")?
             .map(Hyphenated::into_uuid),
         final_seq: row.try_get("final_seq")?,
+        segments: row.try_get("segments")?,
         finished_at: row
             .try_get::<Option<&str>, _>("finished_at")?
             .map(|text| parse_timestamp("finished_at", text))

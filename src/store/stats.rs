@@ -327,6 +327,7 @@ mod tests {
                 partial_output: None,
                 finished_at: OffsetDateTime::now_utc(),
                 final_seq: None,
+                segments: 1,
             }
         }
 

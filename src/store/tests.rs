@@ -55,6 +55,7 @@ fn success(finished_at: OffsetDateTime) -> Outcome<'static> {
         partial_output: None,
         finished_at,
         final_seq: None,
+        segments: 2,
     }
 }
 
@@ -155,6 +156,7 @@ async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
         assert_eq!(completed.page_id, Some(page_id));
         assert_eq!(completed.model, "a/b");
         assert_eq!(completed.usage, Some(usage()));
+        assert_eq!(completed.segments, Some(2), "written in two segments");
         assert_eq!(
             (completed.first_token_ms, completed.duration_ms),
             (Some(420), Some(9_000))
@@ -186,6 +188,7 @@ async fn a_failed_generation_keeps_its_partial_output_and_error() {
             partial_output: Some("<!DOCTYPE html><html><body><h1>Half a pa"),
             finished_at,
             final_seq: None,
+            segments: 1,
         };
         db.store
             .finish_generation(generation_id, &outcome)
@@ -202,6 +205,7 @@ async fn a_failed_generation_keeps_its_partial_output_and_error() {
         );
         assert_eq!(failed.partial_output.as_deref(), outcome.partial_output);
         assert_eq!(failed.usage, None);
+        assert_eq!(failed.segments, Some(1));
         assert_eq!(
             (failed.first_token_ms, failed.duration_ms),
             (Some(300), Some(1_234))

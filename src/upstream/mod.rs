@@ -53,6 +53,18 @@ pub struct ChatRequest<'a> {
     pub model: &'a str,
     pub system: &'a str,
     pub user: &'a str,
+    /// Set when asking the model to carry on with a page it was cut off writing.
+    pub continuation: Option<Continuation<'a>>,
+}
+
+/// Asks the model to carry on from where it stopped: `instruction` as a user message after
+/// the prompt, then `written` as the last message, the assistant's — a prefill, which
+/// OpenRouter passes on to the providers that support it (the model then goes on from its
+/// last character), and which the others read as their answer so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Continuation<'a> {
+    pub instruction: &'a str,
+    pub written: &'a str,
 }
 
 /// Why an upstream request or stream failed.
@@ -148,16 +160,7 @@ impl UpstreamClient {
                 include_usage: true,
             },
             max_tokens: self.max_tokens,
-            messages: [
-                Message {
-                    role: "system",
-                    content: request.system,
-                },
-                Message {
-                    role: "user",
-                    content: request.user,
-                },
-            ],
+            messages: messages(&request),
         };
         let mut builder = self.http.post(self.endpoint.clone()).json(&body);
         if let Some(key) = &self.api_key {
@@ -266,7 +269,7 @@ struct WireRequest<'a> {
     /// OpenRouter always sends usage; other OpenAI-compatible servers need to be asked.
     stream_options: StreamOptions,
     max_tokens: u32,
-    messages: [Message<'a>; 2],
+    messages: Vec<Message<'a>>,
 }
 
 #[derive(Serialize)]
@@ -278,6 +281,32 @@ struct StreamOptions {
 struct Message<'a> {
     role: &'a str,
     content: &'a str,
+}
+
+/// The conversation to send: the system prompt, the user's prompt, and for a continuation the
+/// instruction and the text written so far.
+fn messages<'a>(request: &ChatRequest<'a>) -> Vec<Message<'a>> {
+    let mut messages = vec![
+        Message {
+            role: "system",
+            content: request.system,
+        },
+        Message {
+            role: "user",
+            content: request.user,
+        },
+    ];
+    if let Some(continuation) = request.continuation {
+        messages.push(Message {
+            role: "user",
+            content: continuation.instruction,
+        });
+        messages.push(Message {
+            role: "assistant",
+            content: continuation.written,
+        });
+    }
+    messages
 }
 
 /// `Retry-After` in delta-seconds (what OpenRouter and most APIs send).

@@ -66,6 +66,8 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
         ("LIVEPAGE_IDLE_TIMEOUT", "soon"),
         ("DATABASE_URL", "mysql://localhost/livepage"),
         ("LIVEPAGE_MAX_CONCURRENT", "0"),
+        ("LIVEPAGE_MAX_CONTINUATIONS", "11"),
+        ("LIVEPAGE_MAX_CONTINUATIONS", "many"),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
             .env_clear()

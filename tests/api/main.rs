@@ -6,6 +6,7 @@ mod helpers;
 mod binary;
 mod cli;
 mod cluster;
+mod continuation;
 mod generate;
 mod lifecycle;
 mod ops;

@@ -185,8 +185,9 @@ backend_tests! {
 }
 
 backend_tests! {
-    async fn a_page_cut_off_at_the_length_limit_is_reported_as_truncated(backend: Backend) {
-        let app = spawn_app(backend).await;
+    async fn with_continuations_off_a_page_cut_off_at_the_length_limit_is_truncated(backend: Backend) {
+        // Continuing is tested in `continuation`; here the finish reason alone decides.
+        let app = spawn_app_with(backend, |config| config.max_continuations = 0).await;
         let events = run_fault(
             &app,
             Script {
