@@ -9,6 +9,7 @@ mod cluster;
 mod generate;
 mod lifecycle;
 mod ops;
+mod ownership;
 mod pages;
 mod security;
 mod storage;
