@@ -188,6 +188,110 @@ mod tests {
     use crate::store::StoreOptions;
     use crate::store::testing::{Backend, FreshDatabase};
 
+    #[test]
+    fn the_report_link_goes_last_in_the_body_and_is_only_a_styled_link() {
+        let base = Url::parse("https://lp.example.com/app/").unwrap();
+        let id = Uuid::now_v7();
+        let page = with_report_link(
+            "<!DOCTYPE html><html><head></head><body><p>&lt;/body&gt;</p></body></html>".into(),
+            &base,
+            id,
+        );
+        let link = report_link(&base, id);
+        assert_eq!(
+            page,
+            format!(
+                "<!DOCTYPE html><html><head></head><body><p>&lt;/body&gt;</p>{link}</body></html>"
+            )
+        );
+        assert!(link.starts_with(&format!(
+            "<a href=\"https://lp.example.com/app/report?page={id}\""
+        )));
+        assert!(link.ends_with(">Report</a>"));
+        for forbidden in ["<script", "<style", "javascript:", " on"] {
+            assert!(!link.contains(forbidden), "{forbidden} in {link}");
+        }
+        // Every declaration wins over the page's own CSS.
+        let style = link
+            .split("style=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            style
+                .split(';')
+                .all(|declaration| declaration.ends_with("!important")),
+            "{style}"
+        );
+        assert_eq!(
+            with_report_link("<p>no body tag".into(), &base, id),
+            format!("<p>no body tag{link}")
+        );
+    }
+
+    #[tokio::test]
+    async fn changes_are_seen_at_once_after_an_invalidation_and_gone_pages_are_kept() {
+        let database = FreshDatabase::create(&Backend::Sqlite).await;
+        let store = database.connect(&StoreOptions::default()).await;
+        let id = Uuid::now_v7();
+        database
+            .execute(&format!(
+                "INSERT INTO pages (id, email, prompt, page_type, theme, title, html_content,
+                                    created_at)
+                 VALUES ('{id}', 'ann@example.com', 'bread', 'landing', 'modern', 'Bread',
+                         '<!DOCTYPE html><p>Bread</p></body>', '2026-11-24T00:00:00.000000Z')"
+            ))
+            .await;
+        let cache = PageCache::new(1 << 20, Duration::from_secs(60))
+            .with_report_link(Url::parse("http://lp.test/").unwrap());
+        let Served::Live(page) = cache.get(id, &store).await.unwrap().as_ref() else {
+            panic!("a live page");
+        };
+        assert!(page.html.ends_with(b">Report</a></body>"));
+        assert_eq!(page.etag, format!("\"{id}-r\""));
+
+        let unpublish = format!("UPDATE pages SET is_public = FALSE WHERE id = '{id}'");
+        database.execute(&unpublish).await;
+        cache.invalidate(id);
+        assert!(matches!(
+            cache.get(id, &store).await,
+            Err(StoreError::NotFound)
+        ));
+        // Not found is never kept: published again, it is served by the next request.
+        database
+            .execute(&format!(
+                "UPDATE pages SET is_public = TRUE WHERE id = '{id}'"
+            ))
+            .await;
+        assert!(matches!(
+            cache.get(id, &store).await.unwrap().as_ref(),
+            Served::Live(_)
+        ));
+
+        store.take_down(id, "spam").await.unwrap();
+        cache.invalidate_all();
+        assert!(matches!(
+            cache.get(id, &store).await.unwrap().as_ref(),
+            Served::Gone(PageStatus::Removed)
+        ));
+        database
+            .execute(&format!(
+                "UPDATE pages SET removed_at = NULL WHERE id = '{id}'"
+            ))
+            .await;
+        assert!(
+            matches!(
+                cache.get(id, &store).await.unwrap().as_ref(),
+                Served::Gone(_)
+            ),
+            "gone pages are kept (a takedown is final)"
+        );
+        store.close().await;
+        database.cleanup().await;
+    }
+
     #[tokio::test]
     async fn a_page_taken_down_in_the_database_goes_once_its_entry_expires() {
         let database = FreshDatabase::create(&Backend::Sqlite).await;
