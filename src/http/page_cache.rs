@@ -246,7 +246,8 @@ mod tests {
             .await;
         let cache = PageCache::new(1 << 20, Duration::from_secs(60))
             .with_report_link(Url::parse("http://lp.test/").unwrap());
-        let Served::Live(page) = cache.get(id, &store).await.unwrap().as_ref() else {
+        let served = cache.get(id, &store).await.unwrap();
+        let Served::Live(page) = served.as_ref() else {
             panic!("a live page");
         };
         assert!(page.html.ends_with(b">Report</a></body>"));

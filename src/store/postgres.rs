@@ -82,7 +82,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells every instance listening (see [`Self::cancel_requests`]) to cancel generation `id`
+    /// Tells every instance listening (see [`Self::notices`]) to cancel generation `id`
     /// if it runs it.
     pub async fn request_cancel(&self, id: Uuid) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -548,7 +548,7 @@ impl PgStore {
         Ok(rows.iter().map(page).collect::<Result<_, _>>()?)
     }
 
-    /// Closes the pool. The connection of [`CancelRequests`] goes with it (drop it first).
+    /// Closes the pool. The connection of [`Notices`] goes with it (drop it first).
     pub async fn close(&self) {
         self.pool.close().await;
     }
