@@ -27,15 +27,17 @@ use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
 use crate::sanitize::{Sanitizer, SanitizerPool};
-use crate::store::{Store, StoreOptions};
+use crate::store::{Notice as StoreNotice, Notices, Store, StoreOptions};
 use crate::upstream::{UpstreamClient, UpstreamSettings};
 use crate::views::ViewCounter;
 
 /// How much published HTML `/p/{id}` keeps in memory: a few thousand typical pages.
 const PAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// How long `/p/{id}` serves a page from memory before asking the database again: how long a
-/// page taken down in the database may still be served.
+/// How long `/p/{id}` serves a page from memory before asking the database again. Changes made
+/// through LivePage reach every instance's cache at once (see `page_cache`); this bounds how
+/// long a change made in the database by hand, or a notice lost with its connection, may go
+/// unseen.
 const PAGE_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// How long shutdown waits for the last events of drained generations to reach Redis.
@@ -57,8 +59,9 @@ pub struct Application {
     /// Stops the background view-count flusher (which flushes once more on its way out).
     stop_flusher: CancellationToken,
     flusher: JoinHandle<()>,
-    /// Acts on other instances' cancel requests (PostgreSQL); aborted at shutdown.
-    cancel_listener: Option<JoinHandle<()>>,
+    /// Acts on what other instances announce on PostgreSQL (page changes; cancel requests
+    /// without Redis); aborted at shutdown.
+    notice_listener: Option<JoinHandle<()>>,
     /// Marks failed the generations of instances that are gone; aborted at shutdown.
     sweeper: JoinHandle<()>,
 }
@@ -125,7 +128,10 @@ impl Application {
             metrics.generation.clone(),
             cluster.clone(),
         );
-        let pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
+        let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
+        if config.report_link {
+            pages = pages.with_report_link(config.public_url());
+        }
         // Before any request: on SQLite every row still running was left by an earlier run.
         report_abandoned(generations.fail_abandoned().await);
         let sweeper = tokio::spawn(fail_abandoned(Arc::downgrade(&generations)));
@@ -142,22 +148,20 @@ impl Application {
                 Notice::PageChanged(id) => pages.invalidate(id),
             });
         }
-        let cancel_requests = match cluster {
-            Some(_) => None,
-            None => store
-                .cancel_requests()
-                .await
-                .context("DATABASE_URL: could not listen for cancel requests")?,
-        };
-        let cancel_listener = match cancel_requests {
-            Some(requests) => {
-                let generations = Arc::clone(&generations);
-                Some(tokio::spawn(async move {
-                    generations.follow_cancel_requests(requests).await;
-                }))
-            }
-            None => None,
-        };
+        // Every instance on one PostgreSQL database hears of changed pages through it, with
+        // Redis or without (a second path: a notice lost with one connection still arrives by
+        // the other); cancel requests only without Redis, which carries them otherwise.
+        let notices = store
+            .notices(cluster.is_none())
+            .await
+            .context("DATABASE_URL: could not listen for notices")?;
+        let notice_listener = notices.map(|notices| {
+            tokio::spawn(follow_notices(
+                notices,
+                Arc::downgrade(&generations),
+                pages.clone(),
+            ))
+        });
         let views = Arc::new(ViewCounter::default());
         let stop_flusher = CancellationToken::new();
         let flusher = tokio::spawn({
@@ -166,12 +170,15 @@ impl Application {
             async move { views.run(store, interval, stop).await }
         });
 
-        let limits = Arc::new(RateLimits::new(
-            config.rate_limit_per_ip,
-            config.rate_limit_per_email,
-            config.trusted_proxies.clone(),
-            store.shared_budgets(),
-        ));
+        let limits = Arc::new(
+            RateLimits::new(
+                config.rate_limit_per_ip,
+                config.rate_limit_per_email,
+                config.trusted_proxies.clone(),
+                store.shared_budgets(),
+            )
+            .with_reports_per_ip(config.rate_limit_reports_per_ip),
+        );
         tokio::spawn(forget_idle_clients(Arc::downgrade(&limits)));
 
         let state = AppState::new(Shared {
@@ -192,7 +199,7 @@ impl Application {
             demo_upstream,
             stop_flusher,
             flusher,
-            cancel_listener,
+            notice_listener,
         })
     }
 
@@ -223,7 +230,7 @@ impl Application {
             demo_upstream,
             stop_flusher,
             flusher,
-            cancel_listener,
+            notice_listener,
             sweeper,
         } = self;
         let generations = Arc::clone(&state.generations);
@@ -273,7 +280,7 @@ impl Application {
             tracing::error!(error = %err, "the view counter task failed");
         }
         // It only waits for requests; stopping it drops its connection.
-        if let Some(task) = cancel_listener {
+        if let Some(task) = notice_listener {
             task.abort();
         }
         sweeper.abort();
@@ -315,6 +322,34 @@ async fn start_demo_upstream(config: &Config) -> anyhow::Result<(Url, JoinHandle
     // The demo model serves forever: recording its requests would only grow memory.
     mock.set_recording(false);
     mock.spawn().await.context("starting the demo model")
+}
+
+/// Acts on what the instances on this PostgreSQL database announce, until the task is aborted:
+/// drops changed pages from the cache (all of them after the connection was lost, since changes
+/// may have been missed meanwhile), and cancels the generations this instance runs that a
+/// client asked another instance to cancel.
+async fn follow_notices(
+    mut notices: Notices,
+    generations: std::sync::Weak<Generations>,
+    pages: PageCache,
+) {
+    loop {
+        match notices.next().await {
+            Ok(StoreNotice::PageChanged(id)) => pages.invalidate(id),
+            Ok(StoreNotice::Resumed) => {
+                tracing::info!("listening for notices again; forgetting every cached page");
+                pages.invalidate_all();
+            }
+            Ok(StoreNotice::Cancel(id)) => match generations.upgrade() {
+                Some(generations) => generations.cancel_here(id),
+                None => return,
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "listening for notices failed; again in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Marks failed, from time to time while several instances share Redis, the generations left

@@ -116,6 +116,10 @@ pub struct Config {
     #[arg(long, env = "LIVEPAGE_FALLBACK", value_name = "LIVEPAGE_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
     pub fallback: bool,
 
+    /// Put a small "Report" link, to the report form of the web UI, in every served page.
+    #[arg(long, env = "LIVEPAGE_REPORT_LINK", value_name = "LIVEPAGE_REPORT_LINK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub report_link: bool,
+
     /// Upstream attempts before the first token (1 = no retry).
     #[arg(long, env = "LIVEPAGE_MAX_ATTEMPTS", value_name = "LIVEPAGE_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub max_attempts: u32,
@@ -232,6 +236,15 @@ pub struct Config {
         default_value_t = 10
     )]
     pub rate_limit_per_email: u32,
+
+    /// Page reports per minute per client IP (0 = no limit).
+    #[arg(
+        long,
+        env = "LIVEPAGE_RATE_LIMIT_REPORTS_PER_IP",
+        value_name = "LIVEPAGE_RATE_LIMIT_REPORTS_PER_IP",
+        default_value_t = 10
+    )]
+    pub rate_limit_reports_per_ip: u32,
 
     /// Comma-separated proxy addresses or CIDR ranges whose `X-Forwarded-For` is believed.
     #[arg(long, env = "LIVEPAGE_TRUSTED_PROXIES", value_name = "LIVEPAGE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]

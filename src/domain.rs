@@ -278,6 +278,9 @@ pub struct GenerationRequest {
     pub theme: Theme,
     pub model: Model,
     pub preview: bool,
+    /// Whose page it will be: the digest of the owner key sent with the request, if any.
+    /// Without one, only the admin can change the page.
+    pub owner: Option<OwnerHash>,
 }
 
 impl GenerationRequest {
@@ -294,8 +297,222 @@ impl GenerationRequest {
             theme: Theme::parse(body.theme.as_deref())?,
             model: Model::parse(body.model.as_deref(), default_model, allowed)?,
             preview: body.preview,
+            owner: None,
         })
     }
+
+    /// The same request, owned by whoever holds `key`.
+    pub fn owned_by(self, key: Option<&OwnerKey>) -> Self {
+        Self {
+            owner: key.map(OwnerKey::hash),
+            ..self
+        }
+    }
+}
+
+/// The shortest and longest owner key accepted, in characters.
+pub const OWNER_KEY_CHARS: std::ops::RangeInclusive<usize> = 32..=128;
+
+/// A secret a client makes and keeps to prove that pages are its own (docs/ARCHITECTURE.md,
+/// "Owners and moderation"): 32 to 128 URL-safe characters (`A-Z a-z 0-9 - _`), sent as
+/// `Authorization: Bearer <key>`. Only its
+/// SHA-256 ([`OwnerHash`]) is ever stored; the key itself is never logged (`Debug` hides it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnerKey(String);
+
+impl OwnerKey {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+        if !OWNER_KEY_CHARS.contains(&raw.len()) || !raw.chars().all(url_safe) {
+            return Err(Invalid::new(
+                "invalid_owner_key",
+                "Authorization",
+                format!(
+                    "the owner key must be {} to {} characters of A-Z, a-z, 0-9, '-' and '_'",
+                    OWNER_KEY_CHARS.start(),
+                    OWNER_KEY_CHARS.end()
+                ),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The key itself, to send (`Authorization: Bearer …`); nothing else should read it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps instead of the key.
+    pub fn hash(&self) -> OwnerHash {
+        use sha2::Digest;
+        OwnerHash(sha2::Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for OwnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerKey(…)")
+    }
+}
+
+/// The SHA-256 of an [`OwnerKey`]: what pages and generations record of their owner.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OwnerHash([u8; 32]);
+
+impl OwnerHash {
+    /// A digest read back from the database; `None` unless it is 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Whether `other` is the same digest, compared in constant time.
+    pub fn matches(&self, other: &OwnerHash) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for OwnerHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to tell owners apart in a log.
+        write!(
+            f,
+            "OwnerHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// Why a visitor reports a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportReason {
+    Phishing,
+    Malware,
+    Hate,
+    Sexual,
+    Spam,
+    Other,
+}
+
+impl ReportReason {
+    pub const ALL: &'static [ReportReason] = &[
+        Self::Phishing,
+        Self::Malware,
+        Self::Hate,
+        Self::Sexual,
+        Self::Spam,
+        Self::Other,
+    ];
+
+    pub fn parse(raw: Option<&str>) -> Result<Self, Invalid> {
+        let raw = raw.map(str::trim).unwrap_or_default();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|reason| reason.as_str() == raw)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|r| r.as_str()).collect();
+                Invalid::new(
+                    "invalid_reason",
+                    "reason",
+                    format!("reason must be one of: {}", names.join(", ")),
+                )
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Phishing => "phishing",
+            Self::Malware => "malware",
+            Self::Hate => "hate",
+            Self::Sexual => "sexual",
+            Self::Spam => "spam",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// The longest report details and contact accepted, in characters.
+pub const MAX_REPORT_DETAILS_CHARS: usize = 2_000;
+pub const MAX_REPORT_CONTACT_CHARS: usize = 254;
+
+/// The body of `POST /api/pages/{id}/reports` as it arrives.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReportBody {
+    pub reason: Option<String>,
+    pub details: Option<String>,
+    pub contact: Option<String>,
+}
+
+/// A validated report: a reason, and optional free text that is bounded and has no control
+/// characters other than newlines and tabs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub reason: ReportReason,
+    pub details: Option<String>,
+    pub contact: Option<String>,
+}
+
+impl Report {
+    pub fn parse(body: &ReportBody) -> Result<Self, Invalid> {
+        Ok(Self {
+            reason: ReportReason::parse(body.reason.as_deref())?,
+            details: free_text(
+                body.details.as_deref(),
+                "details",
+                "details_too_long",
+                MAX_REPORT_DETAILS_CHARS,
+            )?,
+            contact: free_text(
+                body.contact.as_deref(),
+                "contact",
+                "contact_too_long",
+                MAX_REPORT_CONTACT_CHARS,
+            )?,
+        })
+    }
+}
+
+/// Optional text from a form: trimmed, `None` when blank, refused when over `max` characters
+/// (`too_long`) or with control characters (`invalid_{field}`).
+fn free_text(
+    raw: Option<&str>,
+    field: &'static str,
+    too_long: &'static str,
+    max: usize,
+) -> Result<Option<String>, Invalid> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Invalid::new(
+            too_long,
+            field,
+            format!("{field} must be at most {max} characters (got {chars})"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        let code = if field == "details" {
+            "invalid_details"
+        } else {
+            "invalid_contact"
+        };
+        return Err(Invalid::new(
+            code,
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -352,6 +569,67 @@ mod tests {
         let err = Theme::parse(Some("neon")).unwrap_err();
         assert_eq!((err.code, err.field), ("invalid_theme", "theme"));
         assert!(err.message.contains("modern"));
+    }
+
+    #[test]
+    fn owner_keys_are_url_safe_and_32_to_128_characters() {
+        for good in ["a".repeat(32), "Zz09-_".repeat(21) + "xy", "k".repeat(128)] {
+            assert!(OwnerKey::parse(&good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a".repeat(31),
+            "a".repeat(129),
+            format!("{}=", "a".repeat(40)),
+            format!("{} ", "a".repeat(40)),
+            format!("{}é", "a".repeat(40)),
+            String::new(),
+        ] {
+            let err = OwnerKey::parse(&bad).unwrap_err();
+            assert_eq!(
+                (err.code, err.field),
+                ("invalid_owner_key", "Authorization")
+            );
+        }
+        let key = OwnerKey::parse(&"a".repeat(32)).unwrap();
+        assert_eq!(format!("{key:?}"), "OwnerKey(…)", "the key is never logged");
+        let other = OwnerKey::parse(&"b".repeat(32)).unwrap();
+        assert!(key.hash().matches(&key.hash()));
+        assert!(!key.hash().matches(&other.hash()));
+        assert_eq!(
+            OwnerHash::from_slice(key.hash().as_bytes()),
+            Some(key.hash())
+        );
+    }
+
+    #[test]
+    fn reports_have_a_known_reason_and_bounded_text() {
+        let body = |reason: &str, details: &str| ReportBody {
+            reason: Some(reason.to_owned()),
+            details: Some(details.to_owned()),
+            contact: None,
+        };
+        let report = Report::parse(&body("phishing", "  asks for my bank login \n")).unwrap();
+        assert_eq!(report.reason, ReportReason::Phishing);
+        assert_eq!(report.details.as_deref(), Some("asks for my bank login"));
+        assert_eq!(Report::parse(&body("spam", "  ")).unwrap().details, None);
+        assert_eq!(
+            Report::parse(&body("ugly", "")).unwrap_err().code,
+            "invalid_reason"
+        );
+        assert_eq!(
+            Report::parse(&ReportBody::default()).unwrap_err().code,
+            "invalid_reason"
+        );
+        let long = "x".repeat(MAX_REPORT_DETAILS_CHARS + 1);
+        assert_eq!(
+            Report::parse(&body("other", &long)).unwrap_err().code,
+            "details_too_long"
+        );
+        assert!(Report::parse(&body("other", &"é".repeat(MAX_REPORT_DETAILS_CHARS))).is_ok());
+        assert_eq!(
+            Report::parse(&body("other", "a\u{0}b")).unwrap_err().code,
+            "invalid_details"
+        );
     }
 
     #[test]

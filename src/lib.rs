@@ -14,7 +14,8 @@
 //! - [`views`]: batched page view counting.
 //! - [`metrics`]: operational metrics (Prometheus), one registry per application.
 //! - [`domain`]: values from outside, parsed once (`Email`, `Prompt`, `PageType`, …).
-//! - [`cli`]: the `livepage generate` / `follow` command-line client, and the command line itself.
+//! - [`cli`]: the command-line client (`generate`, `follow`, and `pages`, `publish`, `unpublish`,
+//!   `delete` with the user's owner key), and the command line itself.
 
 pub mod app;
 pub mod cli;

@@ -51,11 +51,68 @@ export function getOptions() {
   return json("api/options");
 }
 
-/** `GET /api/history`: one batch of an email's pages, newest first. */
-export function getHistory(email, { before = null, limit = 10 } = {}) {
-  const query = new URLSearchParams({ email, limit: String(limit) });
+const OWNER_KEY = "livepage.owner-key";
+const OWNER_KEY_RE = /^[A-Za-z0-9_-]{32,128}$/;
+
+/**
+ * This browser's owner key: the secret that makes the pages it generates its own (only the
+ * server's SHA-256 of it is stored). Made once, from `crypto.getRandomValues` (48 URL-safe
+ * characters, 288 bits), and kept in localStorage; where storage is refused (private mode),
+ * one per tab.
+ */
+export function ownerKey() {
+  try {
+    const kept = localStorage.getItem(OWNER_KEY);
+    if (kept && OWNER_KEY_RE.test(kept)) return kept;
+  } catch {
+    // No storage: fall through to a key for this tab.
+  }
+  ownerKey.made ??= makeOwnerKey();
+  try {
+    localStorage.setItem(OWNER_KEY, ownerKey.made);
+  } catch {
+    // Private mode: the key lives as long as the tab.
+  }
+  return ownerKey.made;
+}
+
+function makeOwnerKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(36));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+function owned(headers = {}) {
+  return { ...headers, authorization: `Bearer ${ownerKey()}` };
+}
+
+/** `GET /api/history` with the owner key: one batch of this browser's pages, newest first. */
+export function getHistory({ before = null, limit = 10 } = {}) {
+  const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", before);
-  return json(`api/history?${query}`);
+  return json(`api/history?${query}`, { headers: owned({ accept: "application/json" }) });
+}
+
+/** `PATCH /api/pages/{id}`: publishes or unpublishes one of this browser's pages. */
+export function setPublished(id, isPublic) {
+  return json(`api/pages/${encodeURIComponent(id)}`, {
+    method: "PATCH",
+    headers: owned({ accept: "application/json", "content-type": "application/json" }),
+    body: JSON.stringify({ is_public: isPublic }),
+  });
+}
+
+/** `DELETE /api/pages/{id}`: deletes one of this browser's pages for good. */
+export async function deletePage(id) {
+  await request(`api/pages/${encodeURIComponent(id)}`, { method: "DELETE", headers: owned() });
+}
+
+/** `POST /api/pages/{id}/reports`: reports a page; answers `{report_id}`. */
+export function reportPage(id, report) {
+  return json(`api/pages/${encodeURIComponent(id)}/reports`, {
+    method: "POST",
+    headers: { accept: "application/json", "content-type": "application/json" },
+    body: JSON.stringify(report),
+  });
 }
 
 /** `GET /api/generations/{id}`: a generation's stored status. */
@@ -76,11 +133,11 @@ export function cancelGeneration(id) {
 export function postGenerate(body, { idempotencyKey, signal }) {
   return request("api/generate", {
     method: "POST",
-    headers: {
+    headers: owned({
       "content-type": "application/json",
       accept: "text/event-stream",
       "idempotency-key": idempotencyKey,
-    },
+    }),
     body: JSON.stringify(body),
     signal,
   });

@@ -1,5 +1,6 @@
 // The LivePage web UI: a form built from GET /api/options, one generation followed live, and
-// the pages made under the person's email.
+// the pages made in this browser (its owner key, see api.js), which their owner may unpublish,
+// publish again or delete.
 //
 // The generation on screen is `run`, a plain object that events update and `render()` draws
 // (at most once per animation frame). `run` is also kept in sessionStorage and its id in the
@@ -154,7 +155,7 @@ function onEvent(type, data, id) {
       // The last snapshot was written from the end: show the page from its top again.
       else if (preview.follow) setTimeout(() => preview.scrollTo(0), 600);
       announce(`Your page${data.title ? ` “${data.title}”` : ""} is live.`);
-      pages.load(run.request?.email ?? pages.email);
+      pages.load();
       break;
     case "error":
       r.status = data.code === "cancelled" ? "cancelled" : "error";
@@ -223,7 +224,6 @@ function follow(begin) {
 
 function start(request) {
   remember(request.email);
-  if (request.email !== pages.email) pages.load(request.email);
   run = newRun(request);
   setUrl(null);
   clearViews();
@@ -639,7 +639,7 @@ function validate(request) {
   const problems = [];
   if (!request.prompt) problems.push(["prompt", "Describe the page you would like."]);
   else if (length > max) problems.push(["prompt", `Please keep it to ${formatCount(max)} characters (it has ${formatCount(length)}).`]);
-  if (!request.email) problems.push(["email", "Enter your email: your pages are listed under it."]);
+  if (!request.email) problems.push(["email", "Enter your email."]);
   else if (!EMAIL_RE.test(request.email)) problems.push(["email", "This does not look like an email address."]);
   for (const [field, message] of problems) showFieldError(field, message);
   if (problems.length) byId(problems[0][0]).focus();
@@ -705,14 +705,6 @@ async function copyLink() {
   setTimeout(() => (ui.copyLive.textContent = "Copy link"), 2000);
 }
 
-function debounce(fn, ms) {
-  let timer = 0;
-  return (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  };
-}
-
 function bind() {
   ui.form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -740,15 +732,9 @@ function bind() {
       ui.prompt.focus();
     });
   }
-  const refreshPages = debounce(() => {
-    const email = ui.email.value.trim();
-    if (email === pages.email) return;
-    if (!email || EMAIL_RE.test(email)) pages.load(email);
-  }, 500);
   ui.email.addEventListener("input", () => {
     byId("email-error").hidden = true;
     ui.email.removeAttribute("aria-invalid");
-    refreshPages();
   });
 
   ui.cancel.addEventListener("click", cancel);
@@ -795,8 +781,7 @@ function init() {
     setUrl(null);
     render();
   }
-  const email = ui.email.value.trim();
-  pages.load(EMAIL_RE.test(email) ? email : "");
+  pages.load();
 }
 
 init();

@@ -1,6 +1,7 @@
 //! The `livepage` command line: with no command, the server's settings (so `livepage --addr …`
 //! and `cargo run` serve as they always did); `serve`, the same explicitly; and the client
-//! commands `generate` and `follow`.
+//! commands `generate` and `follow`, and `pages`, `publish`, `unpublish`, `delete` for the pages
+//! made with this user's owner key.
 //!
 //! The server's settings also come from environment variables, and a client run must not fail on
 //! a server variable it never uses (a `LIVEPAGE_ADDR` meant for the server next door, say). So
@@ -65,6 +66,49 @@ pub enum ClientCommand {
     /// Follow an existing generation, e.g. one left running with --detach.
     #[command(after_help = EXIT_CODES)]
     Follow(FollowArgs),
+    /// List your pages (made with this computer's owner key), published or not, newest first.
+    #[command(after_help = PAGE_EXIT_CODES)]
+    Pages(PagesArgs),
+    /// Unpublish one of your pages: its link answers "not found" until you publish it again.
+    #[command(after_help = PAGE_EXIT_CODES)]
+    Unpublish(PageArgs),
+    /// Publish one of your pages again.
+    #[command(after_help = PAGE_EXIT_CODES)]
+    Publish(PageArgs),
+    /// Delete one of your pages for good: its link answers "gone".
+    #[command(after_help = PAGE_EXIT_CODES)]
+    Delete(PageArgs),
+}
+
+/// The exit codes of the page commands, for their `--help`.
+const PAGE_EXIT_CODES: &str = "\
+Your owner key is kept in $LIVEPAGE_CONFIG_DIR/owner-key (default: ~/.config/livepage), made by
+the first `livepage generate`; pages made with it are yours.
+
+Exit codes:
+  0    done
+  1    the server failed, or the owner key could not be read
+  2    usage error, or the server refused (not your page, no such page, taken down)
+  3    the server could not be reached";
+
+#[derive(Debug, Clone, Args)]
+pub struct PagesArgs {
+    /// The LivePage server.
+    #[arg(long, env = "LIVEPAGE_SERVER", value_name = "URL", default_value = DEFAULT_SERVER, value_parser = parse_server)]
+    pub server: Url,
+    /// Write every page to stdout as one line of JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// The page: its id, or its live URL (`…/p/<id>`).
+    #[arg(value_name = "PAGE", value_parser = parse_page)]
+    pub page_id: Uuid,
+    /// The LivePage server.
+    #[arg(long, env = "LIVEPAGE_SERVER", value_name = "URL", default_value = DEFAULT_SERVER, value_parser = parse_server)]
+    pub server: Url,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -224,6 +268,13 @@ fn parse_email(raw: &str) -> Result<Email, String> {
     Email::parse(raw).map_err(|invalid| invalid.message)
 }
 
+/// A page id, or a live URL ending in one.
+fn parse_page(raw: &str) -> Result<Uuid, String> {
+    let raw = raw.trim();
+    let last = raw.trim_end_matches('/').rsplit('/').next().unwrap_or(raw);
+    Uuid::try_parse(last).map_err(|_| format!("{raw:?} is not a page id nor a page's live URL"))
+}
+
 /// An http(s) base URL ending in `/`; a bare `host:port` means http.
 fn parse_server(raw: &str) -> Result<Url, String> {
     let raw = raw.trim();
@@ -313,6 +364,30 @@ mod tests {
             "--email",
             "a@b.co",
         ]);
+    }
+
+    #[test]
+    fn page_commands_take_an_id_or_a_live_url() {
+        let id = Uuid::now_v7();
+        for given in [id.to_string(), format!("http://lp.example.com/p/{id}")] {
+            let ClientCommand::Unpublish(args) = client(&["unpublish", &given]) else {
+                panic!("unpublish");
+            };
+            assert_eq!(args.page_id, id);
+        }
+        assert!(matches!(
+            client(&["pages", "--json"]),
+            ClientCommand::Pages(PagesArgs { json: true, .. })
+        ));
+        assert!(matches!(
+            client(&["delete", &id.to_string()]),
+            ClientCommand::Delete(_)
+        ));
+        assert!(matches!(
+            client(&["publish", &id.to_string()]),
+            ClientCommand::Publish(_)
+        ));
+        assert_eq!(parse(&["delete", "yesterday"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

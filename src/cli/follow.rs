@@ -25,7 +25,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::event::{Payload, Received};
-use crate::domain::GenerateBody;
+use crate::domain::{GenerateBody, OwnerKey};
 
 /// Reconnection attempts after a drop before giving up (the count restarts with every event).
 pub const MAX_RECONNECTS: u32 = 6;
@@ -93,7 +93,7 @@ pub struct Rejected {
 impl Rejected {
     /// Reads an error response; a body that is not the API's error shape (say, from a proxy in
     /// between) is described by its status.
-    async fn from_response(response: reqwest::Response) -> Self {
+    pub(super) async fn from_response(response: reqwest::Response) -> Self {
         #[derive(Deserialize)]
         struct Body {
             error: Detail,
@@ -172,6 +172,8 @@ enum Target {
     Generate {
         body: GenerateBody,
         idempotency_key: String,
+        /// Whose page it will be (see `cli::owner`).
+        owner_key: Option<OwnerKey>,
     },
     /// `GET /api/generations/{id}/events`.
     Generation(Uuid),
@@ -201,11 +203,16 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Starts a new generation with `body` on `server`.
-    pub fn generate(server: Url, body: GenerateBody) -> reqwest::Result<Self> {
+    /// Starts a new generation with `body` on `server`, owned by `owner_key` if given.
+    pub fn generate(
+        server: Url,
+        body: GenerateBody,
+        owner_key: Option<OwnerKey>,
+    ) -> reqwest::Result<Self> {
         let target = Target::Generate {
             body,
             idempotency_key: Uuid::new_v4().to_string(),
+            owner_key,
         };
         Self::new(server, target, 0)
     }
@@ -336,11 +343,18 @@ impl Follower {
             Target::Generate {
                 body,
                 idempotency_key,
-            } => self
-                .http
-                .post(self.url("api/generate"))
-                .header("idempotency-key", idempotency_key)
-                .json(body),
+                owner_key,
+            } => {
+                let request = self
+                    .http
+                    .post(self.url("api/generate"))
+                    .header("idempotency-key", idempotency_key)
+                    .json(body);
+                match owner_key {
+                    Some(key) => request.bearer_auth(key.expose()),
+                    None => request,
+                }
+            }
             Target::Generation(id) => {
                 let request = self
                     .http
@@ -550,6 +564,7 @@ mod tests {
         let mut follower = Follower::generate(
             "http://127.0.0.1:1/".parse().unwrap(),
             GenerateBody::default(),
+            None,
         )
         .unwrap();
         assert_eq!(follower.generation_id(), None);

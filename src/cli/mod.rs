@@ -1,10 +1,13 @@
 //! The `livepage` command-line client: starts a generation (`generate`) or picks up an existing
-//! one (`follow`), shows it while it is written, and ends with the page's live URL.
+//! one (`follow`), shows it while it is written, and ends with the page's live URL; and lists,
+//! publishes, unpublishes or deletes the pages made with this user's owner key.
 //!
 //! - [`args`]: the command line, server settings or a client command.
 //! - [`follow`]: the event stream of one generation, resumed across dropped connections.
 //! - [`event`]: events as the client reads them.
 //! - [`render`]: the progress bar, the raw text or NDJSON.
+//! - [`owner`]: the owner key, made on first use and kept in the configuration folder.
+//! - [`pages`]: `pages`, `publish`, `unpublish`, `delete`.
 //!
 //! Ctrl-C cancels the generation on the server (it would otherwise go on, and be paid for,
 //! with nobody watching); with `--detach` it is left running instead, and the command that
@@ -23,6 +26,8 @@
 pub mod args;
 pub mod event;
 pub mod follow;
+pub mod owner;
+pub mod pages;
 pub mod render;
 
 use std::io::{self, Stdout};
@@ -89,6 +94,19 @@ impl From<&FollowError> for Outcome {
 
 /// Runs a client command to its end.
 pub async fn run(command: ClientCommand) -> Outcome {
+    let started = match command {
+        ClientCommand::Generate(args) => {
+            Follower::generate(args.follow.server.clone(), args.body(), owner_key())
+                .map(|follower| (follower, args.follow))
+        }
+        ClientCommand::Follow(args) => Follower::resume(
+            args.follow.server.clone(),
+            args.generation_id,
+            args.from.unwrap_or(0),
+        )
+        .map(|follower| (follower, args.follow)),
+        page_command => return pages::run(page_command).await,
+    };
     let mut interrupts = match Interrupts::listen() {
         Ok(interrupts) => interrupts,
         Err(err) => {
@@ -96,7 +114,7 @@ pub async fn run(command: ClientCommand) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let (follower, options) = match start(command) {
+    let (follower, options) = match started {
         Ok(started) => started,
         Err(err) => {
             eprintln!("error: cannot set up an HTTP client: {err}");
@@ -111,19 +129,16 @@ pub async fn run(command: ClientCommand) -> Outcome {
     session.run(&mut interrupts).await
 }
 
-fn start(command: ClientCommand) -> reqwest::Result<(Follower, FollowOptions)> {
-    match command {
-        ClientCommand::Generate(args) => {
-            let follower = Follower::generate(args.follow.server.clone(), args.body())?;
-            Ok((follower, args.follow))
-        }
-        ClientCommand::Follow(args) => {
-            let follower = Follower::resume(
-                args.follow.server.clone(),
-                args.generation_id,
-                args.from.unwrap_or(0),
-            )?;
-            Ok((follower, args.follow))
+/// This user's owner key, so that the page is theirs; without one (no configuration folder
+/// that can be written) the page is made anyway, with no owner, and a warning says so.
+fn owner_key() -> Option<crate::domain::OwnerKey> {
+    match owner::key_path().and_then(|path| owner::load_or_create(&path)) {
+        Ok(key) => Some(key),
+        Err(err) => {
+            eprintln!(
+                "warning: {err}; the page will have no owner, so you cannot unpublish or delete it"
+            );
+            None
         }
     }
 }

@@ -71,7 +71,7 @@ pub struct Retention {
 pub enum Notice {
     /// A client asked to cancel this generation; the instance running it does.
     Cancel(Uuid),
-    /// This page changed (unpublished, deleted, taken down): drop any cached copy.
+    /// This page changed (unpublished, republished, deleted, taken down): drop any cached copy.
     PageChanged(Uuid),
 }
 

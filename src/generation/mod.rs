@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::domain::{GenerateBody, GenerationRequest};
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
-use crate::store::{CancelRequests, Store};
+use crate::store::Store;
 use crate::upstream::UpstreamClient;
 
 pub use event::{ErrorCode, Event, Stage};
@@ -355,21 +355,6 @@ impl Generations {
     /// A running or recently finished generation.
     pub fn get(&self, id: Uuid) -> Option<Arc<Generation>> {
         self.live().get(&id).cloned()
-    }
-
-    /// Cancels the generations that clients asked other instances to cancel, until the task
-    /// running it is aborted. A request for a generation this instance does not run is someone
-    /// else's.
-    pub async fn follow_cancel_requests(&self, mut requests: CancelRequests) {
-        loop {
-            match requests.next().await {
-                Ok(id) => self.cancel_here(id),
-                Err(err) => {
-                    tracing::warn!(error = %err, "listening for cancel requests failed; again in a second");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
     }
 
     /// Cancels generation `id` if this instance runs it: another instance was asked to.

@@ -1,4 +1,7 @@
-//! `GET /api/admin/stats`: what the service did and what it cost, for the people who run it.
+//! The admin API, for the people who run the service: `GET /api/admin/stats` (what the
+//! service did and what it cost), and moderation: the queue of reports
+//! (`GET /api/admin/reports`, `POST /api/admin/reports/{id}/resolve`) and taking a page down
+//! (`POST /api/admin/pages/{id}/takedown`).
 //!
 //! The admin API exists only when `ADMIN_TOKEN` is set: without it, its routes answer 404 like
 //! any unknown route. With it, a request needs `Authorization: Bearer <token>`; the comparison
@@ -9,18 +12,23 @@
 //! shares it; the metrics at `/metrics` are this instance's since it started.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
-use crate::store::{TopPage, WindowStats};
+use super::error::{ApiError, JsonBody, Query};
+use super::generations::parse_id;
+use crate::domain::Invalid;
+use crate::store::{
+    ModerationTotals, PageStatus, ReportRecord, Resolution, Resolved, StoreError, TopPage,
+    WindowStats,
+};
 
 /// How many of the most viewed pages the stats list.
 const TOP_PAGES: u32 = 10;
@@ -38,6 +46,8 @@ pub struct AdminStats {
     last_7d: WindowStats,
     /// The most viewed public pages, most viewed first.
     top_pages: Vec<TopPageView>,
+    /// Reports and takedowns, since the beginning.
+    moderation: ModerationTotals,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,11 +69,12 @@ pub async fn stats(
     state.views.flush(&state.store).await?;
     let now = OffsetDateTime::now_utc();
     let store = &state.store;
-    let (totals, last_24h, last_7d, top) = tokio::try_join!(
+    let (totals, last_24h, last_7d, top, moderation) = tokio::try_join!(
         store.window_stats(OffsetDateTime::UNIX_EPOCH),
         store.window_stats(now - Duration::days(1)),
         store.window_stats(now - Duration::days(7)),
         store.most_viewed_pages(TOP_PAGES),
+        store.moderation_totals(),
     )?;
     let settings = state.generations.settings();
     let top_pages = top
@@ -81,11 +92,202 @@ pub async fn stats(
         last_24h,
         last_7d,
         top_pages,
+        moderation,
+    }))
+}
+
+/// The most reports one request may ask for, and how many it gets by default.
+const MAX_REPORTS_LIMIT: u32 = 100;
+const DEFAULT_REPORTS_LIMIT: u32 = 50;
+/// The longest takedown reason, in characters.
+const MAX_TAKEDOWN_REASON_CHARS: usize = 1_000;
+
+#[derive(Debug, Deserialize)]
+pub struct ReportsParams {
+    status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// The body of `GET /api/admin/reports`.
+#[derive(Debug, Serialize)]
+pub struct Reports {
+    reports: Vec<ReportView>,
+    /// Pass as `before` to get the next (older) batch; `null` at the end.
+    next_before: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReportView {
+    #[serde(flatten)]
+    record: ReportRecord,
+    live_url: String,
+}
+
+/// `GET /api/admin/reports?status=open|resolved&limit=…&before=…`: reports, newest first
+/// (`open` by default), each with its page's title, live URL, status and number of reports.
+pub async fn reports(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ReportsParams>,
+) -> Result<Json<Reports>, ApiError> {
+    authorize(state.config.admin_token.as_ref(), &headers)?;
+    let open = match params.status.as_deref() {
+        None | Some("" | "open") => true,
+        Some("resolved") => false,
+        Some(_) => {
+            return Err(ApiError::InvalidParameter {
+                field: "status",
+                message: "status must be open or resolved".into(),
+            });
+        }
+    };
+    let limit = match params.limit.as_deref() {
+        None | Some("") => DEFAULT_REPORTS_LIMIT,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_REPORTS_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::InvalidParameter {
+                field: "limit",
+                message: format!("limit must be a whole number from 1 to {MAX_REPORTS_LIMIT}"),
+            })?,
+    };
+    let before = match params.before.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            Uuid::try_parse(raw).map_err(|_| ApiError::InvalidParameter {
+                field: "before",
+                message: "before must be a report id from a previous response's next_before".into(),
+            })?,
+        ),
+    };
+    let records = state.store.reports(open, limit, before).await?;
+    let next_before = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    let settings = state.generations.settings();
+    let reports = records
+        .into_iter()
+        .map(|record| ReportView {
+            live_url: settings.live_url(record.page_id),
+            record,
+        })
+        .collect();
+    Ok(Json(Reports {
+        reports,
+        next_before,
+    }))
+}
+
+/// The body of `POST /api/admin/reports/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+pub struct ResolveBody {
+    action: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResolvedReport {
+    report_id: Uuid,
+    page_id: Uuid,
+    resolution: Resolution,
+    page_status: PageStatus,
+}
+
+/// `POST /api/admin/reports/{id}/resolve` with `{"action": "dismiss"|"takedown"}`: a takedown
+/// removes the page everywhere (as `take_down` does) and resolves all its open reports. `404`
+/// for an unknown report, `409` for one resolved already, `422` for another action.
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ResolveBody>,
+) -> Result<Json<ResolvedReport>, ApiError> {
+    authorize(state.config.admin_token.as_ref(), &headers)?;
+    let id = parse_id(&id, "report")?;
+    let resolution = match body.action.as_deref().map(str::trim) {
+        Some("dismiss") => Resolution::Dismiss,
+        Some("takedown") => Resolution::Takedown,
+        _ => {
+            return Err(ApiError::Invalid(Invalid {
+                code: "invalid_action",
+                field: "action",
+                message: "action must be one of: dismiss, takedown".into(),
+            }));
+        }
+    };
+    let page_id = match state.store.resolve_report(id, resolution).await {
+        Ok(Resolved::Now { page_id }) => page_id,
+        Ok(Resolved::Already) => return Err(ApiError::Conflict("this report is resolved already")),
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("report")),
+        Err(err) => return Err(err.into()),
+    };
+    if resolution == Resolution::Takedown {
+        state.page_changed(page_id).await;
+        tracing::warn!(%page_id, report_id = %id, "page taken down on a report");
+    }
+    let page = state.store.page(page_id).await?;
+    Ok(Json(ResolvedReport {
+        report_id: id,
+        page_id,
+        resolution,
+        page_status: page.status,
+    }))
+}
+
+/// The body of `POST /api/admin/pages/{id}/takedown`.
+#[derive(Debug, Deserialize)]
+pub struct TakedownBody {
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TakenDown {
+    page_id: Uuid,
+    status: PageStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    removed_at: Option<OffsetDateTime>,
+    live_url: String,
+}
+
+/// `POST /api/admin/pages/{id}/takedown` with `{"reason": "…"}`: the page answers `410 Gone`
+/// on every instance within moments, its owner cannot publish it again, and its open reports
+/// are resolved. Taking a removed page down again changes nothing. `404` for an unknown page,
+/// `422` without a reason.
+pub async fn take_down(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TakedownBody>,
+) -> Result<Json<TakenDown>, ApiError> {
+    authorize(state.config.admin_token.as_ref(), &headers)?;
+    let id = parse_id(&id, "page")?;
+    let reason = body.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() || reason.chars().count() > MAX_TAKEDOWN_REASON_CHARS {
+        return Err(ApiError::Invalid(Invalid {
+            code: "invalid_reason",
+            field: "reason",
+            message: format!("reason is required, at most {MAX_TAKEDOWN_REASON_CHARS} characters"),
+        }));
+    }
+    match state.store.take_down(id, reason).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Err(ApiError::NotFound("page")),
+        Err(err) => return Err(err.into()),
+    }
+    state.page_changed(id).await;
+    tracing::warn!(page_id = %id, reason, "page taken down");
+    let page = state.store.page(id).await?;
+    Ok(Json(TakenDown {
+        page_id: id,
+        status: page.status,
+        removed_at: page.removed_at,
+        live_url: state.generations.settings().live_url(id),
     }))
 }
 
 /// `Ok` for the configured bearer token; 404 when none is configured, 401 otherwise.
-fn authorize(token: Option<&SecretString>, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn authorize(token: Option<&SecretString>, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::NotFound("route"));
     };
@@ -94,18 +296,25 @@ fn authorize(token: Option<&SecretString>, headers: &HeaderMap) -> Result<(), Ap
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_credentials)
         .unwrap_or_default();
-    // Equal-length digests: `ct_eq` on the raw values would return early on a length mismatch.
-    let expected = Sha256::digest(token.expose_secret().as_bytes());
-    let presented = Sha256::digest(presented.as_bytes());
-    if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
+    if is_admin_token(Some(token), presented) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
     }
 }
 
+/// Whether `presented` is the configured admin token. The comparison is of equal-length
+/// digests: `ct_eq` on the raw values would return early on a length mismatch.
+pub(super) fn is_admin_token(token: Option<&SecretString>, presented: &str) -> bool {
+    token.is_some_and(|token| {
+        let expected = Sha256::digest(token.expose_secret().as_bytes());
+        let presented = Sha256::digest(presented.as_bytes());
+        bool::from(presented.as_slice().ct_eq(expected.as_slice()))
+    })
+}
+
 /// The credentials of a `Bearer` authorization (the scheme is case-insensitive, RFC 9110 §11.1).
-fn bearer_credentials(value: &str) -> Option<&str> {
+pub(super) fn bearer_credentials(value: &str) -> Option<&str> {
     let (scheme, credentials) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

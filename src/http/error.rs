@@ -47,12 +47,24 @@ pub enum ApiError {
     /// 422: the `Idempotency-Key` was used before with a different body.
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
-    /// 429: too many generations from this client or email.
-    #[error("too many generations; try again in {} s", .retry_after.as_secs().max(1))]
-    RateLimited { retry_after: Duration },
+    /// 429: too many generations (or reports) from this client or email.
+    #[error("too many {what}; try again in {} s", .retry_after.as_secs().max(1))]
+    RateLimited {
+        what: &'static str,
+        retry_after: Duration,
+    },
     /// 401: missing or wrong credentials.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 400: the `Authorization` header holds no valid owner key (32–128 of `A-Z a-z 0-9 - _`).
+    #[error("{}", .0.message)]
+    InvalidOwnerKey(Invalid),
+    /// 403: the credentials are valid but not the owner's (nor the admin's).
+    #[error("this {0} belongs to another owner key")]
+    Forbidden(&'static str),
+    /// 410: the resource was there and is gone for good (a deleted page).
+    #[error("this {0} was deleted")]
+    Gone(&'static str),
     /// 503: every upstream slot is busy and the queue is full.
     #[error("too many generations are waiting; try again shortly")]
     QueueFull { retry_after: Duration },
@@ -74,7 +86,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::InvalidParameter { .. } | Self::InvalidOwnerKey(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Gone(_) => StatusCode::GONE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -101,6 +117,9 @@ impl ApiError {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidOwnerKey(invalid) => invalid.code,
+            Self::Forbidden(_) => "forbidden",
+            Self::Gone(_) => "gone",
             Self::QueueFull { .. } => "queue_full",
             Self::ShuttingDown => "shutting_down",
             Self::StorageUnavailable(_) => "storage_unavailable",
@@ -110,7 +129,7 @@ impl ApiError {
 
     fn field(&self) -> Option<&'static str> {
         match self {
-            Self::Invalid(invalid) => Some(invalid.field),
+            Self::Invalid(invalid) | Self::InvalidOwnerKey(invalid) => Some(invalid.field),
             Self::InvalidParameter { field, .. } => Some(field),
             _ => None,
         }
@@ -118,7 +137,7 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::QueueFull { retry_after } | Self::RateLimited { retry_after } => {
+            Self::QueueFull { retry_after } | Self::RateLimited { retry_after, .. } => {
                 Some(*retry_after)
             }
             Self::ShuttingDown | Self::StorageUnavailable(_) => Some(Duration::from_secs(5)),

@@ -29,7 +29,9 @@ pub async fn generate(
     JsonBody(body): JsonBody<GenerateBody>,
 ) -> Result<Response, ApiError> {
     let config = &state.config;
-    let request = GenerationRequest::parse(&body, &config.model, &config.allowed_models())?;
+    let owner = super::owner::owner_key(&headers)?;
+    let request = GenerationRequest::parse(&body, &config.model, &config.allowed_models())?
+        .owned_by(owner.as_ref());
     let previews = request.preview;
     let key = idempotency_key(&headers)?.map(|key| IdempotencyKey { key, body });
 
@@ -46,7 +48,10 @@ pub async fn generate(
                 .limits
                 .check(ip, request.email.as_str())
                 .await
-                .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+                .map_err(|retry_after| ApiError::RateLimited {
+                    what: "generations",
+                    retry_after,
+                })?;
             state.generations.start(request, key).map_err(start_error)?
         }
     };

@@ -1,4 +1,5 @@
-//! Rate limits on starting generations, per client IP and per email (GCRA, via `governor`).
+//! Rate limits on starting generations, per client IP and per email, and on reporting pages,
+//! per client IP (GCRA, via `governor`).
 //!
 //! The client IP is the peer address, unless the peer is a configured trusted proxy: then it is
 //! the right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Trusting the
@@ -15,12 +16,15 @@ use ipnet::IpNet;
 
 use crate::store::SharedBudgets;
 
-/// Generation start limits; each `None` limit is off.
+/// Generation start and report limits; each `None` limit is off.
 #[derive(Debug)]
 pub struct RateLimits {
     per_ip: Option<NonZeroU32>,
     per_email: Option<NonZeroU32>,
+    reports_per_ip: Option<NonZeroU32>,
     budgets: Budgets,
+    /// Reports per IP, when kept in this process (see [`Budgets`]).
+    local_reports: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -56,9 +60,42 @@ impl RateLimits {
         Self {
             per_ip,
             per_email,
+            reports_per_ip: None,
             budgets,
+            local_reports: None,
             trusted_proxies,
         }
+    }
+
+    /// Limits reports to `per_minute` per client IP (bursts up to that many); 0 is no limit.
+    pub fn with_reports_per_ip(mut self, per_minute: u32) -> Self {
+        self.reports_per_ip = NonZeroU32::new(per_minute);
+        self.local_reports = match (&self.budgets, self.reports_per_ip) {
+            (Budgets::Local { .. }, Some(n)) => Some(RateLimiter::keyed(Quota::per_minute(n))),
+            _ => None,
+        };
+        self
+    }
+
+    /// Takes one report from the client's budget, or says how long to wait.
+    pub async fn check_report(&self, ip: IpAddr) -> Result<(), Duration> {
+        let Some(limit) = self.reports_per_ip else {
+            return Ok(());
+        };
+        match &self.budgets {
+            Budgets::Local { .. } => {
+                if let Some(limiter) = &self.local_reports {
+                    let now = DefaultClock::default().now();
+                    limiter
+                        .check_key(&ip)
+                        .map_err(|denied| denied.wait_time_from(now))?;
+                }
+            }
+            Budgets::Shared(budgets) => {
+                take_shared(budgets, &format!("report-ip:{ip}"), limit).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes one generation from both budgets, or says how long to wait. The email's budget is
@@ -97,7 +134,10 @@ impl RateLimits {
     pub async fn forget_idle(&self) {
         match &self.budgets {
             Budgets::Local { per_ip, per_email } => {
-                if let Some(limiter) = per_ip {
+                for limiter in [per_ip.as_ref(), self.local_reports.as_ref()]
+                    .into_iter()
+                    .flatten()
+                {
                     limiter.retain_recent();
                 }
                 if let Some(limiter) = per_email {
@@ -234,6 +274,33 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn reports_have_a_budget_of_their_own_per_ip() {
+        for_each_backend(async |database| {
+            let limits = RateLimits::new(1, 1, vec![], database.store.shared_budgets())
+                .with_reports_per_ip(2);
+            let (ip, other): (IpAddr, IpAddr) =
+                ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+            assert!(limits.check(ip, "a@example.com").await.is_ok());
+            assert!(
+                limits.check_report(ip).await.is_ok(),
+                "generations spend another budget"
+            );
+            assert!(limits.check_report(ip).await.is_ok());
+            let wait = limits.check_report(ip).await.unwrap_err();
+            assert!(
+                wait > Duration::from_secs(28) && wait <= Duration::from_secs(30),
+                "two a minute, both spent: {wait:?}"
+            );
+            assert!(limits.check_report(other).await.is_ok(), "another IP");
+            let unlimited = RateLimits::new(0, 0, vec![], None);
+            for _ in 0..10 {
+                assert!(unlimited.check_report(ip).await.is_ok());
+            }
+        })
+        .await;
     }
 
     /// Two instances on one PostgreSQL database spend from the same budgets.

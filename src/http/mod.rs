@@ -9,8 +9,10 @@ mod fonts;
 mod generations;
 pub mod limits;
 mod options;
+mod owner;
 pub mod page_cache;
 mod pages;
+mod reports;
 mod security;
 pub mod sse;
 mod system;
@@ -28,8 +30,9 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Notice};
 use crate::config::Config;
 use crate::generation::Generations;
 use crate::metrics::Metrics;
@@ -71,13 +74,26 @@ pub struct Shared {
     pub views: Arc<ViewCounter>,
     pub limits: Arc<limits::RateLimits>,
     pub metrics: Arc<Metrics>,
-    /// Published pages for `/p/{id}`, kept in memory for up to a minute (see `page_cache`).
+    /// Published pages for `/p/{id}`, kept in memory until they change, for up to a minute
+    /// (see `page_cache`).
     pub pages: page_cache::PageCache,
     /// With `REDIS_URL`: the other instances (see `cluster`).
     pub cluster: Option<Arc<Cluster>>,
 }
 
 impl AppState {
+    /// After page `id` changed (published, unpublished, deleted, taken down): forgets it here
+    /// at once, and tells the other instances through Redis when there is one. (The store
+    /// announced it on PostgreSQL already, in the transaction that changed it.)
+    async fn page_changed(&self, id: Uuid) {
+        self.pages.invalidate(id);
+        if let Some(cluster) = &self.cluster
+            && let Err(err) = cluster.notify(Notice::PageChanged(id)).await
+        {
+            tracing::warn!(error = %err, page_id = %id, "could not tell the other instances through Redis that a page changed");
+        }
+    }
+
     fn stream_options(&self, previews: bool) -> sse::StreamOptions {
         sse::StreamOptions {
             previews,
@@ -106,11 +122,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/generations/{id}", get(generations::status))
         .route("/api/generations/{id}/events", get(generations::events))
         .route("/api/generations/{id}/cancel", post(generations::cancel))
-        .route("/api/pages/{id}", get(pages::page))
+        .route(
+            "/api/pages/{id}",
+            get(pages::page).patch(pages::change).delete(pages::delete),
+        )
+        .route("/api/pages/{id}/reports", post(reports::report))
         .route("/api/history", get(pages::history))
         .route("/api/options", get(options::options))
         .route("/p/{id}", get(pages::live_page))
+        .route("/report", get(ui::report))
         .route("/api/admin/stats", get(admin::stats))
+        .route("/api/admin/reports", get(admin::reports))
+        .route("/api/admin/reports/{id}/resolve", post(admin::resolve))
+        .route("/api/admin/pages/{id}/takedown", post(admin::take_down))
         .merge(public_metrics(&state.config))
         .fallback(system::not_found)
         .with_state(state)

@@ -7,7 +7,7 @@
 //!   without `allow-same-origin` (an opaque origin: no cookies, no storage, no way into our
 //!   origin), `default-src 'none'`, and no script at all for compiled styles, whose one inline
 //!   stylesheet is allowed by its hash. No `X-Frame-Options`: pages may be embedded.
-//! - **the web UI** (`/`, `/assets/…`): our own scripts only. Its live previews are `srcdoc`
+//! - **the web UI** (`/`, `/report`, `/assets/…`): our own scripts only. Its live previews are `srcdoc`
 //!   frames, which inherit the UI's policy, so that policy also admits what a preview needs:
 //!   its inline stylesheet (or, in `cdn` mode, the pinned CDN script) and https images.
 //! - **icon fonts** (`/fonts/…`): loaded by pages, whose origin is opaque, so readable from
@@ -89,7 +89,7 @@ impl Kind {
     fn of(path: &str) -> Self {
         if path.starts_with("/p/") {
             Self::LivePage
-        } else if path == "/" || path.starts_with("/assets/") {
+        } else if path == "/" || path == "/report" || path.starts_with("/assets/") {
             Self::Ui
         } else if path.starts_with(FONTS_PATH) {
             Self::Font

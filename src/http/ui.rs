@@ -1,6 +1,7 @@
 //! The web UI: the files of `web/`, compiled into the binary so that it runs anywhere.
 //!
-//! `/` serves `index.html`; `/assets/{name}` serves the other files, listed one by one in
+//! `/` serves `index.html`, `/report` the report form (`report.html`, the target of the
+//! "Report" link every served page carries); `/assets/{name}` serves the other files, listed one by one in
 //! [`FILES`] (a test checks that the list matches the folder). No build step: plain HTML, CSS
 //! and JavaScript modules.
 //!
@@ -39,6 +40,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// Every file of `web/`.
 const FILES: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
+    asset!("report.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!("app.js", JS),
@@ -50,6 +52,7 @@ const FILES: &[Asset] = &[
     asset!("history.js", JS),
     asset!("preview.js", JS),
     asset!("preview-frame.js", JS),
+    asset!("report.js", JS),
     asset!("sse.js", JS),
 ];
 
@@ -85,6 +88,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// `GET /`: the UI's page.
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /report?page={id}`: the form to report a page.
+pub async fn report(headers: HeaderMap) -> Response {
+    serve("report.html", &headers).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /assets/{name}`: a stylesheet, script module or image of the UI.

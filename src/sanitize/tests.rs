@@ -1046,9 +1046,8 @@ fn tailwind_v3_spellings_render_as_v3_means_them() {
         <div class="-left-[5px] opacity-[0.03]"></div><input class="placeholder-gray-400">"#,
     );
     assert!(
-        page.as_str().contains(
-            r#"class="bg-white/20 text-white hover:bg-white/30""#
-        ),
+        page.as_str()
+            .contains(r#"class="bg-white/20 text-white hover:bg-white/30""#),
         "{}",
         page.as_str()
     );

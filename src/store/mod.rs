@@ -21,11 +21,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{GenerationRequest, Usage};
+use crate::domain::{GenerationRequest, OwnerHash, Report, Usage};
 use crate::metrics::DbLatency;
 use crate::sanitize::SanitizedHtml;
 
-pub use postgres::{CancelRequests, PgStore, SharedBudgets};
+pub use postgres::{Notice, Notices, PgStore, SharedBudgets};
 pub use sqlite::SqliteStore;
 pub use stats::{
     GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
@@ -165,6 +165,43 @@ pub struct Abandoned<'a> {
     pub final_seq: Option<u64>,
 }
 
+/// Where a page stands (docs/ARCHITECTURE.md, "Owners and moderation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageStatus {
+    /// Served at `/p/{id}`.
+    Published,
+    /// Unpublished by its owner (or the admin): answers the same 404 as an unknown page, until
+    /// published again.
+    Unpublished,
+    /// Taken down by the admin: `410 Gone`, for good; the owner cannot publish it again.
+    Removed,
+    /// Deleted by its owner (or the admin): its HTML is gone, `/p/{id}` answers `410 Gone`.
+    Deleted,
+}
+
+impl PageStatus {
+    /// From the row's columns. A removal outranks a deletion: the page was taken down first or
+    /// not, either way the moderation is what `/p/{id}` should say.
+    fn of(is_public: bool, removed: bool, deleted: bool) -> Self {
+        match (removed, deleted, is_public) {
+            (true, _, _) => Self::Removed,
+            (false, true, _) => Self::Deleted,
+            (false, false, true) => Self::Published,
+            (false, false, false) => Self::Unpublished,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Unpublished => "unpublished",
+            Self::Removed => "removed",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
 /// Page metadata (everything but the HTML).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageRecord {
@@ -173,15 +210,110 @@ pub struct PageRecord {
     /// with them. A history is asked for by email, so its caller knows it already.
     #[serde(skip_serializing)]
     pub email: String,
+    /// Empty once the page is deleted; the API leaves it out then, and for strangers.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub prompt: String,
     pub page_type: String,
     pub theme: String,
     pub title: String,
     pub is_public: bool,
+    pub status: PageStatus,
     pub view_count: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub meta_data: serde_json::Value,
+    /// Whose page it is (see [`OwnerHash`]); never shown.
+    #[serde(skip)]
+    pub owner: Option<OwnerHash>,
+    /// When the admin took it down.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub removed_at: Option<OffsetDateTime>,
+}
+
+/// What `/p/{id}` has to serve for a page that exists and is not merely unpublished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServedPage {
+    /// The stored document of a published page.
+    Live(String),
+    /// A page that was there and is gone for good: [`PageStatus::Removed`] or
+    /// [`PageStatus::Deleted`].
+    Gone(PageStatus),
+}
+
+/// A visitor's report as it is filed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReport<'a> {
+    pub id: Uuid,
+    pub page_id: Uuid,
+    pub report: &'a Report,
+    pub created_at: OffsetDateTime,
+}
+
+/// How the admin resolves a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Nothing wrong with the page.
+    Dismiss,
+    /// The page is taken down (and every open report of it resolved the same way).
+    Takedown,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dismiss => "dismiss",
+            Self::Takedown => "takedown",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        [Self::Dismiss, Self::Takedown]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+    }
+}
+
+/// What became of a request to resolve a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// Resolved now; the page it is about.
+    Now { page_id: Uuid },
+    /// It had been resolved already: nothing changed.
+    Already,
+}
+
+/// A report as the admin's queue shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRecord {
+    #[serde(rename = "report_id")]
+    pub id: Uuid,
+    pub page_id: Uuid,
+    /// The page's title (empty once it is deleted).
+    pub title: String,
+    pub page_status: PageStatus,
+    pub reason: String,
+    pub details: Option<String>,
+    pub contact: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    pub resolution: Option<Resolution>,
+    /// How many reports the page has, open or resolved.
+    pub page_reports: i64,
+}
+
+/// The moderation counts of the admin stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ModerationTotals {
+    pub open_reports: i64,
+    pub resolved_reports: i64,
+    /// Pages taken down.
+    pub takedowns: i64,
 }
 
 /// A generation row.
@@ -339,16 +471,78 @@ impl Store {
         dispatch!(self.page(id))
     }
 
-    /// The stored document of a public page.
-    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
-        dispatch!(self.public_page_html(id))
+    /// What `/p/{id}` serves: the document of a published page, or that it is gone.
+    /// `NotFound` for an unknown or unpublished page.
+    pub async fn served_page(&self, id: Uuid) -> Result<ServedPage, StoreError> {
+        dispatch!(self.served_page(id))
+    }
+
+    /// Publishes or unpublishes page `id`. `NotFound` when there is no such page that can be:
+    /// unknown, removed or deleted (the caller tells them apart). On PostgreSQL every instance
+    /// hears of the change (see [`Store::notices`]).
+    pub async fn set_public(&self, id: Uuid, public: bool) -> Result<(), StoreError> {
+        dispatch!(self.set_public(id, public))
+    }
+
+    /// Deletes page `id`: its HTML, title and prompt (the generation's too) are blanked and it
+    /// is marked deleted. `NotFound` when there is no such page, or it was deleted already.
+    pub async fn delete_page(&self, id: Uuid) -> Result<(), StoreError> {
+        dispatch!(self.delete_page(id))
+    }
+
+    /// Takes page `id` down for `reason` and resolves its open reports as `takedown`. Taking
+    /// down a removed page again changes nothing. `NotFound` for an unknown page.
+    pub async fn take_down(&self, id: Uuid, reason: &str) -> Result<(), StoreError> {
+        dispatch!(self.take_down(id, reason))
+    }
+
+    /// Files a report. `NotFound` unless its page is published.
+    pub async fn insert_report(&self, report: &NewReport<'_>) -> Result<(), StoreError> {
+        dispatch!(self.insert_report(report))
+    }
+
+    /// Open (or resolved) reports, newest first, strictly older than report `before` when given.
+    pub async fn reports(
+        &self,
+        open: bool,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        dispatch!(self.reports(open, limit, before))
+    }
+
+    /// Resolves report `id`; a takedown takes its page down (see [`Store::take_down`]).
+    /// `NotFound` for an unknown report.
+    pub async fn resolve_report(
+        &self,
+        id: Uuid,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError> {
+        dispatch!(self.resolve_report(id, resolution))
+    }
+
+    /// Open and resolved reports, and pages taken down, since the beginning.
+    pub async fn moderation_totals(&self) -> Result<ModerationTotals, StoreError> {
+        dispatch!(self.moderation_totals())
     }
 
     pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
         dispatch!(self.generation(id))
     }
 
-    /// The email's pages, newest first, strictly older than the page `before` when given.
+    /// The owner's pages (published or not, deleted ones left out), newest first, strictly
+    /// older than the page `before` when given.
+    pub async fn owner_history(
+        &self,
+        owner: &OwnerHash,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        dispatch!(self.owner_history(owner, limit, before))
+    }
+
+    /// The email's published pages, newest first, strictly older than the page `before` when
+    /// given.
     pub async fn history(
         &self,
         email: &str,
@@ -413,11 +607,12 @@ impl Store {
         }
     }
 
-    /// The cancel requests of other instances, as they come; `None` on SQLite.
-    pub async fn cancel_requests(&self) -> Result<Option<CancelRequests>, StoreError> {
+    /// What other instances on this database say, as it comes: page changes, and with
+    /// `cancels` cancel requests too; `None` on SQLite, which has no other instances.
+    pub async fn notices(&self, cancels: bool) -> Result<Option<Notices>, StoreError> {
         match &self.engine {
             Engine::Sqlite(_) => Ok(None),
-            Engine::Postgres(store) => store.cancel_requests().await.map(Some),
+            Engine::Postgres(store) => store.notices(cancels).await.map(Some),
         }
     }
 }
@@ -435,6 +630,22 @@ fn found(rows_affected: u64) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
+}
+
+fn parse_resolution(raw: Option<&str>) -> Result<Option<Resolution>, sqlx::Error> {
+    raw.map(|raw| {
+        Resolution::parse(raw)
+            .ok_or_else(|| column_decode_error("resolution", format!("unknown resolution {raw:?}")))
+    })
+    .transpose()
+}
+
+fn owner_hash(raw: Option<Vec<u8>>) -> Result<Option<OwnerHash>, sqlx::Error> {
+    raw.map(|bytes| {
+        OwnerHash::from_slice(&bytes)
+            .ok_or_else(|| column_decode_error("owner_key_hash", "not a SHA-256 digest"))
+    })
+    .transpose()
 }
 
 /// Reads a stored status; the schema's CHECK makes an unknown one a corrupted row.

@@ -20,15 +20,23 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration,
-    NewPage, Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
-    found, parse_status, saturating_i64,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
+    NewGeneration, NewPage, NewReport, Outcome, PageRecord, PageStatus, PageTotals, Percentiles,
+    ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage, found,
+    owner_hash, parse_resolution, parse_status, saturating_i64,
 };
-use crate::domain::Usage;
+use crate::domain::{OwnerHash, Usage};
 
 /// The channel on which instances ask each other to cancel a generation; the payload is its id.
 const CANCEL_CHANNEL: &str = "livepage_cancel";
+/// The channel on which every change to a page (published, unpublished, deleted, taken down)
+/// is announced, in the transaction that makes it; the payload is the page's id. Each instance
+/// drops its cached copy (docs/ARCHITECTURE.md, "Owners and moderation").
+const PAGE_CHANNEL: &str = "livepage_page";
 
+/// The columns of a [`PageRecord`].
+const PAGE_COLUMNS: &str = "id, email, prompt, page_type, theme, title, is_public, view_count, \
+    created_at, meta_data, owner_key_hash, removed_at, deleted_at";
 /// Pages and generations in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -74,7 +82,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells every instance listening (see [`Self::cancel_requests`]) to cancel generation `id`
+    /// Tells every instance listening (see [`Self::notices`]) to cancel generation `id`
     /// if it runs it.
     pub async fn request_cancel(&self, id: Uuid) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -92,14 +100,21 @@ impl PgStore {
         }
     }
 
-    /// The cancel requests of all instances, from a connection of its own. Fails when the
-    /// first `LISTEN` does.
-    pub async fn cancel_requests(&self) -> Result<CancelRequests, StoreError> {
-        Ok(CancelRequests {
-            listener: Some(listen_for_cancels(&self.listen).await?),
+    /// Page changes, and with `cancels` the cancel requests, of all instances, from a
+    /// connection of its own. Fails when the first `LISTEN` does.
+    pub async fn notices(&self, cancels: bool) -> Result<Notices, StoreError> {
+        let channels: &'static [&'static str] = if cancels {
+            &[CANCEL_CHANNEL, PAGE_CHANNEL]
+        } else {
+            &[PAGE_CHANNEL]
+        };
+        Ok(Notices {
+            listener: Some(listen(&self.listen, channels).await?),
+            channels,
             options: Arc::clone(&self.listen),
             quiet_check: LISTEN_QUIET_CHECK,
             check_timeout: LISTEN_CHECK_TIMEOUT,
+            lost: false,
         })
     }
 
@@ -110,8 +125,9 @@ impl PgStore {
         let request = generation.request;
         sqlx::query(
             "INSERT INTO generations
-                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id,
+                  owner_key_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(generation.id)
         .bind(request.email.as_str())
@@ -122,6 +138,12 @@ impl PgStore {
         .bind(GenerationStatus::Running.as_str())
         .bind(generation.created_at)
         .bind(generation.instance_id)
+        .bind(
+            request
+                .owner
+                .as_ref()
+                .map(|owner| owner.as_bytes().as_slice()),
+        )
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -221,24 +243,162 @@ impl PgStore {
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
-                    meta_data
+        let row = sqlx::query(&format!("SELECT {PAGE_COLUMNS} FROM pages WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(page_from_row(&row)?)
+    }
+
+    /// The HTML is read only when the page is published: a gone page's may be large (a removed
+    /// one keeps it).
+    pub async fn served_page(&self, id: Uuid) -> Result<ServedPage, StoreError> {
+        let row: Option<(Option<String>, bool, bool, bool)> = sqlx::query_as(
+            "SELECT CASE WHEN is_public AND removed_at IS NULL AND deleted_at IS NULL
+                         THEN html_content END,
+                    is_public, removed_at IS NOT NULL, deleted_at IS NOT NULL
              FROM pages WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(page_from_row(&row)?)
+        .await?;
+        let (html, is_public, removed, deleted) = row.ok_or(StoreError::NotFound)?;
+        match (PageStatus::of(is_public, removed, deleted), html) {
+            (PageStatus::Published, Some(html)) => Ok(ServedPage::Live(html)),
+            (status @ (PageStatus::Removed | PageStatus::Deleted), _) => {
+                Ok(ServedPage::Gone(status))
+            }
+            _ => Err(StoreError::NotFound),
+        }
     }
 
-    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
-        sqlx::query_scalar("SELECT html_content FROM pages WHERE id = $1 AND is_public")
+    pub async fn set_public(&self, id: Uuid, public: bool) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE pages SET is_public = $1
+             WHERE id = $2 AND removed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(public)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        found(updated.rows_affected())?;
+        announce_page(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_page(&self, id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "UPDATE pages
+             SET html_content = '', title = '', prompt = '', is_public = FALSE, deleted_at = now()
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        found(deleted.rows_affected())?;
+        sqlx::query("UPDATE generations SET prompt = '' WHERE page_id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)
+            .execute(&mut *tx)
+            .await?;
+        announce_page(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn take_down(&self, id: Uuid, reason: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        take_down(&mut tx, id, reason).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_report(&self, report: &NewReport<'_>) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, page_id, reason, details, contact, created_at)
+             SELECT $1, id, $2, $3, $4, $5 FROM pages
+             WHERE id = $6 AND is_public AND removed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(report.id)
+        .bind(report.report.reason.as_str())
+        .bind(report.report.details.as_deref())
+        .bind(report.report.contact.as_deref())
+        .bind(report.created_at)
+        .bind(report.page_id)
+        .execute(&self.pool)
+        .await?;
+        found(inserted.rows_affected())
+    }
+
+    pub async fn reports(
+        &self,
+        open: bool,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.page_id, p.title, p.is_public, p.removed_at IS NOT NULL AS removed,
+                    p.deleted_at IS NOT NULL AS deleted, r.reason, r.details, r.contact,
+                    r.created_at, r.resolved_at, r.resolution,
+                    (SELECT COUNT(*) FROM reports c WHERE c.page_id = r.page_id) AS page_reports
+             FROM reports r JOIN pages p ON p.id = r.page_id
+             WHERE (r.resolved_at IS NULL) = $1 AND r.id < $2
+             ORDER BY r.id DESC LIMIT $3",
+        )
+        .bind(open)
+        .bind(before.unwrap_or(Uuid::max()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(report_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn resolve_report(
+        &self,
+        id: Uuid,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Locked, so that two admins resolving it at once do not both act.
+        let (page_id, reason, resolved): (Uuid, String, bool) = sqlx::query_as(
+            "SELECT page_id, reason, resolved_at IS NOT NULL FROM reports WHERE id = $1
+             FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if resolved {
+            return Ok(Resolved::Already);
+        }
+        sqlx::query("UPDATE reports SET resolved_at = now(), resolution = $1 WHERE id = $2")
+            .bind(resolution.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if resolution == Resolution::Takedown {
+            take_down(&mut tx, page_id, &format!("report {id}: {reason}")).await?;
+        }
+        tx.commit().await?;
+        Ok(Resolved::Now { page_id })
+    }
+
+    pub async fn moderation_totals(&self) -> Result<ModerationTotals, StoreError> {
+        let (open_reports, resolved_reports, takedowns) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM reports WHERE resolved_at IS NULL),
+                    (SELECT COUNT(*) FROM reports WHERE resolved_at IS NOT NULL),
+                    (SELECT COUNT(*) FROM pages WHERE removed_at IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ModerationTotals {
+            open_reports,
+            resolved_reports,
+            takedowns,
+        })
     }
 
     pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
@@ -256,18 +416,37 @@ impl PgStore {
     }
 
     /// Newest first by UUIDv7 id; without a cursor, "before the largest possible id".
+    pub async fn owner_history(
+        &self,
+        owner: &OwnerHash,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAGE_COLUMNS} FROM pages
+             WHERE owner_key_hash = $1 AND deleted_at IS NULL AND id < $2
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(owner.as_bytes().as_slice())
+        .bind(before.unwrap_or(Uuid::max()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(page_from_row).collect::<Result<_, _>>()?)
+    }
+
     pub async fn history(
         &self,
         email: &str,
         limit: u32,
         before: Option<Uuid>,
     ) -> Result<Vec<PageRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
-                    meta_data
-             FROM pages WHERE email = $1 AND id < $2
-             ORDER BY id DESC LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {PAGE_COLUMNS} FROM pages
+             WHERE email = $1 AND id < $2
+               AND is_public AND removed_at IS NULL AND deleted_at IS NULL
+             ORDER BY id DESC LIMIT $3"
+        ))
         .bind(email)
         .bind(before.unwrap_or(Uuid::max()))
         .bind(i64::from(limit))
@@ -371,7 +550,7 @@ impl PgStore {
         Ok(rows.iter().map(page).collect::<Result<_, _>>()?)
     }
 
-    /// Closes the pool. The connection of [`CancelRequests`] goes with it (drop it first).
+    /// Closes the pool. The connection of [`Notices`] goes with it (drop it first).
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -383,63 +562,108 @@ impl PgStore {
 const LISTEN_QUIET_CHECK: Duration = Duration::from_secs(60);
 const LISTEN_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Generations clients asked some instance to cancel (`NOTIFY livepage_cancel`), for the
-/// instance that runs them to act on. Dropping it closes its connection.
+/// What another instance (or this one) announced on the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// A client asked some instance to cancel this generation (`NOTIFY livepage_cancel`).
+    Cancel(Uuid),
+    /// This page changed (`NOTIFY livepage_page`).
+    PageChanged(Uuid),
+    /// Listening again after the connection was lost: whatever was announced meanwhile was
+    /// missed.
+    Resumed,
+}
+
+/// The announcements of all instances on the database, for each to act on: cancel requests for
+/// the one running the generation, page changes for every page cache. Dropping it closes its
+/// connection.
 #[derive(Debug)]
-pub struct CancelRequests {
+pub struct Notices {
     /// `None` after a failure: listened on afresh, on a new connection, by the next call.
     listener: Option<PgListener>,
+    channels: &'static [&'static str],
     options: Arc<ListenOptions>,
     quiet_check: Duration,
     check_timeout: Duration,
+    /// Whether the connection was lost since the last [`Notice`], so that the next one is
+    /// [`Notice::Resumed`] once listening again.
+    lost: bool,
 }
 
-impl CancelRequests {
-    /// Checks the connection after `quiet` without a request, giving it `timeout` to answer.
+impl Notices {
+    /// Checks the connection after `quiet` without a notice, giving it `timeout` to answer.
     pub fn check_after(mut self, quiet: Duration, timeout: Duration) -> Self {
         (self.quiet_check, self.check_timeout) = (quiet, timeout);
         self
     }
 
-    /// The next generation to cancel.
+    /// The next notice.
     ///
-    /// After an error the next call listens again on a new connection; a request made while
-    /// no connection listened is lost, and the instance that made it answers its client with a
-    /// `409` when no instance acts on it.
-    pub async fn next(&mut self) -> Result<Uuid, StoreError> {
+    /// After an error the next call listens again on a new connection and, once it does,
+    /// answers [`Notice::Resumed`]: a cancel request made while no connection listened is lost
+    /// (the instance that made it answers its client with a `409` when no instance acts on it),
+    /// and a page cache that may have missed a change should forget what it holds.
+    pub async fn next(&mut self) -> Result<Notice, StoreError> {
         loop {
             let listener = match &mut self.listener {
                 Some(listener) => listener,
-                None => self
-                    .listener
-                    .insert(listen_for_cancels(&self.options).await?),
-            };
-            match tokio::time::timeout(self.quiet_check, listener.recv()).await {
-                Ok(Ok(notification)) => match Uuid::try_parse(notification.payload()) {
-                    Ok(id) => return Ok(id),
-                    Err(_) => tracing::warn!(
-                        payload = notification.payload(),
-                        "ignoring a cancel request that names no generation"
-                    ),
-                },
-                Ok(Err(err)) => {
-                    self.listener = None;
-                    return Err(err.into());
+                None => {
+                    let listener = listen(&self.options, self.channels).await?;
+                    self.listener = Some(listener);
+                    if std::mem::take(&mut self.lost) {
+                        return Ok(Notice::Resumed);
+                    }
+                    continue;
                 }
+            };
+            // `try_recv`, not `recv`: it says when the connection was lost, where `recv` would
+            // reconnect without a word and the notices missed meanwhile would go unnoticed.
+            match tokio::time::timeout(self.quiet_check, listener.try_recv()).await {
+                Ok(Ok(Some(notification))) => {
+                    match decode_notice(notification.channel(), notification.payload()) {
+                        Some(notice) => return Ok(notice),
+                        None => tracing::warn!(
+                            channel = notification.channel(),
+                            payload = notification.payload(),
+                            "ignoring a notice that names nothing"
+                        ),
+                    }
+                }
+                Ok(Ok(None)) => {
+                    return Err(self.lose(StoreError::Unavailable(sqlx::Error::Io(
+                        std::io::ErrorKind::ConnectionReset.into(),
+                    ))));
+                }
+                Ok(Err(err)) => return Err(self.lose(err.into())),
                 Err(_quiet) => {
                     let ping = sqlx::query("SELECT 1").execute(&mut *listener);
                     if !matches!(
                         tokio::time::timeout(self.check_timeout, ping).await,
                         Ok(Ok(_))
                     ) {
-                        self.listener = None;
-                        return Err(StoreError::Unavailable(sqlx::Error::Io(
+                        return Err(self.lose(StoreError::Unavailable(sqlx::Error::Io(
                             std::io::ErrorKind::TimedOut.into(),
-                        )));
+                        ))));
                     }
                 }
             }
         }
+    }
+
+    /// Gives the connection up after `err`; the next call listens on a new one.
+    fn lose(&mut self, err: StoreError) -> StoreError {
+        self.listener = None;
+        self.lost = true;
+        err
+    }
+}
+
+fn decode_notice(channel: &str, payload: &str) -> Option<Notice> {
+    let id = Uuid::try_parse(payload).ok()?;
+    match channel {
+        CANCEL_CHANNEL => Some(Notice::Cancel(id)),
+        PAGE_CHANNEL => Some(Notice::PageChanged(id)),
+        _ => None,
     }
 }
 
@@ -505,20 +729,55 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// A `LISTEN`ing connection in a pool of its own: a connection given up on may hold its slot
-/// until TCP gives up on it too (dropping a listener sends `UNLISTEN` on it first), so a new
-/// one never waits for the old one's place.
-async fn listen_for_cancels(options: &ListenOptions) -> Result<PgListener, StoreError> {
+/// A connection `LISTEN`ing on `channels`, in a pool of its own: a connection given up on may
+/// hold its slot until TCP gives up on it too (dropping a listener sends `UNLISTEN` on it
+/// first), so a new one never waits for the old one's place.
+async fn listen(options: &ListenOptions, channels: &[&str]) -> Result<PgListener, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(options.acquire_timeout)
         .connect_lazy_with(options.connect.clone());
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(CANCEL_CHANNEL).await?;
+    listener.listen_all(channels.iter().copied()).await?;
     Ok(listener)
 }
 
 type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Tells every instance listening (see [`Notices`]) that page `id` changed, when (and only if)
+/// the transaction commits.
+async fn announce_page(tx: &mut Transaction, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PAGE_CHANNEL)
+        .bind(id.hyphenated().to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks the page removed (keeping the first removal's time and reason), resolves its open
+/// reports as taken down, and announces the change. `NotFound` for an unknown page.
+async fn take_down(tx: &mut Transaction, id: Uuid, reason: &str) -> Result<(), StoreError> {
+    let removed = sqlx::query(
+        "UPDATE pages
+         SET is_public = FALSE, removed_at = COALESCE(removed_at, now()),
+             removal_reason = COALESCE(removal_reason, $1)
+         WHERE id = $2",
+    )
+    .bind(reason)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    found(removed.rows_affected())?;
+    sqlx::query(
+        "UPDATE reports SET resolved_at = now(), resolution = 'takedown'
+         WHERE page_id = $1 AND resolved_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    announce_page(tx, id).await
+}
 
 /// Inserts the page, taking email, prompt, page type and theme from its generation row, so the
 /// insert itself checks that the generation exists. Returns whether it did.
@@ -530,8 +789,8 @@ async fn insert_page(
     let inserted = sqlx::query(
         "INSERT INTO pages
              (id, email, prompt, page_type, theme, title, html_content, is_public, created_at,
-              meta_data)
-         SELECT $1, email, prompt, page_type, theme, $2, $3, TRUE, $4, $5
+              meta_data, owner_key_hash)
+         SELECT $1, email, prompt, page_type, theme, $2, $3, TRUE, $4, $5, owner_key_hash
          FROM generations WHERE id = $6",
     )
     .bind(page.id)
@@ -586,6 +845,9 @@ fn connect_options(url: &str, options: &StoreOptions) -> Result<PgConnectOptions
 }
 
 fn page_from_row(row: &PgRow) -> Result<PageRecord, sqlx::Error> {
+    let is_public = row.try_get("is_public")?;
+    let removed_at: Option<OffsetDateTime> = row.try_get("removed_at")?;
+    let deleted_at: Option<OffsetDateTime> = row.try_get("deleted_at")?;
     Ok(PageRecord {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -593,10 +855,33 @@ fn page_from_row(row: &PgRow) -> Result<PageRecord, sqlx::Error> {
         page_type: row.try_get("page_type")?,
         theme: row.try_get("theme")?,
         title: row.try_get("title")?,
-        is_public: row.try_get("is_public")?,
+        is_public,
+        status: PageStatus::of(is_public, removed_at.is_some(), deleted_at.is_some()),
         view_count: row.try_get("view_count")?,
         created_at: row.try_get("created_at")?,
         meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+        owner: owner_hash(row.try_get("owner_key_hash")?)?,
+        removed_at,
+    })
+}
+
+fn report_from_row(row: &PgRow) -> Result<ReportRecord, sqlx::Error> {
+    Ok(ReportRecord {
+        id: row.try_get("id")?,
+        page_id: row.try_get("page_id")?,
+        title: row.try_get("title")?,
+        page_status: PageStatus::of(
+            row.try_get("is_public")?,
+            row.try_get("removed")?,
+            row.try_get("deleted")?,
+        ),
+        reason: row.try_get("reason")?,
+        details: row.try_get("details")?,
+        contact: row.try_get("contact")?,
+        created_at: row.try_get("created_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        resolution: parse_resolution(row.try_get("resolution")?)?,
+        page_reports: row.try_get("page_reports")?,
     })
 }
 
@@ -736,14 +1021,14 @@ mod tests {
         let store = PgStore::connect(url.as_str(), &options).await.unwrap();
         let direct = PgStore::connect(database.url(), &options).await.unwrap();
         let mut requests = store
-            .cancel_requests()
+            .notices(true)
             .await
             .unwrap()
             .check_after(Duration::from_millis(300), Duration::from_millis(300));
 
         let first = Uuid::now_v7();
         direct.request_cancel(first).await.unwrap();
-        assert_eq!(requests.next().await.unwrap(), first);
+        assert_eq!(requests.next().await.unwrap(), Notice::Cancel(first));
 
         proxy.stall();
         let noticed = tokio::time::timeout(Duration::from_secs(10), requests.next()).await;
@@ -751,9 +1036,13 @@ mod tests {
             matches!(noticed, Ok(Err(StoreError::Unavailable(_)))),
             "the silent connection is given up: {noticed:?}"
         );
-        // The next call listens on a new connection; a request made once it does arrives.
+        // The next call listens on a new connection and says that notices may have been
+        // missed; a request made once it listens arrives.
         let second = Uuid::now_v7();
-        let next = tokio::spawn(async move { requests.next().await });
+        let next = tokio::spawn(async move {
+            assert_eq!(requests.next().await.unwrap(), Notice::Resumed);
+            requests.next().await
+        });
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let listening: i64 = sqlx::query_scalar(
@@ -774,7 +1063,7 @@ mod tests {
         .expect("a second connection listens");
         direct.request_cancel(second).await.unwrap();
         let received = tokio::time::timeout(Duration::from_secs(10), next).await;
-        assert_eq!(received.unwrap().unwrap().unwrap(), second);
+        assert_eq!(received.unwrap().unwrap().unwrap(), Notice::Cancel(second));
 
         direct.close().await;
         database.cleanup().await;

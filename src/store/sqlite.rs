@@ -23,11 +23,16 @@ use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
 use super::{
-    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, NewGeneration,
-    NewPage, Outcome, PageRecord, PageTotals, Percentiles, StoreError, StoreOptions, TopPage,
-    column_decode_error, found, parse_status, saturating_i64,
+    Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
+    NewGeneration, NewPage, NewReport, Outcome, PageRecord, PageStatus, PageTotals, Percentiles,
+    ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
+    column_decode_error, found, owner_hash, parse_resolution, parse_status, saturating_i64,
 };
-use crate::domain::Usage;
+use crate::domain::{OwnerHash, Usage};
+
+/// The columns of a [`PageRecord`].
+const PAGE_COLUMNS: &str = "id, email, prompt, page_type, theme, title, is_public, view_count, \
+    created_at, meta_data, owner_key_hash, removed_at, deleted_at";
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -74,8 +79,9 @@ impl SqliteStore {
         let _write = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO generations
-                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id,
+                  owner_key_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(generation.id.hyphenated())
         .bind(request.email.as_str())
@@ -86,6 +92,12 @@ impl SqliteStore {
         .bind(GenerationStatus::Running.as_str())
         .bind(format_timestamp(generation.created_at)?)
         .bind(generation.instance_id.hyphenated())
+        .bind(
+            request
+                .owner
+                .as_ref()
+                .map(|owner| owner.as_bytes().as_slice()),
+        )
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -193,24 +205,156 @@ impl SqliteStore {
     }
 
     pub async fn page(&self, id: Uuid) -> Result<PageRecord, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
-                    meta_data
+        let row = sqlx::query(&format!("SELECT {PAGE_COLUMNS} FROM pages WHERE id = ?"))
+            .bind(id.hyphenated())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(page_from_row(&row)?)
+    }
+
+    /// The HTML is read only when the page is published: a gone page's may be large (a removed
+    /// one keeps it).
+    pub async fn served_page(&self, id: Uuid) -> Result<ServedPage, StoreError> {
+        let row: Option<(Option<String>, bool, bool, bool)> = sqlx::query_as(
+            "SELECT CASE WHEN is_public AND removed_at IS NULL AND deleted_at IS NULL
+                         THEN html_content END,
+                    is_public, removed_at IS NOT NULL, deleted_at IS NOT NULL
              FROM pages WHERE id = ?",
         )
         .bind(id.hyphenated())
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(page_from_row(&row)?)
+        .await?;
+        served(row)
     }
 
-    pub async fn public_page_html(&self, id: Uuid) -> Result<String, StoreError> {
-        sqlx::query_scalar("SELECT html_content FROM pages WHERE id = ? AND is_public")
+    pub async fn set_public(&self, id: Uuid, public: bool) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE pages SET is_public = ?
+             WHERE id = ? AND removed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(public)
+        .bind(id.hyphenated())
+        .execute(&self.pool)
+        .await?;
+        found(updated.rows_affected())
+    }
+
+    pub async fn delete_page(&self, id: Uuid) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let deleted = sqlx::query(
+            "UPDATE pages
+             SET html_content = '', title = '', prompt = '', is_public = FALSE, deleted_at = ?
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(format_timestamp(OffsetDateTime::now_utc())?)
+        .bind(id.hyphenated())
+        .execute(&mut *tx)
+        .await?;
+        found(deleted.rows_affected())?;
+        sqlx::query("UPDATE generations SET prompt = '' WHERE page_id = ?")
             .bind(id.hyphenated())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn take_down(&self, id: Uuid, reason: &str) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        take_down(&mut tx, id, reason).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn insert_report(&self, report: &NewReport<'_>) -> Result<(), StoreError> {
+        let _write = self.writer.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, page_id, reason, details, contact, created_at)
+             SELECT ?, id, ?, ?, ?, ? FROM pages
+             WHERE id = ? AND is_public AND removed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(report.id.hyphenated())
+        .bind(report.report.reason.as_str())
+        .bind(report.report.details.as_deref())
+        .bind(report.report.contact.as_deref())
+        .bind(format_timestamp(report.created_at)?)
+        .bind(report.page_id.hyphenated())
+        .execute(&self.pool)
+        .await?;
+        found(inserted.rows_affected())
+    }
+
+    pub async fn reports(
+        &self,
+        open: bool,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.page_id, p.title, p.is_public, p.removed_at IS NOT NULL AS removed,
+                    p.deleted_at IS NOT NULL AS deleted, r.reason, r.details, r.contact,
+                    r.created_at, r.resolved_at, r.resolution,
+                    (SELECT COUNT(*) FROM reports c WHERE c.page_id = r.page_id) AS page_reports
+             FROM reports r JOIN pages p ON p.id = r.page_id
+             WHERE (r.resolved_at IS NULL) = ? AND r.id < ?
+             ORDER BY r.id DESC LIMIT ?",
+        )
+        .bind(open)
+        .bind(before.unwrap_or(Uuid::max()).hyphenated())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(report_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn resolve_report(
+        &self,
+        id: Uuid,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError> {
+        let _write = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (page_id, reason, resolved): (Hyphenated, String, bool) = sqlx::query_as(
+            "SELECT page_id, reason, resolved_at IS NOT NULL FROM reports WHERE id = ?",
+        )
+        .bind(id.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if resolved {
+            return Ok(Resolved::Already);
+        }
+        let page_id = page_id.into_uuid();
+        sqlx::query("UPDATE reports SET resolved_at = ?, resolution = ? WHERE id = ?")
+            .bind(format_timestamp(OffsetDateTime::now_utc())?)
+            .bind(resolution.as_str())
+            .bind(id.hyphenated())
+            .execute(&mut *tx)
+            .await?;
+        if resolution == Resolution::Takedown {
+            take_down(&mut tx, page_id, &format!("report {id}: {reason}")).await?;
+        }
+        tx.commit().await?;
+        Ok(Resolved::Now { page_id })
+    }
+
+    pub async fn moderation_totals(&self) -> Result<ModerationTotals, StoreError> {
+        let (open_reports, resolved_reports, takedowns) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM reports WHERE resolved_at IS NULL),
+                    (SELECT COUNT(*) FROM reports WHERE resolved_at IS NOT NULL),
+                    (SELECT COUNT(*) FROM pages WHERE removed_at IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ModerationTotals {
+            open_reports,
+            resolved_reports,
+            takedowns,
+        })
     }
 
     pub async fn generation(&self, id: Uuid) -> Result<GenerationRecord, StoreError> {
@@ -227,6 +371,25 @@ impl SqliteStore {
         Ok(generation_from_row(&row)?)
     }
 
+    pub async fn owner_history(
+        &self,
+        owner: &OwnerHash,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> Result<Vec<PageRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PAGE_COLUMNS} FROM pages
+             WHERE owner_key_hash = ? AND deleted_at IS NULL AND id < ?
+             ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(owner.as_bytes().as_slice())
+        .bind(before.unwrap_or(Uuid::max()).hyphenated())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(page_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Newest first by UUIDv7 id; without a cursor, "before the largest possible id".
     pub async fn history(
         &self,
@@ -234,12 +397,12 @@ impl SqliteStore {
         limit: u32,
         before: Option<Uuid>,
     ) -> Result<Vec<PageRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, email, prompt, page_type, theme, title, is_public, view_count, created_at,
-                    meta_data
-             FROM pages WHERE email = ? AND id < ?
-             ORDER BY id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {PAGE_COLUMNS} FROM pages
+             WHERE email = ? AND id < ?
+               AND is_public AND removed_at IS NULL AND deleted_at IS NULL
+             ORDER BY id DESC LIMIT ?"
+        ))
         .bind(email)
         .bind(before.unwrap_or(Uuid::max()).hyphenated())
         .bind(limit)
@@ -393,6 +556,43 @@ impl SqliteStore {
 
 type Transaction = sqlx::Transaction<'static, sqlx::Sqlite>;
 
+/// Marks the page removed (keeping the first removal's time and reason) and resolves its open
+/// reports as taken down. `NotFound` for an unknown page.
+async fn take_down(tx: &mut Transaction, id: Uuid, reason: &str) -> Result<(), StoreError> {
+    let now = format_timestamp(OffsetDateTime::now_utc())?;
+    let removed = sqlx::query(
+        "UPDATE pages
+         SET is_public = FALSE, removed_at = COALESCE(removed_at, ?),
+             removal_reason = COALESCE(removal_reason, ?)
+         WHERE id = ?",
+    )
+    .bind(&now)
+    .bind(reason)
+    .bind(id.hyphenated())
+    .execute(&mut **tx)
+    .await?;
+    found(removed.rows_affected())?;
+    sqlx::query(
+        "UPDATE reports SET resolved_at = ?, resolution = 'takedown'
+         WHERE page_id = ? AND resolved_at IS NULL",
+    )
+    .bind(&now)
+    .bind(id.hyphenated())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What `/p/{id}` serves, from `(html if published, is_public, removed, deleted)`.
+fn served(row: Option<(Option<String>, bool, bool, bool)>) -> Result<ServedPage, StoreError> {
+    let (html, is_public, removed, deleted) = row.ok_or(StoreError::NotFound)?;
+    match (PageStatus::of(is_public, removed, deleted), html) {
+        (PageStatus::Published, Some(html)) => Ok(ServedPage::Live(html)),
+        (status @ (PageStatus::Removed | PageStatus::Deleted), _) => Ok(ServedPage::Gone(status)),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
 /// Inserts the page, taking email, prompt, page type and theme from its generation row, so the
 /// insert itself checks that the generation exists. Returns whether it did.
 async fn insert_page(
@@ -403,8 +603,8 @@ async fn insert_page(
     let inserted = sqlx::query(
         "INSERT INTO pages
              (id, email, prompt, page_type, theme, title, html_content, is_public, created_at,
-              meta_data)
-         SELECT ?, email, prompt, page_type, theme, ?, ?, TRUE, ?, ?
+              meta_data, owner_key_hash)
+         SELECT ?, email, prompt, page_type, theme, ?, ?, TRUE, ?, ?, owner_key_hash
          FROM generations WHERE id = ?",
     )
     .bind(page.id.hyphenated())
@@ -500,6 +700,9 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 }
 
 fn page_from_row(row: &SqliteRow) -> Result<PageRecord, sqlx::Error> {
+    let is_public = row.try_get("is_public")?;
+    let removed_at = optional_timestamp(row, "removed_at")?;
+    let deleted = row.try_get::<Option<&str>, _>("deleted_at")?.is_some();
     Ok(PageRecord {
         id: uuid(row, "id")?,
         email: row.try_get("email")?,
@@ -507,11 +710,43 @@ fn page_from_row(row: &SqliteRow) -> Result<PageRecord, sqlx::Error> {
         page_type: row.try_get("page_type")?,
         theme: row.try_get("theme")?,
         title: row.try_get("title")?,
-        is_public: row.try_get("is_public")?,
+        is_public,
+        status: PageStatus::of(is_public, removed_at.is_some(), deleted),
         view_count: row.try_get("view_count")?,
         created_at: timestamp(row, "created_at")?,
         meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+        owner: owner_hash(row.try_get("owner_key_hash")?)?,
+        removed_at,
     })
+}
+
+fn report_from_row(row: &SqliteRow) -> Result<ReportRecord, sqlx::Error> {
+    Ok(ReportRecord {
+        id: uuid(row, "id")?,
+        page_id: uuid(row, "page_id")?,
+        title: row.try_get("title")?,
+        page_status: PageStatus::of(
+            row.try_get("is_public")?,
+            row.try_get("removed")?,
+            row.try_get("deleted")?,
+        ),
+        reason: row.try_get("reason")?,
+        details: row.try_get("details")?,
+        contact: row.try_get("contact")?,
+        created_at: timestamp(row, "created_at")?,
+        resolved_at: optional_timestamp(row, "resolved_at")?,
+        resolution: parse_resolution(row.try_get("resolution")?)?,
+        page_reports: row.try_get("page_reports")?,
+    })
+}
+
+fn optional_timestamp(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    row.try_get::<Option<&str>, _>(column)?
+        .map(|text| parse_timestamp(column, text))
+        .transpose()
 }
 
 fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error> {

@@ -166,6 +166,28 @@ impl FreshDatabase {
         }
     }
 
+    /// The one text value (or `NULL`) that raw SQL selects, to look at what the store's
+    /// interface does not show (a blanked document, a stored digest). Use SQL both backends
+    /// accept.
+    pub async fn query_text(&self, sql: &str) -> Option<String> {
+        let result = match self.backend {
+            Backend::Sqlite => match SqliteConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query_scalar(sql).fetch_one(&mut conn).await,
+                Err(err) => Err(err),
+            },
+            Backend::Postgres { .. } => match PgConnection::connect(&self.url).await {
+                Ok(mut conn) => sqlx::query_scalar(sql).fetch_one(&mut conn).await,
+                Err(err) => Err(err),
+            },
+        };
+        result.unwrap_or_else(|err| {
+            panic!(
+                "querying {sql:?} on the {} test database: {err}",
+                self.backend
+            )
+        })
+    }
+
     /// Removes the database. Close every pool on it first (SQLite does not care; PostgreSQL's
     /// `WITH (FORCE)` would end their sessions anyway).
     pub async fn cleanup(mut self) {

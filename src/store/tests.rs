@@ -8,8 +8,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::testing::{Backend, FreshDatabase, TestDatabase, for_each_backend};
-use super::{GenerationStatus, NewGeneration, NewPage, Outcome, Store, StoreError, StoreOptions};
-use crate::domain::{GenerateBody, GenerationRequest, Model, Usage};
+use super::{
+    GenerationStatus, ModerationTotals, NewGeneration, NewPage, NewReport, Outcome, PageStatus,
+    Resolution, Resolved, ServedPage, Store, StoreError, StoreOptions,
+};
+use crate::domain::{
+    GenerateBody, GenerationRequest, Model, OwnerHash, OwnerKey, Report, ReportReason, Usage,
+};
 use crate::sanitize::{SanitizedHtml, Sanitizer};
 
 fn request(email: &str) -> GenerationRequest {
@@ -146,9 +151,11 @@ async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
         assert_eq!(record.view_count, 0);
         assert_eq!(record.created_at, created_at);
         assert_eq!(record.meta_data, meta_data);
+        assert_eq!(record.status, PageStatus::Published);
+        assert_eq!((record.owner, record.removed_at), (None, None));
         assert_eq!(
-            store.public_page_html(page_id).await.unwrap(),
-            html.as_str()
+            store.served_page(page_id).await.unwrap(),
+            ServedPage::Live(html.as_str().to_owned())
         );
 
         let completed = store.generation(generation_id).await.unwrap();
@@ -263,7 +270,11 @@ async fn unknown_ids_are_not_found() {
     for_each_backend(async |db: &TestDatabase| {
         let unknown = Uuid::now_v7();
         assert_not_found(db.store.page(unknown).await);
-        assert_not_found(db.store.public_page_html(unknown).await);
+        assert_not_found(db.store.served_page(unknown).await);
+        assert_not_found(db.store.set_public(unknown, false).await);
+        assert_not_found(db.store.delete_page(unknown).await);
+        assert_not_found(db.store.take_down(unknown, "spam").await);
+        assert_not_found(db.store.resolve_report(unknown, Resolution::Dismiss).await);
         assert_not_found(db.store.generation(unknown).await);
         assert_not_found(db.store.finish_generation(unknown, &success(now())).await);
     })
@@ -280,8 +291,236 @@ async fn the_html_of_a_page_that_is_not_public_is_not_found() {
             ))
             .await;
 
-        assert_not_found(db.store.public_page_html(page_id).await);
-        assert!(!db.store.page(page_id).await.unwrap().is_public);
+        assert_not_found(db.store.served_page(page_id).await);
+        let page = db.store.page(page_id).await.unwrap();
+        assert!(!page.is_public);
+        assert_eq!(page.status, PageStatus::Unpublished);
+    })
+    .await;
+}
+
+fn owner(key: char) -> OwnerHash {
+    OwnerKey::parse(&key.to_string().repeat(40)).unwrap().hash()
+}
+
+/// A page made with `owner`'s key; returns its id.
+async fn publish_owned_page(store: &Store, email: &str, owner: OwnerHash) -> Uuid {
+    let generation_id = Uuid::now_v7();
+    let request = GenerationRequest {
+        owner: Some(owner),
+        ..request(email)
+    };
+    let generation = NewGeneration {
+        id: generation_id,
+        request: &request,
+        created_at: now(),
+        instance_id: Uuid::nil(),
+    };
+    store.insert_generation(&generation).await.unwrap();
+    save_page(store, generation_id).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_page_keeps_the_digest_of_its_owner_key_and_their_history_lists_it() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let (ann, bob) = (owner('a'), owner('b'));
+        let first = publish_owned_page(store, "ann@example.com", ann).await;
+        let second = publish_owned_page(store, "ann@example.com", ann).await;
+        let third = publish_owned_page(store, "ann@example.com", ann).await;
+        let bobs = publish_owned_page(store, "bob@example.com", bob).await;
+        let keyless = publish_page(store, "ann@example.com").await;
+        assert_eq!(store.page(first).await.unwrap().owner, Some(ann));
+        assert_eq!(store.page(keyless).await.unwrap().owner, None);
+
+        store.set_public(second, false).await.unwrap();
+        store.delete_page(third).await.unwrap();
+        let listed: Vec<Uuid> = store
+            .owner_history(&ann, 10, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|page| page.id)
+            .collect();
+        assert_eq!(
+            listed,
+            [second, first],
+            "unpublished ones too, not deleted ones"
+        );
+        let older = store.owner_history(&ann, 1, Some(second)).await.unwrap();
+        assert_eq!(older.len(), 1);
+        assert_eq!(older[0].id, first);
+        let bob_pages = store.owner_history(&bob, 10, None).await.unwrap();
+        assert_eq!(bob_pages.iter().map(|p| p.id).collect::<Vec<_>>(), [bobs]);
+
+        // By email, only what is published.
+        let by_email: Vec<Uuid> = store
+            .history("ann@example.com", 10, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|page| page.id)
+            .collect();
+        assert_eq!(by_email, [keyless, first]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unpublishing_deleting_and_taking_down_change_what_is_served() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let page = publish_page(store, "ann@example.com").await;
+        store.set_public(page, false).await.unwrap();
+        assert_not_found(store.served_page(page).await);
+        store.set_public(page, true).await.unwrap();
+        assert!(matches!(
+            store.served_page(page).await,
+            Ok(ServedPage::Live(_))
+        ));
+
+        let removed = publish_page(store, "ann@example.com").await;
+        store
+            .take_down(removed, "phishing for bank logins")
+            .await
+            .unwrap();
+        let record = store.page(removed).await.unwrap();
+        assert_eq!(record.status, PageStatus::Removed);
+        assert!(record.removed_at.is_some());
+        assert_eq!(
+            store.served_page(removed).await.unwrap(),
+            ServedPage::Gone(PageStatus::Removed)
+        );
+        assert_not_found(store.set_public(removed, true).await);
+        store.take_down(removed, "again").await.unwrap();
+        assert_eq!(
+            store.page(removed).await.unwrap().removed_at,
+            record.removed_at
+        );
+
+        let deleted = publish_page(store, "ann@example.com").await;
+        store.delete_page(deleted).await.unwrap();
+        let record = store.page(deleted).await.unwrap();
+        assert_eq!(record.status, PageStatus::Deleted);
+        assert_eq!((record.title.as_str(), record.prompt.as_str()), ("", ""));
+        assert_eq!(
+            store.served_page(deleted).await.unwrap(),
+            ServedPage::Gone(PageStatus::Deleted)
+        );
+        let html = db
+            .database
+            .query_text(&format!(
+                "SELECT html_content FROM pages WHERE id = '{deleted}'"
+            ))
+            .await;
+        assert_eq!(
+            html.as_deref(),
+            Some(""),
+            "the HTML is gone from the database"
+        );
+        assert_not_found(store.delete_page(deleted).await);
+        assert_not_found(store.set_public(deleted, true).await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reports_queue_until_resolved_and_a_takedown_resolves_them_all() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let page = publish_page(store, "ann@example.com").await;
+        let other = publish_page(store, "bob@example.com").await;
+        let file = async |page_id: Uuid, reason: ReportReason| {
+            let report = Report {
+                reason,
+                details: Some("asks for a card number".into()),
+                contact: None,
+            };
+            let id = Uuid::now_v7();
+            let new = NewReport {
+                id,
+                page_id,
+                report: &report,
+                created_at: now(),
+            };
+            store.insert_report(&new).await.map(|()| id)
+        };
+        let first = file(page, ReportReason::Phishing).await.unwrap();
+        let second = file(page, ReportReason::Spam).await.unwrap();
+        let elsewhere = file(other, ReportReason::Other).await.unwrap();
+        assert_not_found(file(Uuid::now_v7(), ReportReason::Spam).await);
+
+        let open = store.reports(true, 10, None).await.unwrap();
+        assert_eq!(
+            open.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [elsewhere, second, first]
+        );
+        assert_eq!(open[2].reason, "phishing");
+        assert_eq!(open[2].page_reports, 2);
+        assert_eq!(open[2].title, "Bakery");
+        assert_eq!(open[2].details.as_deref(), Some("asks for a card number"));
+        assert_eq!(
+            store.reports(true, 1, Some(second)).await.unwrap()[0].id,
+            first
+        );
+        assert_eq!(
+            store.moderation_totals().await.unwrap(),
+            ModerationTotals {
+                open_reports: 3,
+                resolved_reports: 0,
+                takedowns: 0
+            }
+        );
+
+        assert_eq!(
+            store
+                .resolve_report(elsewhere, Resolution::Dismiss)
+                .await
+                .unwrap(),
+            Resolved::Now { page_id: other }
+        );
+        assert_eq!(
+            store
+                .resolve_report(elsewhere, Resolution::Takedown)
+                .await
+                .unwrap(),
+            Resolved::Already
+        );
+        assert_eq!(
+            store.page(other).await.unwrap().status,
+            PageStatus::Published
+        );
+
+        assert_eq!(
+            store
+                .resolve_report(first, Resolution::Takedown)
+                .await
+                .unwrap(),
+            Resolved::Now { page_id: page }
+        );
+        assert_eq!(store.page(page).await.unwrap().status, PageStatus::Removed);
+        assert!(store.reports(true, 10, None).await.unwrap().is_empty());
+        let resolved = store.reports(false, 10, None).await.unwrap();
+        let resolutions: Vec<_> = resolved.iter().map(|r| (r.id, r.resolution)).collect();
+        assert_eq!(
+            resolutions,
+            [
+                (elsewhere, Some(Resolution::Dismiss)),
+                (second, Some(Resolution::Takedown)),
+                (first, Some(Resolution::Takedown)),
+            ]
+        );
+        assert!(resolved.iter().all(|r| r.resolved_at.is_some()));
+        assert_eq!(resolved[1].page_status, PageStatus::Removed);
+        assert_not_found(file(page, ReportReason::Spam).await);
+        assert_eq!(
+            store.moderation_totals().await.unwrap(),
+            ModerationTotals {
+                open_reports: 0,
+                resolved_reports: 3,
+                takedowns: 1
+            }
+        );
     })
     .await;
 }

@@ -39,10 +39,19 @@ async fn spawn_server() -> TestApp {
     .await
 }
 
+/// A configuration folder for the client's owner key, so that no test writes to the home of
+/// whoever runs it.
+fn config_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary folder"))
+        .path()
+}
+
 /// The real binary, with a server setting in the environment that the client must ignore.
 fn livepage() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_livepage"));
     command
+        .env("LIVEPAGE_CONFIG_DIR", config_dir())
         .env("LIVEPAGE_ADDR", "not-an-address")
         .env_remove("LIVEPAGE_SERVER")
         .env_remove("LIVEPAGE_EMAIL")
@@ -216,6 +225,147 @@ async fn a_failed_generation_exits_1_with_the_servers_message() {
         "{}",
         run.stderr
     );
+    app.stop().await;
+}
+
+/// `livepage <args> --server <server>` with its owner key in `dir`.
+fn owner_command(dir: &std::path::Path, server: &str, args: &[&str]) -> Command {
+    let mut command = livepage();
+    command
+        .env("LIVEPAGE_CONFIG_DIR", dir)
+        .args(args)
+        .args(["--server", server]);
+    command
+}
+
+#[tokio::test]
+async fn your_pages_are_listed_unpublished_published_and_deleted_with_your_owner_key() {
+    let app = spawn_server().await;
+    let server = app.url("/");
+    let mine = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+
+    let none = finish(owner_command(mine.path(), &server, &["pages"])).await;
+    assert_eq!(none.code, Some(0), "{}", none.stderr);
+    assert_eq!(none.stdout, "");
+    assert!(none.stderr.contains("no pages yet"), "{}", none.stderr);
+    // The key is made on first use, readable by its owner alone.
+    let key_file = mine.path().join("owner-key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim().len(), 48);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    app.mock.push(paced(3, 1));
+    let mut made = owner_command(
+        mine.path(),
+        &server,
+        &["generate", "a bakery", "--email", "ann@example.com"],
+    );
+    made.args(["--theme", "dark"]);
+    let made = finish(made).await;
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let live_url = made.stdout.trim().to_owned();
+    let page_id = live_url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        key,
+        "the same key"
+    );
+
+    let listed = finish(owner_command(mine.path(), &server, &["pages"])).await;
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    assert_eq!(listed.stdout.lines().count(), 1, "{}", listed.stdout);
+    assert!(
+        listed.stdout.starts_with(&format!("{page_id}  published")),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed.stdout.trim_end().ends_with(&live_url),
+        "{}",
+        listed.stdout
+    );
+    let json = finish(owner_command(mine.path(), &server, &["pages", "--json"])).await;
+    let page: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(page["prompt"], "a bakery");
+    assert_eq!(page["theme"], "dark");
+
+    // Another user's key: not their page.
+    let stranger = finish(owner_command(
+        theirs.path(),
+        &server,
+        &["unpublish", &page_id],
+    ))
+    .await;
+    assert_eq!(stranger.code, Some(2), "{}", stranger.stderr);
+    assert!(
+        stranger.stderr.contains("(forbidden)"),
+        "{}",
+        stranger.stderr
+    );
+    let empty = finish(owner_command(theirs.path(), &server, &["pages"])).await;
+    assert_eq!(empty.stdout, "");
+
+    let unpublished = finish(owner_command(
+        mine.path(),
+        &server,
+        &["unpublish", &live_url],
+    ))
+    .await;
+    assert_eq!(unpublished.code, Some(0), "{}", unpublished.stderr);
+    assert!(
+        unpublished.stdout.starts_with("unpublished:"),
+        "{}",
+        unpublished.stdout
+    );
+    assert_eq!(
+        app.client.get(&live_url).send().await.unwrap().status(),
+        404
+    );
+    let listed = finish(owner_command(mine.path(), &server, &["pages"])).await;
+    assert!(
+        listed.stdout.contains("  unpublished  "),
+        "{}",
+        listed.stdout
+    );
+
+    let published = finish(owner_command(mine.path(), &server, &["publish", &page_id])).await;
+    assert_eq!(published.code, Some(0), "{}", published.stderr);
+    assert_eq!(published.stdout.trim(), format!("published: {live_url}"));
+    assert_eq!(
+        app.client.get(&live_url).send().await.unwrap().status(),
+        200
+    );
+
+    let deleted = finish(owner_command(mine.path(), &server, &["delete", &page_id])).await;
+    assert_eq!(deleted.code, Some(0), "{}", deleted.stderr);
+    assert_eq!(deleted.stdout.trim(), format!("deleted: {page_id}"));
+    assert_eq!(
+        app.client.get(&live_url).send().await.unwrap().status(),
+        410
+    );
+    let again = finish(owner_command(mine.path(), &server, &["delete", &page_id])).await;
+    assert_eq!(again.code, Some(2), "{}", again.stderr);
+    assert!(again.stderr.contains("(gone)"), "{}", again.stderr);
+    let unknown = finish(owner_command(
+        mine.path(),
+        &server,
+        &["publish", &uuid::Uuid::nil().to_string()],
+    ))
+    .await;
+    assert_eq!(unknown.code, Some(2), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("(not_found)"), "{}", unknown.stderr);
+    let unreachable = finish(owner_command(
+        mine.path(),
+        "http://127.0.0.1:1/",
+        &["pages"],
+    ))
+    .await;
+    assert_eq!(unreachable.code, Some(3), "{}", unreachable.stderr);
     app.stop().await;
 }
 

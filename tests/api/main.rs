@@ -10,6 +10,7 @@ mod continuation;
 mod generate;
 mod lifecycle;
 mod ops;
+mod ownership;
 mod pages;
 mod security;
 mod storage;

@@ -1,5 +1,5 @@
-// "Your pages": the history of an email, a batch at a time, against its own server (whose demo
-// model writes at full speed, so that a long history is quick to make).
+// "Your pages": the pages of this browser's owner key, a batch at a time, against its own server
+// (whose demo model writes at full speed, so that a long history is quick to make).
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -11,6 +11,14 @@ import { openUi } from "./lib/ui.mjs";
 
 const EMAIL = "history@example.com";
 const PAGES = 13;
+/** The owner key the pages are made with, given to the browser as if it had made them. */
+const OWNER_KEY = "history-test-owner-key-0123456789_abcdefghij";
+
+/** Makes `key` this browser's owner key, and shows the UI again with it. */
+async function useOwnerKey(page, key) {
+  await page.evaluate((k) => localStorage.setItem("livepage.owner-key", k), key);
+  await page.reload();
+}
 
 let server;
 let browser;
@@ -25,7 +33,7 @@ before(async () => {
       prompt: `Page number ${i}: a studio for ceramics classes`,
       page_type: i % 2 ? "landing" : "event",
       theme: "minimal",
-    });
+    }, { ownerKey: OWNER_KEY });
     assert.equal(terminal.type, "completed");
     made.push(terminal);
   }
@@ -38,10 +46,16 @@ after(async () => {
   await server?.stop();
 });
 
-test("lists an email's pages newest first, ten at a time, with titles, links and views", async () => {
+test("lists this browser's pages newest first, ten at a time, with titles, links and views", async () => {
   const { context, page, problems } = await openUi(browser, server.url);
   try {
-    await page.fill("#email", EMAIL);
+    // A browser that has made nothing has nothing listed, and a key of its own.
+    await page.waitForSelector("#history-note:has-text('No pages yet')");
+    const own = await page.evaluate(() => localStorage.getItem("livepage.owner-key"));
+    assert.match(own, /^[A-Za-z0-9_-]{48}$/);
+    assert.notEqual(own, OWNER_KEY);
+
+    await useOwnerKey(page, OWNER_KEY);
     const items = page.locator("#history-list .history-item");
     await items.nth(9).waitFor();
     assert.equal(await items.count(), 10);
@@ -73,8 +87,8 @@ test("lists an email's pages newest first, ten at a time, with titles, links and
     );
     await screenshot(page, "12-history-desktop", { fullPage: true });
 
-    // Another email: another list.
-    await page.fill("#email", "nobody@example.com");
+    // Another browser's key: another list.
+    await useOwnerKey(page, "another-owner-key-0123456789_abcdefghijklmn");
     await page.waitForSelector("#history-note:has-text('No pages yet')");
     assert.equal(await items.count(), 0);
     assert.deepEqual(problems, []);
@@ -83,11 +97,11 @@ test("lists an email's pages newest first, ten at a time, with titles, links and
   }
 });
 
-test("remembers the email on this device", async () => {
+test("remembers the email and the owner key on this device", async () => {
   const { context, page } = await openUi(browser, server.url);
   try {
     await page.evaluate((email) => localStorage.setItem("livepage.email", email), EMAIL);
-    await page.reload();
+    await useOwnerKey(page, OWNER_KEY);
     assert.equal(await page.inputValue("#email"), EMAIL);
     await page.locator("#history-list .history-item").nth(9).waitFor();
   } finally {

@@ -49,7 +49,10 @@ describe("the web UI", () => {
     assert.doesNotMatch(html, /\son[a-z]+\s*=/i, "event handler attribute");
     assert.doesNotMatch(html, /\sstyle\s*=|<style/i, "inline style");
     assert.doesNotMatch(html, /javascript:/i);
-    for (const file of ["app.js", "preview.js", "history.js", "dom.js", "code-view.js"]) {
+    const form = await (await fetch(new URL("report", server.url))).text();
+    assert.doesNotMatch(form, /<script(?![^>]*\bsrc=)[^>]*>/i, "inline <script> in the report form");
+    assert.doesNotMatch(form, /\son[a-z]+\s*=|\sstyle\s*=|<style/i, "handler or style in the report form");
+    for (const file of ["app.js", "preview.js", "history.js", "dom.js", "code-view.js", "report.js"]) {
       const source = await (await fetch(new URL(`assets/${file}`, server.url))).text();
       assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/, file);
       assert.doesNotMatch(source, /setAttribute\(\s*["']style/, file);

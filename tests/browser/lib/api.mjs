@@ -11,12 +11,15 @@ export async function getJson(base, path) {
 
 /**
  * Runs one generation to its end over HTTP and returns what an uninterrupted client sees:
- * the concatenated `delta` texts (the raw model output) and the terminal event.
+ * the concatenated `delta` texts (the raw model output) and the terminal event. With
+ * `ownerKey`, the page is that key's.
  */
-export async function generate(base, body) {
+export async function generate(base, body, { ownerKey } = {}) {
+  const headers = { "content-type": "application/json" };
+  if (ownerKey) headers.authorization = `Bearer ${ownerKey}`;
   const response = await fetch(new URL("api/generate", base), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers,
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`POST api/generate: ${response.status} ${await response.text()}`);

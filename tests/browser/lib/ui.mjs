@@ -62,7 +62,7 @@ function recorder() {
 export async function openUi(
   browser,
   base,
-  { device = DESKTOP, colorScheme = "light", csp = UI_CSP, path = "" } = {},
+  { device = DESKTOP, colorScheme = "light", csp = UI_CSP, path = "", waitForm = true } = {},
 ) {
   const context = await browser.newContext({ ...device, colorScheme });
   // Copy link writes to the clipboard; the tests read it back. (Granted here, once: a later
@@ -92,7 +92,7 @@ export async function openUi(
     );
   }
   await page.goto(new URL(path, base).href);
-  await waitForForm(page);
+  if (waitForm) await waitForForm(page);
   return { context, page, problems };
 }
 
