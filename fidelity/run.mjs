@@ -132,11 +132,22 @@ function tailwindCss(dir, name, pageFile, analysis, { pageConfig }) {
     );
   }
   fs.writeFileSync(configFile, `${lines.join('\n')}\n`);
-  fs.writeFileSync(inputFile, pageConfig ? tailwindInput(analysis.styles) : tailwindInput([]));
-  run(process.execPath, [TAILWIND_CLI, '--config', configFile, '--input', inputFile, '--output', outputFile], {
-    cwd: dir,
-    env: { ...process.env, BROWSERSLIST_IGNORE_OLD_DATA: '1' },
-  });
+  // The page's `text/tailwindcss` blocks go in with either config, like its other `<style>`
+  // blocks (LivePage keeps their plain CSS whatever the config); without the page's config,
+  // one whose `@apply` names the page's theme does not compile, and then goes without them.
+  const compile = (styles) => {
+    fs.writeFileSync(inputFile, tailwindInput(styles));
+    run(process.execPath, [TAILWIND_CLI, '--config', configFile, '--input', inputFile, '--output', outputFile], {
+      cwd: dir,
+      env: { ...process.env, BROWSERSLIST_IGNORE_OLD_DATA: '1' },
+    });
+  };
+  try {
+    compile(analysis.styles);
+  } catch (error) {
+    if (pageConfig) throw error;
+    compile([]);
+  }
   return fs.readFileSync(outputFile, 'utf8');
 }
 

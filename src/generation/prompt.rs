@@ -43,6 +43,9 @@ Write:
   #hex, rgb() or hsl() values, fontFamily, fontSize, spacing, maxWidth, borderRadius and
   boxShadow are read as data):
   <script>tailwind.config = {{ darkMode: \"class\", theme: {{ extend: {{ colors: {{ primary: \"#0f766e\" }} }} }} }}</script>
+  Form controls get the official forms plugin's reset when the head asks the Play CDN for it
+  (<script src=\"https://cdn.tailwindcss.com?plugins=forms\"></script>; also removed, its styles
+  compiled in).
 - Real, specific copy written for this subject: names, headlines, descriptions, prices, dates.
   Never lorem ipsum, never placeholders like \"Your text here\".
 - Icons from the icon fonts the server provides (no <link> needed): Material Symbols

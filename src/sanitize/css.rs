@@ -41,11 +41,19 @@ const SCRIPT_PROPERTIES: &[&str] = &["behavior", "-ms-behavior", "-moz-binding"]
 /// Value functions that ran script in some browser, once.
 const SCRIPT_FUNCTIONS: &[&str] = &["expression", "-moz-binding"];
 
-/// The cleaned text of `css` (see the module's documentation).
-pub(super) fn clean(css: &str) -> String {
-    let mut parser = Parser::new(css);
+/// The cleaned text of a page's CSS (see the module's documentation): its `<style>` blocks (`css`), then the plain CSS of its
+/// `<style type="text/tailwindcss">` blocks (`tailwind`), which the Play CDN runs through
+/// Tailwind. There, `@layer base { … }` names one of Tailwind's layers, not a CSS cascade
+/// layer: its rules are kept as rules of the page (a cascade layer would lose to every rule
+/// outside one). Tailwind's own at-rules (`@apply`, `@tailwind`, `@config`) are dropped like any
+/// other unknown at-rule.
+pub(super) fn clean_page(css: &str, tailwind: &str) -> String {
     let mut out = Writer::default();
-    rules(&mut parser, &mut out, 0);
+    rules(&mut Parser::new(css), &mut out, 0);
+    if !tailwind.is_empty() {
+        out.tailwind_layers = true;
+        rules(&mut Parser::new(tailwind), &mut out, 0);
+    }
     out.text
 }
 
@@ -54,6 +62,8 @@ pub(super) fn clean(css: &str) -> String {
 struct Writer {
     text: String,
     last: Option<TokenSerializationType>,
+    /// Whether `@layer` blocks are Tailwind's, whose rules are written without them.
+    tailwind_layers: bool,
 }
 
 impl Writer {
@@ -116,6 +126,23 @@ fn style_rule(parser: &mut Parser<'_>, first: Token<'_>, out: &mut Writer, depth
 
 fn at_rule(parser: &mut Parser<'_>, name: &str, out: &mut Writer, depth: usize) {
     let start = out.text.len();
+    if name == "layer" && out.tailwind_layers && depth < MAX_DEPTH {
+        // Its name, then its rules as the page's (`@layer base;`, a statement, says nothing).
+        while let Ok(token) = parser.next() {
+            match token {
+                Token::CurlyBracketBlock => {
+                    let _ = parser.parse_nested_block(|block| {
+                        rules(block, out, depth + 1);
+                        Ok::<(), ParseError<()>>(())
+                    });
+                    return;
+                }
+                Token::Semicolon => return,
+                _ => {}
+            }
+        }
+        return;
+    }
     let nested = GROUPING_RULES.contains(&name) || KEYFRAMES_RULES.contains(&name);
     if !(nested || name == "font-face") || depth >= MAX_DEPTH {
         skip_rule(parser);
@@ -338,6 +365,11 @@ fn mentions_script(text: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The cleaned text of a `<style>` block's CSS.
+    fn clean(css: &str) -> String {
+        clean_page(css, "")
+    }
+
     #[test]
     fn style_rules_keyframes_and_media_survive_as_tokens() {
         let css = "/* brand */\n.hero { background: linear-gradient(135deg, #0f766e 0%, #14b8a6 100%); }\n\
@@ -351,6 +383,21 @@ mod tests {
              @media (min-width: 768px){.hero h1{font-size:3rem !important;}}\
              body{font-family:\"Inter\", sans-serif;}"
         );
+    }
+
+    #[test]
+    fn a_tailwind_blocks_layers_are_tailwinds_and_its_directives_go() {
+        let plain = "@layer reset { p { margin: 0 } }";
+        let tailwind = "@tailwind base; @layer base; @layer components { .btn { @apply px-4; \
+                        color: red } @media (min-width: 768px) { .btn { color: blue } } }";
+        let cleaned = clean_page(plain, tailwind);
+        assert_eq!(
+            cleaned,
+            "@layer reset{p{margin:0;}}.btn{color:red;}\
+             @media (min-width: 768px){.btn{color:blue;}}",
+            "a `<style>`'s layer is a cascade layer; a Tailwind block's is not"
+        );
+        assert_eq!(clean(&cleaned), cleaned, "and it cleans to itself");
     }
 
     #[test]

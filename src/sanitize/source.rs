@@ -64,27 +64,31 @@ pub(super) fn read(document: &str) -> SourceDocument {
         // A `<frameset>` document has no body; there is nothing to keep from it.
         body_html: body.map(|body| body.inner_html()).unwrap_or_default(),
         theme: theme(&parsed),
-        css: css::clean(&own_css(&parsed)),
+        css: own_css(&parsed),
     }
 }
 
-/// The text of the page's `<style>` elements (those of CSS: not Tailwind's
-/// `type="text/tailwindcss"`), in document order. From a page this module's sanitizer wrote,
-/// only the part of its stylesheet between the page-CSS markers.
+/// The page's own CSS, cleaned: the text of its `<style>` elements of CSS, in document order,
+/// then that of its `<style type="text/tailwindcss">` ones (see [`css::clean_page`]), which
+/// the Play CDN puts after Tailwind's. From a page this module's sanitizer wrote, only the part
+/// of its stylesheet between the page-CSS markers.
 fn own_css(parsed: &Html) -> String {
-    let mut css = String::new();
+    let mut plain = String::new();
+    let mut tailwind = String::new();
     let styles = parsed
         .tree
         .root()
         .descendants()
         .filter_map(ElementRef::wrap)
-        .filter(|element| is_html_element(element, "style"))
-        .filter(|element| {
-            element
-                .attr("type")
-                .is_none_or(|kind| kind.trim().eq_ignore_ascii_case("text/css"))
-        });
+        .filter(|element| is_html_element(element, "style"));
     for style in styles {
+        let kind = style.attr("type").map(str::trim);
+        let css = match kind {
+            None => &mut plain,
+            Some(kind) if kind.eq_ignore_ascii_case("text/css") => &mut plain,
+            Some(kind) if kind.eq_ignore_ascii_case("text/tailwindcss") => &mut tailwind,
+            Some(_) => continue,
+        };
         let text: String = style.text().collect();
         let own = match text.split_once(PAGE_CSS_START) {
             Some((_, rest)) => rest.split(PAGE_CSS_END).next().unwrap_or_default(),
@@ -93,7 +97,7 @@ fn own_css(parsed: &Html) -> String {
         css.push_str(own);
         css.push('\n');
     }
-    css
+    css::clean_page(&plain, &tailwind)
 }
 
 /// The first Tailwind theme found: in a `<script>` that sets `tailwind.config` (the Play CDN

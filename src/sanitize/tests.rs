@@ -1204,10 +1204,12 @@ fn of_two_font_sizes_the_one_tailwind_v3_sorts_last_wins() {
 
 #[test]
 fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
+    // Its `<style>` blocks, then the plain CSS of its `text/tailwindcss` ones.
     let page = sanitize(
         "<html><head><style>.glass{backdrop-filter:blur(8px)} \
          .x{background:url(javascript:alert(1));color:red}</style>\
-         <style type=\"text/tailwindcss\">.btn{@apply px-4}</style></head>\
+         <style type=\"text/tailwindcss\">@tailwind base; @layer components { .card { padding: 1rem } } \
+         .btn{@apply px-4; color: blue}</style></head>\
          <body><p class=\"glass x p-4\">x</p><style>@keyframes up{to{opacity:1}}</style></body></html>",
     );
     let PageStyles::Inline(css) = styles_of(page.as_str()) else {
@@ -1215,7 +1217,7 @@ fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
     };
     let own = format!(
         "{PAGE_CSS_START}.glass{{backdrop-filter:blur(8px);}}.x{{color:red;}}\
-         @keyframes up{{to{{opacity:1;}}}}{PAGE_CSS_END}"
+         @keyframes up{{to{{opacity:1;}}}}.card{{padding:1rem;}}.btn{{color:blue;}}{PAGE_CSS_END}"
     );
     assert!(css.contains(&own), "{css}");
     let (before, after) = css.split_once(&own).unwrap();
@@ -1224,7 +1226,10 @@ fn a_pages_own_css_is_kept_cleaned_before_tailwinds() {
         "the page's CSS comes before the preflight"
     );
     assert!(after.contains(".p-4"), "and before the utilities");
-    assert!(!css.contains("@apply"), "Tailwind's own syntax is not CSS");
+    assert!(
+        !css.contains("@apply") && !css.contains("@layer"),
+        "Tailwind's own syntax is not CSS; the rules of a Tailwind layer are the page's"
+    );
     assert_eq!(sanitize(page.as_str()), page, "and it reads back the same");
 }
 

@@ -9,8 +9,7 @@ use livepage::store::StoreOptions;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, SseEvent, TestApp, backend_tests, body, deltas, last, read_events, spawn_app,
-    spawn_app_with,
+    Backend, SseEvent, TestApp, backend_tests, body, deltas, last, read_events, spawn_app_with,
 };
 
 /// A page as a model writes it: fenced, indented, with attributes, entities, characters of
@@ -158,6 +157,12 @@ fn push_segments(app: &TestApp, text: &str, cuts: &[usize], resumes: &[Resume]) 
     }
 }
 
+/// An app that serves pages as stored: without the report link, whose URL names the page, so
+/// that two pages of one document are the same bytes.
+async fn spawn(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |config| config.report_link = false).await
+}
+
 /// The published page of a completed stream, as a browser gets it.
 async fn published(app: &TestApp, events: &[SseEvent]) -> String {
     let completed = last(events);
@@ -236,7 +241,7 @@ async fn stored(app: &TestApp, events: &[SseEvent]) -> livepage::store::Generati
 
 backend_tests! {
     async fn a_page_cut_anywhere_and_continued_any_way_is_the_page_written_in_one_go(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let uncut = published_uncut(&app, PAGE).await;
         let mut runs = 0;
         for (place, cut) in cuts() {
@@ -264,7 +269,7 @@ backend_tests! {
     }
 
     async fn two_continuations_make_one_page_and_their_usage_adds_up(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let uncut = published_uncut(&app, PAGE).await;
         let before = app.mock.requests().len();
         let cuts = [at("Pão", 1), at("Rua de São", "Rua de Sã".len())];
@@ -312,7 +317,7 @@ backend_tests! {
     }
 
     async fn a_page_still_cut_after_the_last_continuation_is_truncated_and_not_saved(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let cuts = [at("Bread worth", 3), at("thirty-six", 6), at("Visit us", 0)];
         push_segments(&app, PAGE, &cuts, &[Resume { overlap: 30, ..Resume::default() }, Resume::default()]);
         let events = app.generate(&body("a bakery")).await;
@@ -343,7 +348,7 @@ backend_tests! {
     }
 
     async fn a_failure_in_a_continuation_ends_the_generation_and_keeps_what_was_written(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let cut = at("Naturally leavened", 0);
         app.mock.push(Script { content: Content::Deltas(vec![PAGE.into()]), cuts: vec![cut], ..Script::default() });
         app.mock.push(Script {
@@ -365,7 +370,7 @@ backend_tests! {
     }
 
     async fn a_continuation_is_retried_before_its_first_token_like_any_request(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let uncut = published_uncut(&app, PAGE).await;
         let cut = at("<section id=\"bread\"", 0);
         let segment = Script { content: Content::Deltas(vec![PAGE.into()]), cuts: vec![cut], ..Script::default() };
@@ -397,7 +402,7 @@ backend_tests! {
     }
 
     async fn a_continuation_with_nothing_left_to_write_finishes_the_page(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let uncut = published_uncut(&app, PAGE).await;
         // The limit falls on the very last character: the model has nothing to add.
         push_segments(&app, PAGE, &[PAGE.len()], &[Resume::default()]);
@@ -409,7 +414,7 @@ backend_tests! {
     }
 
     async fn the_demo_page_cut_twice_is_the_demo_page(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let prompt = "a portfolio for Zoë, a ceramicist in Lisbon — <bowls> & \"vases\"";
         let request = serde_json::json!({"email": "zoe@example.com", "prompt": prompt, "page_type": "portfolio", "theme": "elegant"});
         let page = demo_page(prompt, PageType::Portfolio, Theme::Elegant);
@@ -430,7 +435,7 @@ backend_tests! {
     }
 
     async fn a_client_resuming_across_a_seam_gets_the_rest_of_the_page_once(backend: Backend) {
-        let app = spawn_app(backend).await;
+        let app = spawn(backend).await;
         let cut = PAGE.find("Broa de milho").unwrap();
         push_segments(&app, PAGE, &[cut], &[Resume { preamble: Some(PREAMBLE.into()), fence: true, overlap: 90 }]);
         let events = app.generate(&body("a bakery")).await;
