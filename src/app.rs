@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -20,9 +19,11 @@ use url::Url;
 
 use crate::cluster::{Cluster, Notice, Retention};
 use crate::config::Config;
+use crate::descriptors::{self, Budget, Descriptors};
 use crate::generation::{GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
 use crate::http::page_cache::PageCache;
+use crate::http::server::{self, Timeouts};
 use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
@@ -54,6 +55,9 @@ pub struct Application {
     /// `/metrics` on a listener of its own (`LIVEPAGE_METRICS_ADDR`), so it is never public.
     metrics_listener: Option<TcpListener>,
     state: AppState,
+    /// The descriptor budget: the accept loops count connections in it, the registry
+    /// generations.
+    descriptors: Arc<Descriptors>,
     /// The in-process demo model, when there is no API key.
     demo_upstream: Option<JoinHandle<()>>,
     /// Stops the background view-count flusher (which flushes once more on its way out).
@@ -110,6 +114,7 @@ impl Application {
 
         let sanitizer = SanitizerPool::new(Sanitizer::new(config.styles))
             .context("starting the sanitizer threads")?;
+        let limit = descriptors::raise_limit();
         let cluster = match &config.redis_url {
             Some(url) => {
                 let retention = Retention {
@@ -120,6 +125,7 @@ impl Application {
             }
             None => None,
         };
+        let descriptors = descriptor_budget(&config, limit)?;
         let generations = Generations::new(
             store.clone(),
             upstream,
@@ -127,6 +133,7 @@ impl Application {
             GenerationSettings::from_config(&config),
             metrics.generation.clone(),
             cluster.clone(),
+            Arc::clone(&descriptors),
         );
         let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
         if config.report_link {
@@ -193,6 +200,7 @@ impl Application {
         });
         Ok(Self {
             sweeper,
+            descriptors,
             listener,
             metrics_listener,
             state,
@@ -227,12 +235,17 @@ impl Application {
             listener,
             metrics_listener,
             state,
+            descriptors,
             demo_upstream,
             stop_flusher,
             flusher,
             notice_listener,
             sweeper,
         } = self;
+        let timeouts = Timeouts {
+            header_read: state.config.header_read_timeout,
+            idle: state.config.idle_connection_timeout,
+        };
         let generations = Arc::clone(&state.generations);
         let grace = state.config.shutdown_grace;
         let router = http::router(state.clone());
@@ -240,23 +253,18 @@ impl Application {
         let metrics_server = match metrics_listener {
             Some(listener) => {
                 tracing::info!(addr = %listener.local_addr()?, "serving metrics");
-                Some(serve_metrics(listener, state.clone(), stop_metrics.clone()))
+                Some(tokio::spawn(server::serve(
+                    listener,
+                    http::metrics_router(state.clone()),
+                    timeouts,
+                    Arc::clone(&descriptors),
+                    stop_metrics.clone().cancelled_owned(),
+                )))
             }
             None => None,
         };
         tracing::info!(addr = %listener.local_addr()?, "listening");
-        // Without TCP_NODELAY a delta written while the previous one awaits its (delayed)
-        // acknowledgement is held back by Nagle's algorithm, up to 40 ms on Linux.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        server::serve(listener, router, timeouts, descriptors, async move {
             shutdown.await;
             tracing::info!(
                 grace_secs = grace.as_secs(),
@@ -265,8 +273,7 @@ impl Application {
             // The server keeps serving meanwhile, so running streams reach their end.
             generations.shutdown(grace).await;
         })
-        .await
-        .context("serving HTTP")?;
+        .await;
 
         // Metrics stayed available through the drain; now they have nothing left to tell.
         stop_metrics.cancel();
@@ -297,20 +304,41 @@ impl Application {
     }
 }
 
-/// Serves `/metrics` on its own listener until `stop` is cancelled.
-fn serve_metrics(
-    listener: TcpListener,
-    state: AppState,
-    stop: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let served = axum::serve(listener, http::metrics_router(state))
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "serving metrics failed");
-        }
-    })
+/// The descriptor budget under `limit`, from what is open now (the database, Redis, the
+/// listeners) and what the pools may still open; start-up fails when the reserve leaves no room
+/// for a single stream.
+fn descriptor_budget(config: &Config, limit: u64) -> anyhow::Result<Arc<Descriptors>> {
+    // Where /proc cannot say, a generous guess at what a started process holds.
+    let open = descriptors::count_open().unwrap_or(64);
+    let fixed = open
+        + u64::from(config.db_max_connections) * descriptors::PER_DATABASE_CONNECTION
+        + descriptors::UPSTREAM_IDLE_POOL as u64;
+    let budget = Budget {
+        limit,
+        fixed,
+        reserve: u64::from(config.fd_reserve),
+        max_upstream: u64::from(config.max_concurrent),
+        // The demo model is served in this process: both ends of its connections are here.
+        per_upstream: if config.demo_mode() { 2 } else { 1 },
+    };
+    // One stream: its client connection and its upstream connection.
+    let stream = 1 + budget.per_upstream;
+    if fixed + budget.reserve + stream > limit {
+        anyhow::bail!(
+            "LIVEPAGE_FD_RESERVE: {} descriptors in reserve, with the {fixed} the process holds \
+             or may open for its database and upstream pools, leave no room for a stream under \
+             the open-file limit (RLIMIT_NOFILE) of {limit}",
+            budget.reserve
+        );
+    }
+    tracing::info!(
+        limit,
+        fixed,
+        reserve = budget.reserve,
+        "descriptor budget: at most about {} streams",
+        (limit - fixed - budget.reserve) / stream
+    );
+    Ok(Descriptors::new(budget))
 }
 
 /// Serves the mock upstream on its own loopback port, as the demo model.

@@ -166,6 +166,24 @@ pub struct Config {
     )]
     pub max_queued: u32,
 
+    /// Open files (descriptors) kept free for the work already accepted: a new generation is
+    /// refused with `503 overloaded` when what it needs would leave fewer.
+    #[arg(
+        long,
+        env = "LIVEPAGE_FD_RESERVE",
+        value_name = "LIVEPAGE_FD_RESERVE",
+        default_value_t = 256
+    )]
+    pub fd_reserve: u32,
+
+    /// Longest a client may take to send a request head; the connection is closed after it.
+    #[arg(long, env = "LIVEPAGE_HEADER_READ_TIMEOUT", value_name = "LIVEPAGE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    #[arg(long, env = "LIVEPAGE_IDLE_CONNECTION_TIMEOUT", value_name = "LIVEPAGE_IDLE_CONNECTION_TIMEOUT", default_value = "60s", value_parser = parse_positive_duration)]
+    pub idle_connection_timeout: Duration,
+
     /// Interval of SSE keep-alive comments while a stream is idle.
     #[arg(long, env = "LIVEPAGE_KEEPALIVE", value_name = "LIVEPAGE_KEEPALIVE", default_value = "15s", value_parser = parse_duration)]
     pub keepalive: Duration,
@@ -340,6 +358,14 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m)"))
 }
 
+/// A duration above zero: a timeout of nothing would close every connection at once.
+fn parse_positive_duration(raw: &str) -> Result<Duration, String> {
+    match parse_duration(raw)? {
+        Duration::ZERO => Err("must be longer than zero".into()),
+        duration => Ok(duration),
+    }
+}
+
 fn parse_styles(raw: &str) -> Result<Styles, String> {
     [Styles::Compiled, Styles::Cdn]
         .into_iter()
@@ -384,6 +410,28 @@ mod tests {
                 .to_string();
             assert!(err.contains("LIVEPAGE_MAX_CONTINUATIONS"), "{err}");
         }
+    }
+
+    #[test]
+    fn connection_timeouts_and_the_descriptor_reserve_have_defaults_and_name_bad_values() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_connection_timeout, Duration::from_secs(60));
+        assert_eq!(config.fd_reserve, 256);
+        for (flag, variable) in [
+            ("--header-read-timeout", "LIVEPAGE_HEADER_READ_TIMEOUT"),
+            (
+                "--idle-connection-timeout",
+                "LIVEPAGE_IDLE_CONNECTION_TIMEOUT",
+            ),
+        ] {
+            for bad in ["0s", "soon"] {
+                let err = parse(&[&format!("{flag}={bad}")]).unwrap_err().to_string();
+                assert!(err.contains(variable), "{err}");
+            }
+        }
+        let err = parse(&["--fd-reserve=-1"]).unwrap_err().to_string();
+        assert!(err.contains("LIVEPAGE_FD_RESERVE"), "{err}");
     }
 
     #[test]

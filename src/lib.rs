@@ -13,6 +13,8 @@
 //! - [`store`]: pages and generations in SQLite or PostgreSQL, behind one [`store::Store`].
 //! - [`views`]: batched page view counting.
 //! - [`metrics`]: operational metrics (Prometheus), one registry per application.
+//! - [`descriptors`]: the open-file limit, and the budget that keeps a reserve of descriptors so
+//!   that every accepted generation can save.
 //! - [`domain`]: values from outside, parsed once (`Email`, `Prompt`, `PageType`, …).
 //! - [`cli`]: the command-line client (`generate`, `follow`, and `pages`, `publish`, `unpublish`,
 //!   `delete` with the user's owner key), and the command line itself.
@@ -21,6 +23,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod descriptors;
 pub mod domain;
 pub mod generation;
 pub mod http;

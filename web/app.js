@@ -450,6 +450,7 @@ const FAILURES = {
   stream_unavailable: "The live stream is briefly unavailable on this server. Reconnect to pick it up where you left it.",
   internal: "Something went wrong on LivePage's side.",
   queue_full: "LivePage is very busy right now. Please try again in a few seconds.",
+  overloaded: "LivePage is serving as many pages as it can right now. Please try again in a few seconds.",
   shutting_down: "LivePage is restarting. Please try again in a moment.",
   network: "LivePage's server could not be reached. Check your connection and try again.",
   connection_lost: "The connection to LivePage was lost. The page is still being written on the server: reconnect to pick it up where you left it.",

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::descriptors::Descriptors;
 use crate::domain::{GenerateBody, GenerationRequest};
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
@@ -118,6 +119,9 @@ pub enum StartError {
     QueueFull,
     /// The server is shutting down.
     ShuttingDown,
+    /// What a new generation needs (its upstream connection) would leave fewer free
+    /// descriptors than the reserve kept for the generations already accepted.
+    Overloaded,
     /// The idempotency key was used before with a different request body.
     KeyReused,
 }
@@ -193,6 +197,9 @@ pub struct Generations {
     by_key: Mutex<HashMap<String, Remembered>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
+    /// The process's descriptor budget: each task holds a slot of it while it runs, and a
+    /// generation that would eat into the reserve is refused before it starts.
+    descriptors: Arc<Descriptors>,
     /// Cleared on shutdown: new generations are refused.
     accepting: AtomicBool,
     /// Cancelled when shutdown begins: streams that follow generations this instance does
@@ -214,8 +221,10 @@ impl Generations {
         settings: GenerationSettings,
         metrics: GenerationMetrics,
         cluster: Option<Arc<Cluster>>,
+        descriptors: Arc<Descriptors>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            descriptors,
             instance: cluster.as_ref().map_or_else(Uuid::new_v4, |c| c.instance()),
             cluster,
             stopping: CancellationToken::new(),
@@ -316,6 +325,9 @@ impl Generations {
         {
             return Err(StartError::QueueFull);
         }
+        let Some(descriptors) = self.descriptors.admit_generation() else {
+            return Err(StartError::Overloaded);
+        };
         let id = Uuid::now_v7();
         let generation = Arc::new(Generation {
             id,
@@ -345,6 +357,7 @@ impl Generations {
         self.tasks.spawn(
             async move {
                 run::Run::new(&registry, &handle, &request).execute().await;
+                drop(descriptors);
                 registry.forget_later(handle.id);
             }
             .instrument(span),

@@ -68,6 +68,10 @@ pub enum ApiError {
     /// 503: every upstream slot is busy and the queue is full.
     #[error("too many generations are waiting; try again shortly")]
     QueueFull { retry_after: Duration },
+    /// 503: the open files (descriptors) a new generation needs would leave too few for the
+    /// generations already accepted to save their pages.
+    #[error("the server is at its limit of open connections; try again shortly")]
+    Overloaded { retry_after: Duration },
     /// 503: the server is shutting down.
     #[error("the server is shutting down; try again shortly")]
     ShuttingDown,
@@ -96,9 +100,10 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::QueueFull { .. } | Self::ShuttingDown | Self::StorageUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::QueueFull { .. }
+            | Self::Overloaded { .. }
+            | Self::ShuttingDown
+            | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +126,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::Gone(_) => "gone",
             Self::QueueFull { .. } => "queue_full",
+            Self::Overloaded { .. } => "overloaded",
             Self::ShuttingDown => "shutting_down",
             Self::StorageUnavailable(_) => "storage_unavailable",
             Self::Internal(_) => "internal",
@@ -137,9 +143,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::QueueFull { retry_after } | Self::RateLimited { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::QueueFull { retry_after }
+            | Self::Overloaded { retry_after }
+            | Self::RateLimited { retry_after, .. } => Some(*retry_after),
             Self::ShuttingDown | Self::StorageUnavailable(_) => Some(Duration::from_secs(5)),
             _ => None,
         }

@@ -66,6 +66,9 @@ fn start_error(err: StartError) -> ApiError {
         StartError::QueueFull => ApiError::QueueFull {
             retry_after: Duration::from_secs(10),
         },
+        StartError::Overloaded => ApiError::Overloaded {
+            retry_after: Duration::from_secs(10),
+        },
         StartError::ShuttingDown => ApiError::ShuttingDown,
         StartError::KeyReused => ApiError::IdempotencyKeyReused,
     }

@@ -14,6 +14,7 @@ pub mod page_cache;
 mod pages;
 mod reports;
 mod security;
+pub mod server;
 pub mod sse;
 mod system;
 mod telemetry;

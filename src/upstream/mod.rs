@@ -137,6 +137,8 @@ impl UpstreamClient {
             .default_headers(headers)
             .connect_timeout(settings.connect_timeout)
             .tcp_nodelay(true)
+            // Bounded, so that the descriptor budget can count the idle ones.
+            .pool_max_idle_per_host(crate::descriptors::UPSTREAM_IDLE_POOL)
             .user_agent(concat!("livepage/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let endpoint = settings

@@ -68,6 +68,9 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
         ("LIVEPAGE_MAX_CONCURRENT", "0"),
         ("LIVEPAGE_MAX_CONTINUATIONS", "11"),
         ("LIVEPAGE_MAX_CONTINUATIONS", "many"),
+        ("LIVEPAGE_HEADER_READ_TIMEOUT", "0s"),
+        ("LIVEPAGE_IDLE_CONNECTION_TIMEOUT", "forever"),
+        ("LIVEPAGE_FD_RESERVE", "-5"),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
             .env_clear()

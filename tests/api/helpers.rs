@@ -335,16 +335,33 @@ pub fn outline(events: &[SseEvent]) -> Vec<String> {
 pub struct ServerProcess {
     pub child: tokio::process::Child,
     pub address: SocketAddr,
-    /// The rest of its stdout, one JSON log line each.
-    #[allow(dead_code)]
-    pub logs: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// The rest of its stdout, one JSON log line each, until [`collect_logs`](Self::collect_logs).
+    logs: Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
 }
 
 impl ServerProcess {
     /// Starts the binary with `env` on an ephemeral port and waits for its `listening` line.
     pub async fn start(env: &[(&str, &str)]) -> ServerProcess {
+        Self::start_with(env, None).await
+    }
+
+    /// [`start`](Self::start), under an open-file limit (soft and hard `RLIMIT_NOFILE`) of
+    /// `open_files`: the process can raise it no further.
+    pub async fn start_with_open_files(env: &[(&str, &str)], open_files: u64) -> ServerProcess {
+        Self::start_with(env, Some(open_files)).await
+    }
+
+    async fn start_with(env: &[(&str, &str)], open_files: Option<u64>) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"));
+        if let Some(limit) = open_files {
+            // SAFETY: between fork and exec only setrlimit(2) runs, which is async-signal-safe
+            // and allocates nothing.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
+        }
+        let mut child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("LIVEPAGE_ADDR", "127.0.0.1:0")
@@ -376,8 +393,21 @@ impl ServerProcess {
         ServerProcess {
             child,
             address,
-            logs,
+            logs: Some(logs),
         }
+    }
+
+    /// Reads the rest of the log as it comes, so that the process never blocks on a full pipe;
+    /// the task gives its lines once the process has exited.
+    pub fn collect_logs(&mut self) -> JoinHandle<Vec<String>> {
+        let mut lines = self.logs.take().expect("the log is collected once");
+        tokio::spawn(async move {
+            let mut all = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                all.push(line);
+            }
+            all
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -9,6 +9,7 @@ mod cluster;
 mod continuation;
 mod generate;
 mod lifecycle;
+mod load;
 mod ops;
 mod ownership;
 mod pages;
