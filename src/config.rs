@@ -274,18 +274,25 @@ pub struct Config {
 }
 
 impl Config {
-    /// The configuration from the environment and the command line (flags win).
-    pub fn from_env_and_args() -> Result<Self, clap::Error> {
-        Self::try_parse().map(Self::normalized)
-    }
-
     /// The configuration from the environment alone (no command-line flags).
     pub fn from_env() -> Result<Self, clap::Error> {
         Self::try_parse_from(["livepage"]).map(Self::normalized)
     }
 
-    /// An empty secret means "unset", as `OPENROUTER_API_KEY=` in a compose file or `.env` does.
-    fn normalized(mut self) -> Self {
+    /// Every setting at its default, whatever the environment holds: for tests and tools,
+    /// which must not pick up the developer's `DATABASE_URL` or `OPENROUTER_API_KEY`.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Self::command().mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["livepage"])
+            .expect("every setting has a default");
+        Self::from_arg_matches(&matches).expect("the defaults are valid")
+    }
+
+    /// An empty secret means "unset", as `OPENROUTER_API_KEY=` in a compose file or `.env` does:
+    /// an empty `ADMIN_TOKEN` must not open the admin API to an empty bearer token.
+    pub(crate) fn normalized(mut self) -> Self {
         let present = |secret: &SecretString| !secret.expose_secret().is_empty();
         self.openrouter_api_key = self.openrouter_api_key.filter(present);
         self.admin_token = self.admin_token.filter(present);

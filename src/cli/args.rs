@@ -241,8 +241,8 @@ impl Invocation {
         let cli = Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut Cli::command()))?;
         Ok(match cli.command {
             Some(Command::Client(client)) => Self::Client(client),
-            Some(Command::Serve(config)) => Self::Serve(config),
-            None => Self::Serve(Box::new(cli.server)),
+            Some(Command::Serve(config)) => Self::Serve(Box::new(config.normalized())),
+            None => Self::Serve(Box::new(cli.server.normalized())),
         })
     }
 }

@@ -111,3 +111,36 @@ async fn the_database_password_never_appears_in_a_start_up_error() {
     assert!(all.contains("DATABASE_URL"), "{all}");
     assert!(!all.contains("hunter2-secret"), "{all}");
 }
+
+/// `ADMIN_TOKEN=` and `OPENROUTER_API_KEY=`, as a compose file or `.env` leaves them, mean
+/// "unset": no admin API (an empty bearer token must not open it) and demo mode.
+#[tokio::test]
+async fn empty_secrets_count_as_unset() {
+    let database = FreshDatabase::create(&Backend::Sqlite).await;
+    let server = ServerProcess::start(&[
+        ("DATABASE_URL", database.url()),
+        ("ADMIN_TOKEN", ""),
+        ("OPENROUTER_API_KEY", ""),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    for authorization in [None, Some("Bearer "), Some("Bearer")] {
+        let mut request = client.get(server.url("/api/admin/stats"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 404, "with {authorization:?}");
+    }
+    let ready: serde_json::Value = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["demo_mode"], true, "{ready}");
+    drop(server);
+    database.cleanup().await;
+}

@@ -94,7 +94,7 @@ pub struct TestApp {
 
 /// Settings for tests: fast retries and timeouts, quick flushes, the mock as upstream.
 pub fn test_config(database_url: &str, mock_url: &str) -> Config {
-    let mut config = Config::from_env().expect("the default configuration parses");
+    let mut config = Config::defaults();
     config.database_url = database_url.to_owned();
     config.redis_url = None;
     config.openrouter_base_url = mock_url.parse().expect("mock URL");
