@@ -7,6 +7,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The longest prompt we accept, in characters. Long enough for a detailed brief, short enough
 /// that the system prompt and the page still fit comfortably in any model's context.
@@ -121,7 +122,7 @@ macro_rules! options {
         { $($variant:ident => $text:literal: $describe:literal),+ $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 
@@ -189,7 +190,7 @@ options! {
 }
 
 /// An upstream model slug such as `anthropic/claude-sonnet-4.5`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
 pub struct Model(String);
 
@@ -231,7 +232,7 @@ impl fmt::Display for Model {
 
 /// Tokens and cost of one generation, as the upstream reported them: added up over its requests
 /// when the page took more than one (continuations).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -255,14 +256,120 @@ impl std::ops::Add for Usage {
     }
 }
 
+/// Why a generation failed: the stable `code` of its `error` event (documented in the README),
+/// stored with the generation and shown by `GET /api/generations/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Every attempt failed before the first token and the fallback page is off.
+    UpstreamUnavailable,
+    /// The upstream refused the request (400/401/402/403) and the fallback page is off.
+    UpstreamRejected,
+    /// The model reported an error mid-stream.
+    UpstreamError,
+    /// The connection to the upstream dropped mid-stream.
+    UpstreamDisconnected,
+    /// The upstream sent something that is not a chunk.
+    UpstreamProtocol,
+    /// No token within the first-token timeout.
+    UpstreamTimeout,
+    /// No chunk within the idle timeout, mid-stream.
+    UpstreamStalled,
+    /// The model stopped at its length limit, and was still cut off after the last
+    /// continuation allowed: the page would be cut off.
+    Truncated,
+    /// The model finished without writing anything.
+    EmptyOutput,
+    /// The whole generation took longer than allowed.
+    GenerationTimeout,
+    /// The page could not be saved.
+    StorageUnavailable,
+    /// Cancelled on request.
+    Cancelled,
+    /// The server shut down before the generation finished.
+    Shutdown,
+    /// The instance running the generation stopped (its lease in Redis lapsed) before finishing.
+    InstanceLost,
+    /// This instance cannot follow the generation: Redis, which carries its events between
+    /// instances, does not answer. Sent without an id, so a client resumes where it was.
+    StreamUnavailable,
+    /// A bug on our side; details are in the log.
+    Internal,
+}
+
+impl ErrorCode {
+    const ALL: [ErrorCode; 16] = [
+        Self::UpstreamUnavailable,
+        Self::UpstreamRejected,
+        Self::UpstreamError,
+        Self::UpstreamDisconnected,
+        Self::UpstreamProtocol,
+        Self::UpstreamTimeout,
+        Self::UpstreamStalled,
+        Self::Truncated,
+        Self::EmptyOutput,
+        Self::GenerationTimeout,
+        Self::StorageUnavailable,
+        Self::Cancelled,
+        Self::Shutdown,
+        Self::InstanceLost,
+        Self::StreamUnavailable,
+        Self::Internal,
+    ];
+
+    /// The code with this name (as stored on a generation row).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamRejected => "upstream_rejected",
+            Self::UpstreamError => "upstream_error",
+            Self::UpstreamDisconnected => "upstream_disconnected",
+            Self::UpstreamProtocol => "upstream_protocol",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamStalled => "upstream_stalled",
+            Self::Truncated => "truncated",
+            Self::EmptyOutput => "empty_output",
+            Self::GenerationTimeout => "generation_timeout",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::Cancelled => "cancelled",
+            Self::Shutdown => "shutdown",
+            Self::InstanceLost => "instance_lost",
+            Self::StreamUnavailable => "stream_unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Whether trying the same request again may succeed.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Self::UpstreamRejected | Self::Cancelled)
+    }
+}
+
 /// The body of `POST /api/generate` as it arrives: every field optional, so that a missing field
 /// gets the same clear, field-named error as a bad one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize, ToSchema)]
 pub struct GenerateBody {
+    /// Whose page it is (required); never shown by the API.
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: Option<String>,
+    /// What the page should be (required), at most 4,000 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        example = "a landing page for my bakery"
+    )]
     pub prompt: Option<String>,
+    /// One of `GET /api/options`' page types; `landing` when left out.
+    #[schema(value_type = Option<PageType>)]
     pub page_type: Option<String>,
+    /// One of `GET /api/options`' themes; `modern` when left out.
+    #[schema(value_type = Option<Theme>)]
     pub theme: Option<String>,
+    /// One of `GET /api/options`' models; the default model when left out.
     pub model: Option<String>,
     /// Ask for `preview` events (the sanitized document so far) while generating.
     #[serde(default)]
@@ -388,7 +495,7 @@ impl fmt::Debug for OwnerHash {
 }
 
 /// Why a visitor reports a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportReason {
     Phishing,
@@ -442,10 +549,16 @@ pub const MAX_REPORT_DETAILS_CHARS: usize = 2_000;
 pub const MAX_REPORT_CONTACT_CHARS: usize = 254;
 
 /// The body of `POST /api/pages/{id}/reports` as it arrives.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ReportBody {
+    /// Why the page is reported (required).
+    #[schema(value_type = Option<ReportReason>)]
     pub reason: Option<String>,
+    /// What is wrong, at most 2,000 characters.
+    #[schema(max_length = 2000)]
     pub details: Option<String>,
+    /// How to reach the reporter, at most 254 characters.
+    #[schema(max_length = 254)]
     pub contact: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! The client's view of the event stream (DESIGN.md §3).
+//! The client's view of the event stream (docs/ARCHITECTURE.md, "The event protocol").
 //!
 //! Each SSE frame is parsed once into a [`Received`]: its id (for resuming), its name, its JSON
 //! data kept whole (for `--json`, which passes on every field, even ones this client does not

@@ -3,8 +3,9 @@
 //! A [`Follower`] opens the stream — the `POST /api/generate` response itself, or
 //! `GET /api/generations/{id}/events` — and hands out each event once. When the connection
 //! drops before the terminal event it reconnects with the last id it saw as `Last-Event-ID`, and
-//! the server resumes exactly after it (DESIGN.md §1). Events whose id is not past the last one
-//! are skipped, so a server that replays more than asked never duplicates output.
+//! the server resumes exactly after it (docs/ARCHITECTURE.md, "A generation, start to end").
+//! Events whose id is not past the last one are skipped, so a server that replays more than
+//! asked never duplicates output.
 //!
 //! Reconnects wait the server's `retry:` hint, doubling with each failed attempt (with jitter,
 //! so that many clients cut off together do not come back together), and give up after

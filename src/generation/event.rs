@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::domain::ErrorCode;
 use crate::domain::Usage;
 
 /// One thing that happened to a generation.
@@ -66,7 +68,7 @@ pub enum DecodeError {
     Data(#[source] serde_json::Error),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Started {
     pub generation_id: Uuid,
     pub model: String,
@@ -77,7 +79,7 @@ pub struct Started {
 }
 
 /// The stages a generation goes through, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Queued,
@@ -90,7 +92,7 @@ pub enum Stage {
     Saving,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     pub stage: Stage,
     /// Generations ahead of this one, while queued.
@@ -111,17 +113,17 @@ pub struct Progress {
     pub segment: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Delta {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Preview {
     pub html: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Completed {
     pub page_id: Uuid,
     pub live_url: String,
@@ -141,102 +143,10 @@ fn one_segment() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Failed {
     pub code: ErrorCode,
     pub message: String,
     /// Whether the same request may succeed if tried again.
     pub retryable: bool,
-}
-
-/// Stable codes of `error` events (documented in the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// Every attempt failed before the first token and the fallback page is off.
-    UpstreamUnavailable,
-    /// The upstream refused the request (400/401/402/403) and the fallback page is off.
-    UpstreamRejected,
-    /// The model reported an error mid-stream.
-    UpstreamError,
-    /// The connection to the upstream dropped mid-stream.
-    UpstreamDisconnected,
-    /// The upstream sent something that is not a chunk.
-    UpstreamProtocol,
-    /// No token within the first-token timeout.
-    UpstreamTimeout,
-    /// No chunk within the idle timeout, mid-stream.
-    UpstreamStalled,
-    /// The model stopped at its length limit, and was still cut off after the last
-    /// continuation allowed: the page would be cut off.
-    Truncated,
-    /// The model finished without writing anything.
-    EmptyOutput,
-    /// The whole generation took longer than allowed.
-    GenerationTimeout,
-    /// The page could not be saved.
-    StorageUnavailable,
-    /// Cancelled on request.
-    Cancelled,
-    /// The server shut down before the generation finished.
-    Shutdown,
-    /// The instance running the generation stopped (its lease in Redis lapsed) before finishing.
-    InstanceLost,
-    /// This instance cannot follow the generation: Redis, which carries its events between
-    /// instances, does not answer. Sent without an id, so a client resumes where it was.
-    StreamUnavailable,
-    /// A bug on our side; details are in the log.
-    Internal,
-}
-
-impl ErrorCode {
-    const ALL: [ErrorCode; 16] = [
-        Self::UpstreamUnavailable,
-        Self::UpstreamRejected,
-        Self::UpstreamError,
-        Self::UpstreamDisconnected,
-        Self::UpstreamProtocol,
-        Self::UpstreamTimeout,
-        Self::UpstreamStalled,
-        Self::Truncated,
-        Self::EmptyOutput,
-        Self::GenerationTimeout,
-        Self::StorageUnavailable,
-        Self::Cancelled,
-        Self::Shutdown,
-        Self::InstanceLost,
-        Self::StreamUnavailable,
-        Self::Internal,
-    ];
-
-    /// The code with this name (as stored on a generation row).
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|code| code.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::UpstreamRejected => "upstream_rejected",
-            Self::UpstreamError => "upstream_error",
-            Self::UpstreamDisconnected => "upstream_disconnected",
-            Self::UpstreamProtocol => "upstream_protocol",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::UpstreamStalled => "upstream_stalled",
-            Self::Truncated => "truncated",
-            Self::EmptyOutput => "empty_output",
-            Self::GenerationTimeout => "generation_timeout",
-            Self::StorageUnavailable => "storage_unavailable",
-            Self::Cancelled => "cancelled",
-            Self::Shutdown => "shutdown",
-            Self::InstanceLost => "instance_lost",
-            Self::StreamUnavailable => "stream_unavailable",
-            Self::Internal => "internal",
-        }
-    }
-
-    /// Whether trying the same request again may succeed.
-    pub fn is_retryable(self) -> bool {
-        !matches!(self, Self::UpstreamRejected | Self::Cancelled)
-    }
 }

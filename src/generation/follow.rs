@@ -293,9 +293,7 @@ impl Generations {
             let unavailable = match self.store.generation(record.id).await {
                 Ok(latest) => match latest.status {
                     Status::Running => None,
-                    Status::Cancelled
-                        if latest.error_code.as_deref() == Some(ErrorCode::Cancelled.as_str()) =>
-                    {
+                    Status::Cancelled if latest.error_code == Some(ErrorCode::Cancelled) => {
                         return Ok(latest);
                     }
                     _ => return Err(CancelError::Finished),
@@ -326,7 +324,7 @@ impl Generations {
                 return Ok(0);
             }
             let lost = Abandoned {
-                code: ErrorCode::InstanceLost.as_str(),
+                code: ErrorCode::InstanceLost,
                 message: INSTANCE_LOST,
                 final_seq: None,
             };
@@ -395,7 +393,7 @@ impl Generations {
         };
         tracing::warn!(generation_id = %id, "the instance running the generation is gone");
         let lost = Abandoned {
-            code: ErrorCode::InstanceLost.as_str(),
+            code: ErrorCode::InstanceLost,
             message: INSTANCE_LOST,
             final_seq: Some(seq),
         };
@@ -579,7 +577,7 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
                 live_url: settings.live_url(page_id),
                 title: page.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
                 usage: record.usage.unwrap_or_default(),
-                fallback: page.is_some_and(|p| p.meta_data["fallback"] == true),
+                fallback: page.is_some_and(|p| p.meta_data.fallback),
                 duration_ms: record
                     .duration_ms
                     .and_then(|ms| u64::try_from(ms).ok())
@@ -596,11 +594,7 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
             retryable: true,
         }),
         _ => {
-            let code = record
-                .error_code
-                .as_deref()
-                .and_then(ErrorCode::parse)
-                .unwrap_or(ErrorCode::Internal);
+            let code = record.error_code.unwrap_or(ErrorCode::Internal);
             Event::Error(Failed {
                 code,
                 message: record

@@ -1,4 +1,5 @@
-//! One generation from queue to saved page: the pipeline of DESIGN §1.
+//! One generation from queue to saved page: the pipeline of
+//! docs/ARCHITECTURE.md, "A generation, start to end".
 //!
 //! [`Run::execute`] drives the stages and turns every way of ending into exactly one terminal
 //! event: `completed` (only after the page is committed) or `error`. Upstream failures before
@@ -27,7 +28,7 @@ use super::{Generation, Generations, fallback, prompt};
 use crate::domain::{GenerationRequest, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
 use crate::sanitize::Sanitizer;
-use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, StoreError};
+use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, PageMeta, StoreError};
 use crate::upstream::{ChatRequest, Chunk, ChunkStream, Continuation, Finish, UpstreamError};
 
 /// Typical size of a generated page; the progress estimate approaches 90% around it.
@@ -304,14 +305,13 @@ impl<'a> Run<'a> {
         let fallback = fallback_reason.is_some();
         let usage = self.usage().unwrap_or_default();
         let duration_ms = self.elapsed_ms();
-        let meta_data = serde_json::json!({
-            "generation_id": self.generation.id,
-            "model": self.generation.model,
-            "fallback": fallback,
-            "usage": usage,
-            // How the page gets its styles; its Content-Security-Policy follows the document.
-            "styles": self.registry.sanitizer.sanitizer().styles().as_str(),
-        });
+        let meta_data = PageMeta {
+            generation_id: Some(self.generation.id),
+            model: Some(self.generation.model.clone()),
+            fallback,
+            usage: Some(usage),
+            styles: Some(self.registry.sanitizer.sanitizer().styles()),
+        };
         let page = NewPage {
             id: page_id,
             html: &html,
@@ -765,7 +765,7 @@ impl<'a> Run<'a> {
     ) -> Outcome<'f> {
         Outcome {
             status,
-            error_code: failure.map(|f| f.code.as_str()),
+            error_code: failure.map(|f| f.code),
             error_message: failure.map(|f| f.message.as_str()),
             usage: self.usage(),
             segments: self.segments,

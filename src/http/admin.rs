@@ -19,22 +19,22 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, JsonBody, Query};
+use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::generations::parse_id;
 use crate::domain::Invalid;
 use crate::store::{
-    ModerationTotals, PageStatus, ReportRecord, Resolution, Resolved, StoreError, TopPage,
-    WindowStats,
+    ModerationTotals, PageStatus, ReportRecord, Resolution, Resolved, TopPage, WindowStats,
 };
 
 /// How many of the most viewed pages the stats list.
 const TOP_PAGES: u32 = 10;
 
 /// The body of `GET /api/admin/stats`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminStats {
     #[serde(with = "time::serde::rfc3339")]
     generated_at: OffsetDateTime,
@@ -50,7 +50,7 @@ pub struct AdminStats {
     moderation: ModerationTotals,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TopPageView {
     id: Uuid,
     title: String,
@@ -59,6 +59,19 @@ struct TopPageView {
 }
 
 /// `GET /api/admin/stats`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/stats",
+    operation_id = "admin_stats",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "What the service did and what it cost", body = AdminStats),
+        (status = 401, description = "Not the admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "The admin API is off (no `ADMIN_TOKEN`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -102,22 +115,29 @@ const DEFAULT_REPORTS_LIMIT: u32 = 50;
 /// The longest takedown reason, in characters.
 const MAX_TAKEDOWN_REASON_CHARS: usize = 1_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportsParams {
+    /// `open` (the default) or `resolved`.
+    #[param(example = "open")]
     status: Option<String>,
+    /// How many, from 1 to 100 (50 by default).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_before` of the previous batch.
+    #[param(value_type = Option<Uuid>)]
     before: Option<String>,
 }
 
 /// The body of `GET /api/admin/reports`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Reports {
     reports: Vec<ReportView>,
     /// Pass as `before` to get the next (older) batch; `null` at the end.
     next_before: Option<Uuid>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ReportView {
     #[serde(flatten)]
     record: ReportRecord,
@@ -126,6 +146,21 @@ struct ReportView {
 
 /// `GET /api/admin/reports?status=open|resolved&limit=…&before=…`: reports, newest first
 /// (`open` by default), each with its page's title, live URL, status and number of reports.
+#[utoipa::path(
+    get,
+    path = "/api/admin/reports",
+    operation_id = "list_reports",
+    tag = "admin",
+    params(ReportsParams),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Reports, newest first", body = Reports),
+        (status = 400, description = "A query parameter is malformed (`invalid_parameter`)", body = ErrorBody),
+        (status = 401, description = "Not the admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "The admin API is off (no `ADMIN_TOKEN`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn reports(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -181,12 +216,12 @@ pub async fn reports(
 }
 
 /// The body of `POST /api/admin/reports/{id}/resolve`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ResolveBody {
     action: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResolvedReport {
     report_id: Uuid,
     page_id: Uuid,
@@ -197,6 +232,26 @@ pub struct ResolvedReport {
 /// `POST /api/admin/reports/{id}/resolve` with `{"action": "dismiss"|"takedown"}`: a takedown
 /// removes the page everywhere (as `take_down` does) and resolves all its open reports. `404`
 /// for an unknown report, `409` for one resolved already, `422` for another action.
+#[utoipa::path(
+    post,
+    path = "/api/admin/reports/{id}/resolve",
+    operation_id = "resolve_report",
+    tag = "admin",
+    params(("id" = String, Path, description = "The report id (a UUID)")),
+    request_body = ResolveBody,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Resolved", body = ResolvedReport),
+        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
+        (status = 401, description = "Not the admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No such report, or the admin API is off", body = ErrorBody),
+        (status = 409, description = "Resolved already (`conflict`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`action` is not `dismiss` or `takedown`", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -216,11 +271,13 @@ pub async fn resolve(
             }));
         }
     };
-    let page_id = match state.store.resolve_report(id, resolution).await {
-        Ok(Resolved::Now { page_id }) => page_id,
-        Ok(Resolved::Already) => return Err(ApiError::Conflict("this report is resolved already")),
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("report")),
-        Err(err) => return Err(err.into()),
+    let resolved = state
+        .store
+        .resolve_report(id, resolution)
+        .await
+        .map_err(ApiError::unless_found("report"))?;
+    let Resolved::Now { page_id } = resolved else {
+        return Err(ApiError::Conflict("this report is resolved already"));
     };
     if resolution == Resolution::Takedown {
         state.page_changed(page_id).await;
@@ -236,12 +293,12 @@ pub async fn resolve(
 }
 
 /// The body of `POST /api/admin/pages/{id}/takedown`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TakedownBody {
     reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TakenDown {
     page_id: Uuid,
     status: PageStatus,
@@ -254,6 +311,25 @@ pub struct TakenDown {
 /// on every instance within moments, its owner cannot publish it again, and its open reports
 /// are resolved. Taking a removed page down again changes nothing. `404` for an unknown page,
 /// `422` without a reason.
+#[utoipa::path(
+    post,
+    path = "/api/admin/pages/{id}/takedown",
+    operation_id = "take_down_page",
+    tag = "admin",
+    params(("id" = String, Path, description = "The page id (a UUID); anything else is an unknown page")),
+    request_body = TakedownBody,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Taken down everywhere", body = TakenDown),
+        (status = 400, description = "The body is not JSON (`invalid_json`)", body = ErrorBody),
+        (status = 401, description = "Not the admin token (`unauthorized`)", body = ErrorBody),
+        (status = 404, description = "No such page, or the admin API is off", body = ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`reason` is missing or too long (`invalid_reason`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn take_down(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -270,11 +346,11 @@ pub async fn take_down(
             message: format!("reason is required, at most {MAX_TAKEDOWN_REASON_CHARS} characters"),
         }));
     }
-    match state.store.take_down(id, reason).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound) => return Err(ApiError::NotFound("page")),
-        Err(err) => return Err(err.into()),
-    }
+    state
+        .store
+        .take_down(id, reason)
+        .await
+        .map_err(ApiError::unless_found("page"))?;
     state.page_changed(id).await;
     tracing::warn!(page_id = %id, reason, "page taken down");
     let page = state.store.page(id).await?;

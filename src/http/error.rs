@@ -11,6 +11,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::Invalid;
 use crate::store::StoreError;
@@ -152,17 +153,23 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
+/// What went wrong, for the client to switch on (`code`) and for people to read (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: `invalid_email`, `not_found`, `rate_limited`, …
+    #[schema(example = "invalid_email")]
+    code: &'static str,
     message: String,
+    /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    field: Option<&'static str>,
 }
 
 impl IntoResponse for ApiError {
@@ -171,8 +178,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = ?self, code = self.code(), "request failed");
         }
-        let body = Body {
-            error: Detail {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code(),
                 message: self.to_string(),
                 field: self.field(),
@@ -200,6 +207,17 @@ impl IntoResponse for ApiError {
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         Self::Invalid(invalid)
+    }
+}
+
+impl ApiError {
+    /// Maps a store error where a missing row means that `what` (a page, a generation, …) does
+    /// not exist: `.map_err(ApiError::unless_found("page"))?`.
+    pub fn unless_found(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
+        move |err| match err {
+            StoreError::NotFound => ApiError::NotFound(what),
+            other => other.into(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::sanitize::icons::FONTS;
 
 /// The ETag of each of [`FONTS`], in the same order.
@@ -22,6 +22,18 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
         .collect()
 });
 
+#[utoipa::path(
+    get,
+    path = "/fonts/{name}",
+    operation_id = "font",
+    tag = "web",
+    params(("name" = String, Path, description = "A font file pages may use")),
+    responses(
+        (status = 200, description = "The font", body = String, content_type = "font/woff2"),
+        (status = 304, description = "The client's copy is current"),
+        (status = 404, description = "No such font (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn font(Path(name): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let index = FONTS
         .iter()

@@ -8,20 +8,43 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, JsonBody, Query};
+use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::sse;
-use crate::domain::{GenerateBody, GenerationRequest};
+use crate::domain::{ErrorCode, GenerateBody, GenerationRequest, PageType, Theme, Usage};
 use crate::generation::{CancelError, Event, Follow, IdempotencyKey, Stage, StartError};
-use crate::store::{GenerationRecord, StoreError};
+use crate::store::{GenerationRecord, GenerationStatus};
 
 /// The longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// `POST /api/generate`: validates, starts the generation and answers with its event stream.
 /// Bad input is refused here, before any SSE byte.
+#[utoipa::path(
+    post,
+    path = "/api/generate",
+    operation_id = "generate",
+    tag = "generations",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key (and body) attaches to its generation instead of starting another")),
+    request_body(
+        content = GenerateBody,
+        example = json!({"email": "ada@example.com", "prompt": "a landing page for my bakery", "theme": "playful"}),
+    ),
+    security((), ("owner_key" = [])),
+    responses(
+        (status = 200, description = "The event stream (`text/event-stream`). Each event has an `id` (its number in the generation), an `event` type and one `data:` line of JSON: `started` (Started), `progress` (Progress), `delta` (Delta), `preview` (Preview, only with `preview`), then exactly one of `completed` (Completed) or `error` (Failed), after which the stream ends. Comment lines keep the connection alive.", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "Malformed JSON, `Idempotency-Key` or owner key", body = ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`invalid_email`, `invalid_prompt`, …; `field` names it), the body has the wrong shape (`invalid_body`), or the `Idempotency-Key` was used with another body", body = ErrorBody),
+        (status = 429, description = "Too many generations from this client or email (`rate_limited`); see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "The queue is full (`queue_full`), the server is at its connection limit (`overloaded`), shutting down or without its database; see `Retry-After`", body = ErrorBody),
+    )
+)]
 pub async fn generate(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -90,9 +113,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
+    /// Resume after this event id (for clients that cannot send `Last-Event-ID`).
+    #[param(value_type = Option<u64>)]
     last_event_id: Option<String>,
+    /// Ask for `preview` events.
     #[serde(default)]
     preview: bool,
 }
@@ -101,6 +128,20 @@ pub struct EventsParams {
 /// (header) or `?last_event_id=`, from whichever instance runs the generation (the registry
 /// decides where its events come from). `204 No Content` once the client has seen the
 /// terminal event, which stops an EventSource from reconnecting.
+#[utoipa::path(
+    get,
+    path = "/api/generations/{id}/events",
+    operation_id = "generation_events",
+    tag = "generations",
+    params(("id" = String, Path, description = "The generation id (a UUID); anything else is an unknown generation"), ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id"), EventsParams),
+    responses(
+        (status = 200, description = "The event stream (`text/event-stream`). Each event has an `id` (its number in the generation), an `event` type and one `data:` line of JSON: `started` (Started), `progress` (Progress), `delta` (Delta), `preview` (Preview, only with `preview`), then exactly one of `completed` (Completed) or `error` (Failed), after which the stream ends. Comment lines keep the connection alive.", body = String, content_type = "text/event-stream"),
+        (status = 204, description = "The client has seen the terminal event already: nothing more will come"),
+        (status = 400, description = "`Last-Event-ID` or a query parameter is malformed (`invalid_parameter`)", body = ErrorBody),
+        (status = 404, description = "No such generation (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -110,12 +151,15 @@ pub async fn events(
     let id = parse_id(&id, "generation")?;
     let after = last_event_id(&headers, params.last_event_id.as_deref())?;
     let options = state.stream_options(params.preview);
-    match state.generations.follow(id, after).await {
-        Ok(Follow::Events(events)) => Ok(sse::response(events, options)),
-        Ok(Follow::Finished) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(StoreError::NotFound) => Err(ApiError::NotFound("generation")),
-        Err(err) => Err(err.into()),
-    }
+    let follow = state
+        .generations
+        .follow(id, after)
+        .await
+        .map_err(ApiError::unless_found("generation"))?;
+    Ok(match follow {
+        Follow::Events(events) => sse::response(events, options),
+        Follow::Finished => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiError> {
@@ -131,6 +175,19 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<u64, ApiErr
 
 /// `POST /api/generations/{id}/cancel`: stops a running generation, on whichever instance runs
 /// it, and answers once it has stopped. 409 when it had already finished.
+#[utoipa::path(
+    post,
+    path = "/api/generations/{id}/cancel",
+    operation_id = "cancel_generation",
+    tag = "generations",
+    params(("id" = String, Path, description = "The generation id (a UUID); anything else is an unknown generation")),
+    responses(
+        (status = 200, description = "Cancelled: the generation as it ended", body = GenerationView),
+        (status = 404, description = "No such generation (`not_found`)", body = ErrorBody),
+        (status = 409, description = "It had finished already (`conflict`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -148,18 +205,54 @@ pub async fn cancel(
 }
 
 /// A generation as `GET /api/generations/{id}` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Generation)]
 pub struct GenerationView {
-    #[serde(flatten)]
-    record: GenerationRecord,
-    /// The current stage while running.
+    id: Uuid,
+    /// The page it made, once completed.
+    page_id: Option<Uuid>,
+    prompt: String,
+    #[schema(value_type = PageType)]
+    page_type: String,
+    #[schema(value_type = Theme)]
+    theme: String,
+    model: String,
+    status: GenerationStatus,
+    /// Why it failed or was cancelled (the `code` of its `error` event).
+    error_code: Option<ErrorCode>,
+    error_message: Option<String>,
+    /// Tokens and cost, once known.
+    usage: Option<Usage>,
+    /// Milliseconds from the request to the model's first token.
+    first_token_ms: Option<i64>,
+    duration_ms: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<OffsetDateTime>,
+    /// How many model responses its output took, once it has ended (see `completed`).
+    segments: Option<i64>,
+    /// The current stage while running on the instance that answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     stage: Option<Stage>,
+    /// `/p/{page_id}`, once completed.
     live_url: Option<String>,
     events_url: String,
 }
 
 /// `GET /api/generations/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/generations/{id}",
+    operation_id = "get_generation",
+    tag = "generations",
+    params(("id" = String, Path, description = "The generation id (a UUID); anything else is an unknown generation")),
+    responses(
+        (status = 200, description = "The generation", body = GenerationView),
+        (status = 404, description = "No such generation (`not_found`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -169,10 +262,11 @@ pub async fn status(
 }
 
 async fn view(state: &AppState, id: Uuid) -> Result<GenerationView, ApiError> {
-    let record = state.store.generation(id).await.map_err(|err| match err {
-        StoreError::NotFound => ApiError::NotFound("generation"),
-        other => other.into(),
-    })?;
+    let record = state
+        .store
+        .generation(id)
+        .await
+        .map_err(ApiError::unless_found("generation"))?;
     Ok(view_of(state, record))
 }
 
@@ -194,7 +288,21 @@ fn view_of(state: &AppState, record: GenerationRecord) -> GenerationView {
         live_url: record.page_id.map(|page_id| settings.live_url(page_id)),
         events_url: settings.events_url(id),
         stage,
-        record,
+        id,
+        page_id: record.page_id,
+        prompt: record.prompt,
+        page_type: record.page_type,
+        theme: record.theme,
+        model: record.model,
+        status: record.status,
+        error_code: record.error_code,
+        error_message: record.error_message,
+        usage: record.usage,
+        first_token_ms: record.first_token_ms,
+        duration_ms: record.duration_ms,
+        created_at: record.created_at,
+        finished_at: record.finished_at,
+        segments: record.segments,
     }
 }
 

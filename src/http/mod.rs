@@ -8,6 +8,7 @@ pub mod error;
 mod fonts;
 mod generations;
 pub mod limits;
+mod openapi;
 mod options;
 mod owner;
 pub mod page_cache;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/pages/{id}/reports", post(reports::report))
         .route("/api/history", get(pages::history))
         .route("/api/options", get(options::options))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/p/{id}", get(pages::live_page))
         .route("/report", get(ui::report))
         .route("/api/admin/stats", get(admin::stats))

@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::AppState;
 use crate::config::Config;
 use crate::domain::{MAX_EMAIL_CHARS, MAX_PROMPT_CHARS, Model, PageType, Theme};
+use utoipa::ToSchema;
 
 /// The body of `GET /api/options`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Options {
     /// Every page type, in the order to offer them.
     page_types: Vec<Choice>,
@@ -32,7 +33,7 @@ pub struct Options {
 }
 
 /// One option of a closed list: the value to send and what it means.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Choice {
     name: &'static str,
     description: &'static str,
@@ -67,6 +68,15 @@ impl Options {
 }
 
 /// `GET /api/options`. Revalidated on each use: it changes only with the configuration.
+#[utoipa::path(
+    get,
+    path = "/api/options",
+    operation_id = "get_options",
+    tag = "generations",
+    responses(
+        (status = 200, description = "What a generation request may ask for", body = Options),
+    )
+)]
 pub async fn options(State(state): State<AppState>) -> Response {
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],

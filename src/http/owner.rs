@@ -108,7 +108,7 @@ mod tests {
             status: PageStatus::Published,
             view_count: 0,
             created_at: OffsetDateTime::UNIX_EPOCH,
-            meta_data: serde_json::json!({}),
+            meta_data: Default::default(),
             owner,
             removed_at: None,
         }

@@ -7,14 +7,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, JsonBody, Query};
+use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::owner::Caller;
 use super::page_cache::Served;
 use crate::domain::Email;
-use crate::store::{PageRecord, PageStatus, StoreError};
+use crate::domain::{PageType, Theme};
+use crate::store::{PageMeta, PageRecord, PageStatus, StoreError};
 
 /// The most history entries one request may ask for.
 pub const MAX_HISTORY_LIMIT: u32 = 100;
@@ -23,6 +25,20 @@ const DEFAULT_HISTORY_LIMIT: u32 = 20;
 /// `GET /p/{id}`: the stored, sanitized document under headers that contain whatever might
 /// still slip through. Unknown, malformed and unpublished ids all get the same 404 page;
 /// deleted and removed pages a `410 Gone` page.
+#[utoipa::path(
+    get,
+    path = "/p/{id}",
+    operation_id = "live_page",
+    tag = "pages",
+    params(("id" = String, Path, description = "The page id (a UUID); anything else is an unknown page"), ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy the client has")),
+    responses(
+        (status = 200, description = "The page, under its Content-Security-Policy", body = String, content_type = "text/html"),
+        (status = 304, description = "The client's copy is current"),
+        (status = 404, description = "No such page, or unpublished", body = String, content_type = "text/html"),
+        (status = 410, description = "Deleted by its owner or taken down", body = String, content_type = "text/html"),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn live_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -56,7 +72,7 @@ pub async fn live_page(
     (page_headers, Html(page.html.clone())).into_response()
 }
 
-/// The security headers of DESIGN §6 for a served page. The Content-Security-Policy follows
+/// The security headers of a served page (docs/ARCHITECTURE.md, "Serving a page"). The Content-Security-Policy follows
 /// how the stored document was built, not the current style setting (see [`super::security::page_policy`]);
 /// it is computed once per page, by the page cache.
 fn page_headers(policy: HeaderValue, etag: HeaderValue) -> [(header::HeaderName, HeaderValue); 5] {
@@ -149,34 +165,71 @@ fn not_found_page() -> Response {
         .into_response()
 }
 
-/// Page metadata as the API shows it.
-#[derive(Debug, Serialize)]
+/// A page's metadata as the API shows it: no HTML, no email, no owner.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Page)]
 pub struct PageView {
-    #[serde(flatten)]
-    record: PageRecord,
+    id: Uuid,
+    /// Left out for strangers unless the page is published, and once it is deleted.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    prompt: String,
+    #[schema(value_type = PageType)]
+    page_type: String,
+    #[schema(value_type = Theme)]
+    theme: String,
+    title: String,
+    /// Whether its owner publishes it (a page taken down stays down either way).
+    is_public: bool,
+    status: PageStatus,
+    /// Visits of `/p/{id}`, on every instance.
+    view_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    meta_data: PageMeta,
+    /// When the admin took it down.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    removed_at: Option<OffsetDateTime>,
     live_url: String,
 }
 
 impl PageView {
     /// The page as `caller` may see it: the prompt only for its owner and the admin, unless
     /// the page is published (the prompt of a public page is no secret: it comes with it).
-    fn new(state: &AppState, mut record: PageRecord, caller: &Caller) -> Self {
-        record.view_count += i64::try_from(state.views.pending_for(record.id)).unwrap_or(i64::MAX);
-        if record.status != PageStatus::Published && !caller.owns(&record) {
-            record.prompt.clear();
+    fn new(state: &AppState, record: PageRecord, caller: &Caller) -> Self {
+        let pending = i64::try_from(state.views.pending_for(record.id)).unwrap_or(i64::MAX);
+        let shows_prompt = record.status == PageStatus::Published || caller.owns(&record);
+        Self {
+            live_url: state.generations.settings().live_url(record.id),
+            id: record.id,
+            prompt: if shows_prompt {
+                record.prompt
+            } else {
+                String::new()
+            },
+            page_type: record.page_type,
+            theme: record.theme,
+            title: record.title,
+            is_public: record.is_public,
+            status: record.status,
+            view_count: record.view_count.saturating_add(pending),
+            created_at: record.created_at,
+            meta_data: record.meta_data,
+            removed_at: record.removed_at,
         }
-        let live_url = state.generations.settings().live_url(record.id);
-        Self { record, live_url }
     }
 }
 
 /// Page `id`, as `caller` may see it: `404` for an unknown page and, except to its owner and
 /// the admin, for an unpublished one (as at `/p/{id}`); `410` for a deleted one.
 async fn visible_page(state: &AppState, id: Uuid, caller: &Caller) -> Result<PageRecord, ApiError> {
-    let record = state.store.page(id).await.map_err(|err| match err {
-        StoreError::NotFound => ApiError::NotFound("page"),
-        other => other.into(),
-    })?;
+    let record = state
+        .store
+        .page(id)
+        .await
+        .map_err(ApiError::unless_found("page"))?;
     match record.status {
         PageStatus::Deleted => Err(ApiError::Gone("page")),
         PageStatus::Unpublished if !caller.owns(&record) => Err(ApiError::NotFound("page")),
@@ -186,6 +239,21 @@ async fn visible_page(state: &AppState, id: Uuid, caller: &Caller) -> Result<Pag
 
 /// `GET /api/pages/{id}`: metadata, no HTML, with `status` (`published`, `unpublished`,
 /// `removed`). The owner key or the admin token shows unpublished pages too.
+#[utoipa::path(
+    get,
+    path = "/api/pages/{id}",
+    operation_id = "get_page",
+    tag = "pages",
+    params(("id" = String, Path, description = "The page id (a UUID); anything else is an unknown page")),
+    security((), ("owner_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The page's metadata", body = PageView),
+        (status = 400, description = "The Authorization header holds no valid owner key (`invalid_owner_key`)", body = ErrorBody),
+        (status = 404, description = "No such page, or unpublished and not the caller's (`not_found`)", body = ErrorBody),
+        (status = 410, description = "The page was deleted (`gone`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -199,7 +267,7 @@ pub async fn page(
 }
 
 /// The body of `PATCH /api/pages/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PageChange {
     is_public: bool,
 }
@@ -207,6 +275,28 @@ pub struct PageChange {
 /// `PATCH /api/pages/{id}` with `{"is_public": false|true}`: the owner (or the admin)
 /// unpublishes or republishes the page, on every instance within moments. `401` without a
 /// key, `403` with another's, `404` unknown, `409` for a page taken down, `410` deleted.
+#[utoipa::path(
+    patch,
+    path = "/api/pages/{id}",
+    operation_id = "update_page",
+    tag = "pages",
+    params(("id" = String, Path, description = "The page id (a UUID); anything else is an unknown page")),
+    request_body = PageChange,
+    security(("owner_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The page as it is now", body = PageView),
+        (status = 400, description = "Malformed JSON or owner key", body = ErrorBody),
+        (status = 401, description = "No owner key (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Another owner's page (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such page (`not_found`)", body = ErrorBody),
+        (status = 409, description = "Taken down by the admin, or changed meanwhile (`conflict`)", body = ErrorBody),
+        (status = 410, description = "The page was deleted (`gone`)", body = ErrorBody),
+        (status = 413, description = "The body is too large (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "The body has the wrong shape (`invalid_body`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn change(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -237,6 +327,23 @@ pub async fn change(
 /// `DELETE /api/pages/{id}`: the owner (or the admin) deletes the page: its HTML, title and
 /// prompt are gone from the database and `/p/{id}` answers `410 Gone` everywhere. `204`, or
 /// `401`/`403`/`404` as for `PATCH`, `410` when it was deleted already.
+#[utoipa::path(
+    delete,
+    path = "/api/pages/{id}",
+    operation_id = "delete_page",
+    tag = "pages",
+    params(("id" = String, Path, description = "The page id (a UUID); anything else is an unknown page")),
+    security(("owner_key" = []), ("admin_token" = [])),
+    responses(
+        (status = 204, description = "Deleted everywhere"),
+        (status = 400, description = "The Authorization header holds no valid owner key (`invalid_owner_key`)", body = ErrorBody),
+        (status = 401, description = "No owner key (`unauthorized`)", body = ErrorBody),
+        (status = 403, description = "Another owner's page (`forbidden`)", body = ErrorBody),
+        (status = 404, description = "No such page (`not_found`)", body = ErrorBody),
+        (status = 410, description = "Deleted already (`gone`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -263,10 +370,11 @@ async fn page_to_change(
     if caller == Caller::Anyone {
         return Err(ApiError::Unauthorized);
     }
-    let record = state.store.page(id).await.map_err(|err| match err {
-        StoreError::NotFound => ApiError::NotFound("page"),
-        other => other.into(),
-    })?;
+    let record = state
+        .store
+        .page(id)
+        .await
+        .map_err(ApiError::unless_found("page"))?;
     caller.may_change(&record)?;
     if record.status == PageStatus::Deleted {
         return Err(ApiError::Gone("page"));
@@ -274,14 +382,20 @@ async fn page_to_change(
     Ok((caller, record))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// Whose published pages (required without an owner key).
     email: Option<String>,
+    /// How many, from 1 to 100 (20 by default).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_before` of the previous batch.
+    #[param(value_type = Option<Uuid>)]
     before: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct History {
     pages: Vec<HistoryItem>,
     /// Pass as `before` to get the next (older) batch; `null` at the end.
@@ -290,7 +404,7 @@ pub struct History {
 
 /// One page in a history listing: metadata only. By email, only what a public link shows
 /// (id, title, URL, date); by owner key, everything.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryItem {
     id: Uuid,
     title: String,
@@ -302,7 +416,7 @@ pub struct HistoryItem {
 }
 
 /// What a history by owner key adds to each page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct OwnedItem {
     prompt: String,
     page_type: String,
@@ -323,6 +437,20 @@ enum Whose {
 /// (`Authorization: Bearer …`): that key's pages, published or not, with their prompts.
 /// Otherwise `?email=…` is required, and a stranger gets no more than public links show: the
 /// email's published pages, their titles and URLs.
+#[utoipa::path(
+    get,
+    path = "/api/history",
+    operation_id = "history",
+    tag = "pages",
+    params(HistoryParams),
+    security((), ("owner_key" = [])),
+    responses(
+        (status = 200, description = "Pages, newest first", body = History),
+        (status = 400, description = "A query parameter or the owner key is malformed", body = ErrorBody),
+        (status = 422, description = "Without an owner key, `email` is missing or invalid (`invalid_email`)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -367,26 +495,21 @@ pub async fn history(
     let pages = records
         .into_iter()
         .map(|record| {
-            let view = PageView::new(&state, record, &caller);
-            let record = view.record;
-            let owned = by_owner.then(|| OwnedItem {
-                fallback: record
-                    .meta_data
-                    .get("fallback")
-                    .and_then(|f| f.as_bool())
-                    .unwrap_or(false),
-                prompt: record.prompt,
-                page_type: record.page_type,
-                theme: record.theme,
-                status: record.status,
-                is_public: record.is_public,
-                view_count: record.view_count,
+            let page = PageView::new(&state, record, &caller);
+            let owned = by_owner.then_some(OwnedItem {
+                fallback: page.meta_data.fallback,
+                prompt: page.prompt,
+                page_type: page.page_type,
+                theme: page.theme,
+                status: page.status,
+                is_public: page.is_public,
+                view_count: page.view_count,
             });
             HistoryItem {
-                id: record.id,
-                title: record.title,
-                created_at: record.created_at,
-                live_url: view.live_url,
+                id: page.id,
+                title: page.title,
+                created_at: page.created_at,
+                live_url: page.live_url,
                 owned,
             }
         })

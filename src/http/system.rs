@@ -4,20 +4,61 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 
+/// The body of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// The body of `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` (Redis does not answer) or `unavailable` (the database does not).
+    status: &'static str,
+    /// `ok` or `unreachable`.
+    database: &'static str,
+    /// `ok` or `unreachable`; only with `REDIS_URL`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<&'static str>,
+    /// No API key: pages are written by the built-in demo model.
+    demo_mode: bool,
+}
+
 /// `GET /healthz`: the process is up.
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process is up", body = Health),
+    )
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: ready to serve when the database answers. With Redis, its state is reported
 /// too; an instance whose Redis does not answer still serves (its own generations, pages,
 /// summaries from the database), so it says `degraded` rather than taking itself out of a load
 /// balancer that would then take every instance out at once.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready (or `degraded`: Redis does not answer, the instance still serves)", body = Readiness),
+        (status = 503, description = "The database does not answer", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let demo_mode = state.config.demo_mode();
     let (database, redis) = tokio::join!(state.store.ping(), async {
@@ -41,14 +82,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         (Ok(()), Some("unreachable")) => ("degraded", StatusCode::OK),
         (Ok(()), _) => ("ready", StatusCode::OK),
     };
-    let mut body = json!({
-        "status": status,
-        "database": if database.is_ok() { "ok" } else { "unreachable" },
-        "demo_mode": demo_mode,
-    });
-    if let Some(redis) = redis {
-        body["redis"] = json!(redis);
-    }
+    let body = Readiness {
+        status,
+        database: if database.is_ok() {
+            "ok"
+        } else {
+            "unreachable"
+        },
+        redis,
+        demo_mode,
+    };
     (code, Json(body)).into_response()
 }
 

@@ -20,7 +20,7 @@ use tower_http::trace::{DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::metrics::{self, Load, Metrics};
 
 /// The request/response tracing of the whole router.
@@ -32,6 +32,16 @@ pub type HttpTrace = TraceLayer<
 >;
 
 /// `GET /metrics`: the Prometheus exposition of this instance.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This instance's metrics, in the OpenMetrics text format", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 503, description = "The database is unavailable (`storage_unavailable`); `Retry-After` says when to try again", body = ErrorBody),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let load = Load {
         running: state.generations.running(),

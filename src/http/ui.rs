@@ -16,7 +16,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 
 /// One embedded file.
 struct Asset {
@@ -86,16 +86,48 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `GET /`: the UI's page.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "web_ui",
+    tag = "web",
+    responses(
+        (status = 200, description = "The web UI", body = String, content_type = "text/html"),
+        (status = 304, description = "The client's copy is current"),
+    )
+)]
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /report?page={id}`: the form to report a page.
+#[utoipa::path(
+    get,
+    path = "/report",
+    operation_id = "report_form",
+    tag = "web",
+    responses(
+        (status = 200, description = "The form to report a page (`?page={id}`)", body = String, content_type = "text/html"),
+        (status = 304, description = "The client's copy is current"),
+    )
+)]
 pub async fn report(headers: HeaderMap) -> Response {
     serve("report.html", &headers).unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /assets/{name}`: a stylesheet, script module or image of the UI.
+#[utoipa::path(
+    get,
+    path = "/assets/{name}",
+    operation_id = "web_asset",
+    tag = "web",
+    params(("name" = String, Path, description = "A file of the web UI")),
+    responses(
+        (status = 200, description = "The file", body = String, content_type = "*/*"),
+        (status = 304, description = "The client's copy is current"),
+        (status = 404, description = "No such file (`not_found`)", body = ErrorBody),
+    )
+)]
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     serve(&name, &headers).unwrap_or_else(IntoResponse::into_response)
 }

@@ -1,4 +1,4 @@
-//! Turns whatever the model wrote into a safe, complete HTML document (DESIGN.md §5).
+//! Turns whatever the model wrote into a safe, complete HTML document (docs/ARCHITECTURE.md, "Sanitizing").
 //!
 //! Model output is a whole document, often fenced in markdown and surrounded by prose, styled
 //! with Tailwind classes and decorated with inline SVG. ammonia cleans *fragments* (it drops
@@ -21,7 +21,7 @@
 //! end of every generation and on throttled preview snapshots of a partial document.
 //!
 //! The served page does not rely on this module alone: it is also sent with a sandboxing
-//! Content-Security-Policy (DESIGN.md §6), built from [`styles_of`] the stored document.
+//! Content-Security-Policy (docs/ARCHITECTURE.md, "Serving a page"), built from [`styles_of`] the stored document.
 
 mod css;
 mod extract;
@@ -42,7 +42,18 @@ pub use render::{PageStyles, styles_of};
 use render::{Page, StyleTag};
 
 /// How pages get their styles (`LIVEPAGE_STYLES`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Styles {
     /// Tailwind CSS generated on the server for the classes the page uses, inlined in a
     /// `<style>`: the page needs no JavaScript.

@@ -1,5 +1,5 @@
 //! Compiled styles: the Tailwind CSS that a page's classes need, generated on the server so
-//! that pages need no JavaScript (`LIVEPAGE_STYLES=compiled`, DESIGN.md §5).
+//! that pages need no JavaScript (`LIVEPAGE_STYLES=compiled`, docs/ARCHITECTURE.md, "Sanitizing").
 //!
 //! [encre-css] generates the rules for the utility classes it finds in the *sanitized,
 //! serialized* page, after its preflight (Tailwind's reset). It follows Tailwind v4, which

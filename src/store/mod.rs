@@ -21,9 +21,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{GenerationRequest, OwnerHash, Report, Usage};
+use crate::domain::{ErrorCode, GenerationRequest, OwnerHash, Report, Usage};
 use crate::metrics::DbLatency;
-use crate::sanitize::SanitizedHtml;
+use crate::sanitize::{SanitizedHtml, Styles};
 
 pub use postgres::{Notice, Notices, PgStore, SharedBudgets};
 pub use sqlite::SqliteStore;
@@ -87,7 +87,7 @@ impl Default for StoreOptions {
 }
 
 /// Where a generation stands; stored as its lower-case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GenerationStatus {
     Running,
@@ -134,7 +134,7 @@ pub struct NewPage<'a> {
     pub id: Uuid,
     pub html: &'a SanitizedHtml,
     /// Free-form facts about the page (model, fallback, usage, generation id…).
-    pub meta_data: &'a serde_json::Value,
+    pub meta_data: &'a PageMeta,
     pub created_at: OffsetDateTime,
 }
 
@@ -142,7 +142,7 @@ pub struct NewPage<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome<'a> {
     pub status: GenerationStatus,
-    pub error_code: Option<&'a str>,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<&'a str>,
     pub usage: Option<Usage>,
     pub first_token_ms: Option<u64>,
@@ -159,14 +159,14 @@ pub struct Outcome<'a> {
 /// Why a generation whose instance stopped without finishing it is marked failed.
 #[derive(Debug, Clone, Copy)]
 pub struct Abandoned<'a> {
-    pub code: &'a str,
+    pub code: ErrorCode,
     pub message: &'a str,
     /// The seq of the terminal event that says so, when one was published.
     pub final_seq: Option<u64>,
 }
 
 /// Where a page stands (docs/ARCHITECTURE.md, "Owners and moderation").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PageStatus {
     /// Served at `/p/{id}`.
@@ -202,6 +202,23 @@ impl PageStatus {
     }
 }
 
+/// How a page was made, as it is stored with it (the `meta_data` column, JSON). Every field has
+/// a default, so rows from before a field existed read the same.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct PageMeta {
+    /// The generation that wrote it.
+    pub generation_id: Option<Uuid>,
+    /// The model that wrote it.
+    pub model: Option<String>,
+    /// It is the fallback page, written when the model failed before its first token.
+    pub fallback: bool,
+    /// What writing it cost.
+    pub usage: Option<Usage>,
+    /// How the page gets its styles; its Content-Security-Policy follows the document.
+    pub styles: Option<Styles>,
+}
+
 /// Page metadata (everything but the HTML).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PageRecord {
@@ -221,7 +238,7 @@ pub struct PageRecord {
     pub view_count: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    pub meta_data: serde_json::Value,
+    pub meta_data: PageMeta,
     /// Whose page it is (see [`OwnerHash`]); never shown.
     #[serde(skip)]
     pub owner: Option<OwnerHash>,
@@ -253,7 +270,7 @@ pub struct NewReport<'a> {
 }
 
 /// How the admin resolves a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Resolution {
     /// Nothing wrong with the page.
@@ -287,7 +304,7 @@ pub enum Resolved {
 }
 
 /// A report as the admin's queue shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportRecord {
     #[serde(rename = "report_id")]
     pub id: Uuid,
@@ -308,7 +325,7 @@ pub struct ReportRecord {
 }
 
 /// The moderation counts of the admin stats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModerationTotals {
     pub open_reports: i64,
     pub resolved_reports: i64,
@@ -330,7 +347,7 @@ pub struct GenerationRecord {
     pub theme: String,
     pub model: String,
     pub status: GenerationStatus,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub usage: Option<Usage>,
     pub first_token_ms: Option<i64>,
@@ -644,6 +661,16 @@ fn owner_hash(raw: Option<Vec<u8>>) -> Result<Option<OwnerHash>, sqlx::Error> {
     raw.map(|bytes| {
         OwnerHash::from_slice(&bytes)
             .ok_or_else(|| column_decode_error("owner_key_hash", "not a SHA-256 digest"))
+    })
+    .transpose()
+}
+
+/// Reads a stored error code. Codes are only ever added, so an unknown one was written by a
+/// newer instance sharing the database.
+fn parse_error_code(raw: Option<String>) -> Result<Option<ErrorCode>, sqlx::Error> {
+    raw.map(|raw| {
+        ErrorCode::parse(&raw)
+            .ok_or_else(|| column_decode_error("error_code", format!("unknown error code {raw:?}")))
     })
     .transpose()
 }

@@ -21,11 +21,11 @@ use uuid::Uuid;
 
 use super::{
     Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
-    NewGeneration, NewPage, NewReport, Outcome, PageRecord, PageStatus, PageTotals, Percentiles,
-    ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage, found,
-    owner_hash, parse_resolution, parse_status, saturating_i64,
+    NewGeneration, NewPage, NewReport, Outcome, PageMeta, PageRecord, PageStatus, PageTotals,
+    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
+    found, owner_hash, parse_error_code, parse_resolution, parse_status, saturating_i64,
 };
-use crate::domain::{OwnerHash, Usage};
+use crate::domain::{ErrorCode, OwnerHash, Usage};
 
 /// The channel on which instances ask each other to cancel a generation; the payload is its id.
 const CANCEL_CHANNEL: &str = "livepage_cancel";
@@ -181,7 +181,7 @@ impl PgStore {
              WHERE id = $11",
         )
         .bind(outcome.status.as_str())
-        .bind(outcome.error_code)
+        .bind(outcome.error_code.map(ErrorCode::as_str))
         .bind(outcome.error_message)
         .bind(outcome.usage.map(Json))
         .bind(outcome.first_token_ms.map(saturating_i64))
@@ -210,7 +210,7 @@ impl PgStore {
              WHERE id = $4
                AND (status = 'running' OR (error_code = $1 AND final_seq IS NULL))",
         )
-        .bind(failure.code)
+        .bind(failure.code.as_str())
         .bind(failure.message)
         .bind(failure.final_seq.map(saturating_i64))
         .bind(id)
@@ -226,7 +226,7 @@ impl PgStore {
              SET status = 'failed', error_code = $1, error_message = $2, finished_at = now()
              WHERE status = 'running'",
         )
-        .bind(failure.code)
+        .bind(failure.code.as_str())
         .bind(failure.message)
         .execute(&self.pool)
         .await?;
@@ -820,7 +820,7 @@ async fn complete_generation(
          WHERE id = $10",
     )
     .bind(page_id)
-    .bind(outcome.error_code)
+    .bind(outcome.error_code.map(ErrorCode::as_str))
     .bind(outcome.error_message)
     .bind(outcome.usage.map(Json))
     .bind(outcome.first_token_ms.map(saturating_i64))
@@ -859,7 +859,7 @@ fn page_from_row(row: &PgRow) -> Result<PageRecord, sqlx::Error> {
         status: PageStatus::of(is_public, removed_at.is_some(), deleted_at.is_some()),
         view_count: row.try_get("view_count")?,
         created_at: row.try_get("created_at")?,
-        meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+        meta_data: row.try_get::<Json<PageMeta>, _>("meta_data")?.0,
         owner: owner_hash(row.try_get("owner_key_hash")?)?,
         removed_at,
     })
@@ -895,7 +895,7 @@ fn generation_from_row(row: &PgRow) -> Result<GenerationRecord, sqlx::Error> {
         theme: row.try_get("theme")?,
         model: row.try_get("model")?,
         status: parse_status(row.try_get("status")?)?,
-        error_code: row.try_get("error_code")?,
+        error_code: parse_error_code(row.try_get("error_code")?)?,
         error_message: row.try_get("error_message")?,
         usage: row
             .try_get::<Option<Json<Usage>>, _>("usage")?

@@ -24,11 +24,12 @@ use uuid::fmt::Hyphenated;
 
 use super::{
     Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
-    NewGeneration, NewPage, NewReport, Outcome, PageRecord, PageStatus, PageTotals, Percentiles,
-    ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
-    column_decode_error, found, owner_hash, parse_resolution, parse_status, saturating_i64,
+    NewGeneration, NewPage, NewReport, Outcome, PageMeta, PageRecord, PageStatus, PageTotals,
+    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
+    column_decode_error, found, owner_hash, parse_error_code, parse_resolution, parse_status,
+    saturating_i64,
 };
-use crate::domain::{OwnerHash, Usage};
+use crate::domain::{ErrorCode, OwnerHash, Usage};
 
 /// The columns of a [`PageRecord`].
 const PAGE_COLUMNS: &str = "id, email, prompt, page_type, theme, title, is_public, view_count, \
@@ -136,7 +137,7 @@ impl SqliteStore {
              WHERE id = ?",
         )
         .bind(outcome.status.as_str())
-        .bind(outcome.error_code)
+        .bind(outcome.error_code.map(ErrorCode::as_str))
         .bind(outcome.error_message)
         .bind(outcome.usage.map(Json))
         .bind(outcome.first_token_ms.map(saturating_i64))
@@ -166,7 +167,7 @@ impl SqliteStore {
              WHERE id = ?5
                AND (status = 'running' OR (error_code = ?1 AND final_seq IS NULL))",
         )
-        .bind(failure.code)
+        .bind(failure.code.as_str())
         .bind(failure.message)
         .bind(failure.final_seq.map(saturating_i64))
         .bind(format_timestamp(OffsetDateTime::now_utc())?)
@@ -184,7 +185,7 @@ impl SqliteStore {
              SET status = 'failed', error_code = ?, error_message = ?, finished_at = ?
              WHERE status = 'running'",
         )
-        .bind(failure.code)
+        .bind(failure.code.as_str())
         .bind(failure.message)
         .bind(format_timestamp(OffsetDateTime::now_utc())?)
         .execute(&self.pool)
@@ -634,7 +635,7 @@ async fn complete_generation(
          WHERE id = ?",
     )
     .bind(page_id.hyphenated())
-    .bind(outcome.error_code)
+    .bind(outcome.error_code.map(ErrorCode::as_str))
     .bind(outcome.error_message)
     .bind(outcome.usage.map(Json))
     .bind(outcome.first_token_ms.map(saturating_i64))
@@ -714,7 +715,7 @@ fn page_from_row(row: &SqliteRow) -> Result<PageRecord, sqlx::Error> {
         status: PageStatus::of(is_public, removed_at.is_some(), deleted),
         view_count: row.try_get("view_count")?,
         created_at: timestamp(row, "created_at")?,
-        meta_data: row.try_get::<Json<serde_json::Value>, _>("meta_data")?.0,
+        meta_data: row.try_get::<Json<PageMeta>, _>("meta_data")?.0,
         owner: owner_hash(row.try_get("owner_key_hash")?)?,
         removed_at,
     })
@@ -761,7 +762,7 @@ fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error>
         theme: row.try_get("theme")?,
         model: row.try_get("model")?,
         status: parse_status(row.try_get("status")?)?,
-        error_code: row.try_get("error_code")?,
+        error_code: parse_error_code(row.try_get("error_code")?)?,
         error_message: row.try_get("error_message")?,
         usage: row
             .try_get::<Option<Json<Usage>>, _>("usage")?

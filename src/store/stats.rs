@@ -32,7 +32,7 @@ pub struct GenerationGroup {
 }
 
 /// The median and 95th percentile of a duration in milliseconds; `null` without samples.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
@@ -49,7 +49,7 @@ pub struct LatencyRow {
 }
 
 /// Pages created in a window, and how often they were viewed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PageTotals {
     pub pages: i64,
     pub views: i64,
@@ -64,7 +64,7 @@ pub struct TopPage {
 }
 
 /// Generations by status; every status is present, so the shape never changes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StatusCounts {
     pub total: i64,
     pub running: i64,
@@ -86,14 +86,14 @@ impl StatusCounts {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TokenTotals {
     pub prompt: i64,
     pub completion: i64,
 }
 
 /// What a set of generations did and cost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct GenerationTotals {
     pub generations: StatusCounts,
     /// Generations that ended without a page, by error code.
@@ -125,7 +125,7 @@ impl GenerationTotals {
 }
 
 /// One model's share of a window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ModelStats {
     pub model: String,
     #[serde(flatten)]
@@ -133,7 +133,7 @@ pub struct ModelStats {
 }
 
 /// Everything about the generations and pages created in one window of time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WindowStats {
     #[serde(flatten)]
     pub totals: GenerationTotals,
@@ -290,11 +290,10 @@ mod tests {
     /// percentiles are exactly PostgreSQL's `percentile_cont` (SQLite's window-function version
     /// included).
     mod on_each_backend {
-        use serde_json::json;
         use time::Duration;
 
         use super::*;
-        use crate::domain::{GenerateBody, GenerationRequest, Model, Usage};
+        use crate::domain::{ErrorCode, GenerateBody, GenerationRequest, Model, Usage};
         use crate::sanitize::Sanitizer;
         use crate::store::testing::{TestDatabase, for_each_backend};
         use crate::store::{NewGeneration, NewPage, Outcome};
@@ -319,7 +318,7 @@ mod tests {
             let failed = status == GenerationStatus::Failed;
             Outcome {
                 status,
-                error_code: failed.then_some("upstream_error"),
+                error_code: failed.then_some(ErrorCode::UpstreamError),
                 error_message: failed.then_some("the model failed"),
                 usage: Some(USAGE),
                 first_token_ms: timing.0,
@@ -358,7 +357,7 @@ mod tests {
             let page = NewPage {
                 id: Uuid::now_v7(),
                 html: &html,
-                meta_data: &json!({}),
+                meta_data: &Default::default(),
                 created_at,
             };
             store.save_page(id, &page, &outcome).await.unwrap();

@@ -3,17 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::testing::{Backend, FreshDatabase, TestDatabase, for_each_backend};
 use super::{
-    GenerationStatus, ModerationTotals, NewGeneration, NewPage, NewReport, Outcome, PageStatus,
-    Resolution, Resolved, ServedPage, Store, StoreError, StoreOptions,
+    GenerationStatus, ModerationTotals, NewGeneration, NewPage, NewReport, Outcome, PageMeta,
+    PageStatus, Resolution, Resolved, ServedPage, Store, StoreError, StoreOptions,
 };
 use crate::domain::{
-    GenerateBody, GenerationRequest, Model, OwnerHash, OwnerKey, Report, ReportReason, Usage,
+    ErrorCode, GenerateBody, GenerationRequest, Model, OwnerHash, OwnerKey, Report, ReportReason,
+    Usage,
 };
 use crate::sanitize::{SanitizedHtml, Sanitizer};
 
@@ -80,7 +80,10 @@ async fn start_generation(store: &Store, email: &str) -> Uuid {
 async fn save_page(store: &Store, generation_id: Uuid) -> Result<Uuid, StoreError> {
     let page_id = Uuid::now_v7();
     let html = html();
-    let meta_data = json!({ "model": "a/b", "fallback": false });
+    let meta_data = PageMeta {
+        model: Some("a/b".into()),
+        ..PageMeta::default()
+    };
     let page = NewPage {
         id: page_id,
         html: &html,
@@ -123,8 +126,11 @@ async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
 
         let page_id = Uuid::now_v7();
         let html = html();
-        let meta_data =
-            json!({ "model": "a/b", "fallback": false, "generation_id": generation_id });
+        let meta_data = PageMeta {
+            generation_id: Some(generation_id),
+            model: Some("a/b".into()),
+            ..PageMeta::default()
+        };
         let created_at = now();
         let page = NewPage {
             id: page_id,
@@ -187,7 +193,7 @@ async fn a_failed_generation_keeps_its_partial_output_and_error() {
         let finished_at = now();
         let outcome = Outcome {
             status: GenerationStatus::Failed,
-            error_code: Some("upstream_error"),
+            error_code: Some(ErrorCode::UpstreamError),
             error_message: Some("the provider dropped the connection"),
             usage: None,
             first_token_ms: Some(300),
@@ -205,7 +211,7 @@ async fn a_failed_generation_keeps_its_partial_output_and_error() {
         let failed = db.store.generation(generation_id).await.unwrap();
         assert_eq!(failed.status, GenerationStatus::Failed);
         assert_eq!(failed.page_id, None);
-        assert_eq!(failed.error_code.as_deref(), Some("upstream_error"));
+        assert_eq!(failed.error_code, Some(ErrorCode::UpstreamError));
         assert_eq!(
             failed.error_message.as_deref(),
             Some("the provider dropped the connection")

@@ -1,5 +1,5 @@
 //! Security: the upstream API key never leaves the process, every kind of response is served
-//! under the headers of DESIGN §6 (live pages per style mode, the UI, the API), and the
+//! under the headers of docs/ARCHITECTURE.md, "Serving a page" (live pages per style mode, the UI, the API), and the
 //! upstream chunk parser takes whatever a hostile upstream sends without panicking.
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! The upstream protocol as it really is: the recorded OpenRouter transcripts, and every fault
-//! the mock can inject, each ending the way DESIGN §4 says.
+//! the mock can inject, each ending the way docs/ARCHITECTURE.md, "When the upstream fails", says.
 
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ async fn assert_failed(app: &TestApp, events: &[SseEvent], code: &str) -> Genera
     let (_, history) = app.get_json("/api/history?email=ann@example.com").await;
     assert_eq!(history["pages"], Value::Array(vec![]), "no page is saved");
     let record = stored_generation(app, events).await;
-    assert_eq!(record.error_code.as_deref(), Some(code));
+    assert_eq!(record.error_code.map(|code| code.as_str()), Some(code));
     assert_eq!(record.page_id, None);
     record
 }

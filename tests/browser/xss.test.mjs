@@ -1,7 +1,8 @@
-// Proof that published pages cannot run script (DESIGN.md §5, §6): every payload of the public
-// XSS corpora goes through the whole pipeline as the model's output — the real binary, its
-// upstream client, SSE parsing, sanitizing, saving, serving — in both style modes, and every
-// resulting document is loaded in headless Chromium with script execution detected:
+// Proof that published pages cannot run script (docs/ARCHITECTURE.md, "Sanitizing" and
+// "Serving a page"): every payload of the public XSS corpora goes through the whole pipeline
+// as the model's output — the real binary, its upstream client, SSE parsing, sanitizing,
+// saving, serving — in both style modes, and every resulting document is loaded in headless
+// Chromium with script execution detected:
 //
 // - the stored page, served WITHOUT any Content-Security-Policy (the sanitizer alone must
 //   make it inert);
