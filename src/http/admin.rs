@@ -23,6 +23,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::cursor::Cursor;
 use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::generations::parse_id;
 use crate::domain::Invalid;
@@ -177,30 +178,17 @@ pub async fn reports(
             });
         }
     };
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_REPORTS_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_REPORTS_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::InvalidParameter {
-                field: "limit",
-                message: format!("limit must be a whole number from 1 to {MAX_REPORTS_LIMIT}"),
-            })?,
-    };
-    let before = match params.before.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            Uuid::try_parse(raw).map_err(|_| ApiError::InvalidParameter {
-                field: "before",
-                message: "before must be a report id from a previous response's next_before".into(),
-            })?,
-        ),
-    };
-    let records = state.store.reports(open, limit, before).await?;
-    let next_before = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.id))
-        .flatten();
+    let cursor = Cursor::parse(
+        params.limit.as_deref(),
+        params.before.as_deref(),
+        (DEFAULT_REPORTS_LIMIT, MAX_REPORTS_LIMIT),
+        "report",
+    )?;
+    let records = state
+        .store
+        .reports(open, cursor.limit, cursor.before)
+        .await?;
+    let next_before = cursor.next_before(&records, |r| r.id);
     let settings = state.generations.settings();
     let reports = records
         .into_iter()

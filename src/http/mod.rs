@@ -4,6 +4,7 @@
 //! results to responses; errors go through [`error::ApiError`].
 
 mod admin;
+mod cursor;
 pub mod error;
 mod fonts;
 mod generations;

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
+use super::cursor::Cursor;
 use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::owner::Caller;
 use super::page_cache::Served;
@@ -72,9 +73,10 @@ pub async fn live_page(
     (page_headers, Html(page.html.clone())).into_response()
 }
 
-/// The security headers of a served page (docs/ARCHITECTURE.md, "Serving a page"). The Content-Security-Policy follows
-/// how the stored document was built, not the current style setting (see [`super::security::page_policy`]);
-/// it is computed once per page, by the page cache.
+/// The security headers of a served page (docs/ARCHITECTURE.md, "Serving a page"). The
+/// Content-Security-Policy follows how the stored document was built, not the current style
+/// setting (see [`super::security::page_policy`]); it is computed once per page, by the page
+/// cache.
 fn page_headers(policy: HeaderValue, etag: HeaderValue) -> [(header::HeaderName, HeaderValue); 5] {
     [
         (header::CONTENT_SECURITY_POLICY, policy),
@@ -463,35 +465,29 @@ pub async fn history(
             Whose::Email(Email::parse(params.email.as_deref().unwrap_or_default())?)
         }
     };
-    let limit = match params.limit.as_deref() {
-        None | Some("") => DEFAULT_HISTORY_LIMIT,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::InvalidParameter {
-                field: "limit",
-                message: format!("limit must be a whole number from 1 to {MAX_HISTORY_LIMIT}"),
-            })?,
-    };
-    let before = match params.before.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            Uuid::try_parse(raw).map_err(|_| ApiError::InvalidParameter {
-                field: "before",
-                message: "before must be a page id from a previous response's next_before".into(),
-            })?,
-        ),
-    };
+    let cursor = Cursor::parse(
+        params.limit.as_deref(),
+        params.before.as_deref(),
+        (DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT),
+        "page",
+    )?;
     let _consistent_counts = state.views.read_lock().await;
     let records = match &whose {
-        Whose::Owner(owner) => state.store.owner_history(owner, limit, before).await?,
-        Whose::Email(email) => state.store.history(email.as_str(), limit, before).await?,
+        Whose::Owner(owner) => {
+            state
+                .store
+                .owner_history(owner, cursor.limit, cursor.before)
+                .await?
+        }
+        Whose::Email(email) => {
+            state
+                .store
+                .history(email.as_str(), cursor.limit, cursor.before)
+                .await?
+        }
     };
     let by_owner = matches!(whose, Whose::Owner(_));
-    let next_before = (records.len() == limit as usize)
-        .then(|| records.last().map(|r| r.id))
-        .flatten();
+    let next_before = cursor.next_before(&records, |r| r.id);
     let pages = records
         .into_iter()
         .map(|record| {
