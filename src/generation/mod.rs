@@ -12,15 +12,15 @@ mod fallback;
 mod follow;
 pub mod log;
 pub mod prompt;
+mod queue;
 mod run;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -182,13 +182,8 @@ pub struct Generations {
     settings: GenerationSettings,
     /// Counters and histograms of every generation's life, for `/metrics`.
     metrics: GenerationMetrics,
-    /// Slots for talking to the upstream. Tokio's semaphore is fair, so waiting generations
-    /// get slots in the order they arrived.
-    slots: Arc<Semaphore>,
-    /// Tickets of the generations waiting for a slot; a generation's queue position is the
-    /// number of smaller tickets.
-    waiting: Mutex<BTreeSet<u64>>,
-    next_ticket: AtomicU64,
+    /// Slots for talking to the upstream, and the generations waiting for one.
+    queue: queue::Queue,
     /// Running generations, and finished ones until their retention ends.
     live: Mutex<HashMap<Uuid, Arc<Generation>>>,
     /// Finished generations still in `live`, oldest first, to bound how many are retained.
@@ -229,14 +224,15 @@ impl Generations {
             cluster,
             stopping: CancellationToken::new(),
             mirrors: Mutex::default(),
-            slots: Arc::new(Semaphore::new(settings.max_concurrent as usize)),
+            queue: queue::Queue::new(
+                settings.max_concurrent as usize,
+                settings.max_queued as usize,
+            ),
             store,
             upstream,
             sanitizer,
             settings,
             metrics,
-            waiting: Mutex::default(),
-            next_ticket: AtomicU64::new(0),
             live: Mutex::default(),
             by_key: Mutex::default(),
             finished: Mutex::default(),
@@ -277,12 +273,6 @@ impl Generations {
         }
     }
 
-    fn waiting(&self) -> MutexGuard<'_, BTreeSet<u64>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Starts a generation in its own task and returns its handle. Its log already holds the
     /// `started` event, so a subscriber from seq 0 sees it first. With an idempotency key that
     /// already started one (even concurrently), returns that one instead.
@@ -320,9 +310,7 @@ impl Generations {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(StartError::ShuttingDown);
         }
-        if self.slots.available_permits() == 0
-            && self.waiting().len() >= self.settings.max_queued as usize
-        {
+        if self.queue.is_full() {
             return Err(StartError::QueueFull);
         }
         let Some(descriptors) = self.descriptors.admit_generation() else {
@@ -391,7 +379,7 @@ impl Generations {
 
     /// Generations waiting for an upstream slot.
     pub fn queued(&self) -> usize {
-        self.waiting().len()
+        self.queue.len()
     }
 
     /// Drops a finished generation's log from memory once its retention has passed, or

@@ -34,9 +34,6 @@ use crate::upstream::{ChatRequest, Chunk, ChunkStream, Continuation, Finish, Ups
 /// Typical size of a generated page; the progress estimate approaches 90% around it.
 const EXPECTED_OUTPUT_BYTES: f64 = 12_000.0;
 
-/// How often a queued generation re-checks its queue position.
-const QUEUE_POLL: Duration = Duration::from_secs(1);
-
 /// Storage writes that fail because the database is unreachable are tried this many times
 /// (with backoff) before the generation gives up with `storage_unavailable`.
 const STORAGE_ATTEMPTS: usize = 4;
@@ -363,25 +360,10 @@ impl<'a> Run<'a> {
 
     /// Waits for a slot to talk to the upstream, reporting the queue position meanwhile.
     async fn wait_for_slot(&mut self) -> OwnedSemaphorePermit {
-        let slots = Arc::clone(&self.registry.slots);
-        if let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
-            return permit;
-        }
-        let ticket = QueueTicket::take(self.registry);
-        let acquire = slots.acquire_owned();
-        tokio::pin!(acquire);
-        let mut reported = None;
-        loop {
-            let position = ticket.position();
-            if reported != Some(position) {
-                self.progress(Stage::Queued, None, Some(position));
-                reported = Some(position);
-            }
-            tokio::select! {
-                permit = &mut acquire => return permit.expect("the slot semaphore is never closed"),
-                () = tokio::time::sleep(QUEUE_POLL) => {}
-            }
-        }
+        let queue = &self.registry.queue;
+        queue
+            .slot(|ahead| self.progress(Stage::Queued, None, Some(ahead)))
+            .await
     }
 
     /// Connects (with retries) and relays the model's output to the end, continuing while the
@@ -807,31 +789,6 @@ impl<'a> Run<'a> {
 
     fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-}
-
-/// A place in the queue for an upstream slot; leaving the queue (admitted or cancelled) frees it.
-struct QueueTicket<'a> {
-    registry: &'a Generations,
-    ticket: u64,
-}
-
-impl<'a> QueueTicket<'a> {
-    fn take(registry: &'a Generations) -> Self {
-        let ticket = registry.next_ticket.fetch_add(1, Ordering::Relaxed);
-        registry.waiting().insert(ticket);
-        Self { registry, ticket }
-    }
-
-    /// Generations ahead of this one.
-    fn position(&self) -> u64 {
-        self.registry.waiting().range(..self.ticket).count() as u64
-    }
-}
-
-impl Drop for QueueTicket<'_> {
-    fn drop(&mut self) {
-        self.registry.waiting().remove(&self.ticket);
     }
 }
 
