@@ -9,6 +9,7 @@
 //! - [`cluster`]: several instances as one service through Redis: events, leases, notices.
 //! - [`upstream`]: the OpenRouter / OpenAI-compatible streaming client.
 //! - [`mock`]: the OpenAI-compatible mock upstream (demo mode, tests, benchmarks).
+//! - [`demo`]: the page the demo "model" writes for a prompt (and the fallback page's body).
 //! - [`sanitize`]: raw model output → [`sanitize::SanitizedHtml`], the only thing pages are made of.
 //! - [`store`]: pages and generations in SQLite or PostgreSQL, behind one [`store::Store`].
 //! - [`views`]: batched page view counting.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod demo;
 pub mod descriptors;
 pub mod domain;
 pub mod generation;

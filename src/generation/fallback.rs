@@ -5,8 +5,8 @@
 //! mistakes it for the model's work. The completed event and the page's metadata also say
 //! `fallback: true`.
 
+use crate::demo::demo_page;
 use crate::domain::GenerationRequest;
-use crate::mock::demo_page;
 
 /// Shown at the top of every fallback page.
 const NOTICE: &str = r#"<div role="status" class="bg-amber-100 text-amber-900 text-sm text-center px-4 py-3 border-b border-amber-200">Our AI writer could not be reached, so this is a starter page built from your prompt. Generate again in a moment for a page written just for you.</div>"#;

@@ -16,7 +16,8 @@
 //! - `stream`: a script as a paced body stream, and the disconnect accounting.
 //! - `wire`: chunk encoding, matching the transcripts in `tests/fixtures/upstream/`.
 //! - [`deltas_for`]: how a text is cut into model-like deltas.
-//! - [`demo_page`]: the page the mock "model" writes in demo mode.
+//!
+//! The page it writes in demo mode is [`crate::demo::demo_page`]'s.
 //!
 //! # A stream
 //! `comments` × `: OPENROUTER PROCESSING`, a role chunk with empty content, one chunk per content
@@ -47,8 +48,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::demo::demo_page;
+
 mod deltas;
-mod demo;
 mod request;
 mod script;
 mod segment;
@@ -57,7 +59,6 @@ mod stream;
 mod wire;
 
 pub use deltas::deltas_for;
-pub use demo::demo_page;
 pub use script::{Content, Fault, Resume, Script};
 
 use request::ChatRequest;

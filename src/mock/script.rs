@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
     /// A complete demo page shaped by the prompt, page type and theme found in the request,
-    /// streamed as [`deltas_for`](super::deltas_for)`(&`[`demo_page`](super::demo_page)`(..))`.
+    /// streamed as [`deltas_for`](super::deltas_for)`(&`[`demo_page`](crate::demo::demo_page)`(..))`.
     Demo,
     /// Exactly these content deltas, one chunk each (empty strings included).
     Deltas(Vec<String>),

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::demo::demo_page;
 use crate::domain::{PageType, Theme};
 
 /// Long enough for anything on a loaded CI machine; only ever reached when a test fails.

@@ -3,8 +3,9 @@
 //! was given, with a preamble, in a new code fence — and the page that comes out is the page
 //! the model would have written in one go, with every passage once.
 
+use livepage::demo::demo_page;
 use livepage::domain::{PageType, Theme};
-use livepage::mock::{Content, Fault, Resume, Script, deltas_for, demo_page};
+use livepage::mock::{Content, Fault, Resume, Script, deltas_for};
 use livepage::store::StoreOptions;
 use serde_json::Value;
 

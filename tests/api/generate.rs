@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use livepage::demo::demo_page;
 use livepage::domain::{PageType, Theme};
-use livepage::mock::{Content, Script, demo_page};
+use livepage::mock::{Content, Script};
 use serde_json::json;
 
 use crate::helpers::{
