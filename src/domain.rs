@@ -281,6 +281,30 @@ pub struct GenerationRequest {
     /// Whose page it will be: the digest of the owner key sent with the request, if any.
     /// Without one, only the admin can change the page.
     pub owner: Option<OwnerHash>,
+    /// Set for a refine: the page to change, instead of a new one (`prompt` is then the
+    /// change asked for).
+    pub refine: Option<Refinement>,
+}
+
+/// What a refine starts from: a page and the version of it to edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refinement {
+    pub page_id: uuid::Uuid,
+    /// The version edited; the result is saved as the next one, unless the page has moved on.
+    pub version: i64,
+    /// That version's editable document: the sanitized page without its compiled styles
+    /// (what the model is shown, and what its edit blocks apply to).
+    pub document: String,
+}
+
+/// The body of `POST /api/pages/{id}/refine` as it arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub struct RefineBody {
+    pub prompt: Option<String>,
+    pub model: Option<String>,
+    /// Ask for `preview` events (the page with the edits so far) while refining.
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl GenerationRequest {
@@ -298,6 +322,7 @@ impl GenerationRequest {
             model: Model::parse(body.model.as_deref(), default_model, allowed)?,
             preview: body.preview,
             owner: None,
+            refine: None,
         })
     }
 

@@ -109,6 +109,13 @@ pub struct Progress {
     /// The segment being asked for while continuing: 2 for the first continuation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<u32>,
+    /// A refine's edit blocks applied so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edits: Option<u64>,
+    /// A refine's answer being written: 2 once the first answer's edits could not be applied
+    /// and the whole document was asked for. The deltas from then on are that answer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +142,12 @@ pub struct Completed {
     /// instance from before this field read as 1.
     #[serde(default = "one_segment")]
     pub segments: u32,
+    /// The version saved: 1 for a new page, the next version for a refine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// Where that version stays, whatever the page becomes: `/p/{id}/v/{n}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_url: Option<String>,
 }
 
 fn one_segment() -> u32 {
@@ -185,12 +198,18 @@ pub enum ErrorCode {
     /// This instance cannot follow the generation: Redis, which carries its events between
     /// instances, does not answer. Sent without an id, so a client resumes where it was.
     StreamUnavailable,
+    /// A refine's edit blocks could not be applied (a SEARCH text matched nowhere or more than
+    /// once), and neither could a whole document asked for instead: nothing was saved.
+    EditFailed,
+    /// The page got a new version while the refine ran (another refine, a restore): its
+    /// edits were made to an older document, so nothing was saved.
+    PageChanged,
     /// A bug on our side; details are in the log.
     Internal,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 18] = [
         Self::UpstreamUnavailable,
         Self::UpstreamRejected,
         Self::UpstreamError,
@@ -206,6 +225,8 @@ impl ErrorCode {
         Self::Shutdown,
         Self::InstanceLost,
         Self::StreamUnavailable,
+        Self::EditFailed,
+        Self::PageChanged,
         Self::Internal,
     ];
 
@@ -231,6 +252,8 @@ impl ErrorCode {
             Self::Shutdown => "shutdown",
             Self::InstanceLost => "instance_lost",
             Self::StreamUnavailable => "stream_unavailable",
+            Self::EditFailed => "edit_failed",
+            Self::PageChanged => "page_changed",
             Self::Internal => "internal",
         }
     }

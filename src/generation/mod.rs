@@ -7,6 +7,7 @@
 //! shutdown past its deadline) stops a task early.
 
 mod continuation;
+pub mod edits;
 pub mod event;
 mod fallback;
 mod follow;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::descriptors::Descriptors;
-use crate::domain::{GenerateBody, GenerationRequest};
+use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
 use crate::store::Store;
@@ -92,6 +93,11 @@ impl GenerationSettings {
         join(&self.pages_url, &format!("p/{page_id}"))
     }
 
+    /// The absolute URL of version `n` of a page.
+    pub fn version_url(&self, page_id: Uuid, n: i64) -> String {
+        join(&self.pages_url, &format!("p/{page_id}/v/{n}"))
+    }
+
     pub fn status_url(&self, generation_id: Uuid) -> String {
         join(
             &self.public_url,
@@ -124,6 +130,8 @@ pub enum StartError {
     Overloaded,
     /// The idempotency key was used before with a different request body.
     KeyReused,
+    /// The page is being refined already (docs/ARCHITECTURE.md, "Refining a page").
+    RefineInProgress,
 }
 
 /// An `Idempotency-Key` and the body it was sent with: a repeat of both attaches to the first
@@ -131,7 +139,14 @@ pub enum StartError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
     pub key: String,
-    pub body: GenerateBody,
+    pub body: KeyedBody,
+}
+
+/// What an idempotency key was sent with: a new page's body, or a refine's and its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedBody {
+    Generate(GenerateBody),
+    Refine { page_id: Uuid, body: RefineBody },
 }
 
 /// A running or recently finished generation.
@@ -169,7 +184,7 @@ impl Generation {
 /// An idempotency key's generation and the body that started it.
 #[derive(Debug)]
 struct Remembered {
-    body: GenerateBody,
+    body: KeyedBody,
     generation: Arc<Generation>,
 }
 
@@ -195,6 +210,10 @@ pub struct Generations {
     finished: Mutex<VecDeque<Uuid>>,
     /// Generations by idempotency key, as long as they are in `live`.
     by_key: Mutex<HashMap<String, Remembered>>,
+    /// The refine running on each page, by page id: one at a time per page, so that a refine
+    /// never edits a document another is about to replace. Taken in `spawn`, given back when
+    /// the task ends.
+    refining: Mutex<HashMap<Uuid, Uuid>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
     /// The process's descriptor budget: each task holds a slot of it while it runs, and a
@@ -239,6 +258,7 @@ impl Generations {
             next_ticket: AtomicU64::new(0),
             live: Mutex::default(),
             by_key: Mutex::default(),
+            refining: Mutex::default(),
             finished: Mutex::default(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
@@ -275,6 +295,27 @@ impl Generations {
             Some(_) => Err(StartError::KeyReused),
             None => Ok(None),
         }
+    }
+
+    fn refining(&self) -> MutexGuard<'_, HashMap<Uuid, Uuid>> {
+        self.refining
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lets another refine of page `page_id` start: refine `generation_id` is ending. (Called
+    /// before its terminal event, so that a client that saw it may refine again at once, and
+    /// again when its task ends, in case it ended another way.)
+    fn release_page(&self, page_id: Uuid, generation_id: Uuid) {
+        let mut refining = self.refining();
+        if refining.get(&page_id) == Some(&generation_id) {
+            refining.remove(&page_id);
+        }
+    }
+
+    /// Whether a refine of page `page_id` is running on this instance.
+    pub fn is_refining(&self, page_id: Uuid) -> bool {
+        self.refining().contains_key(&page_id)
     }
 
     fn waiting(&self) -> MutexGuard<'_, BTreeSet<u64>> {
@@ -325,10 +366,21 @@ impl Generations {
         {
             return Err(StartError::QueueFull);
         }
+        let id = Uuid::now_v7();
+        let refined_page = request.refine.as_ref().map(|refine| refine.page_id);
+        if let Some(page_id) = refined_page {
+            let mut refining = self.refining();
+            if refining.contains_key(&page_id) {
+                return Err(StartError::RefineInProgress);
+            }
+            refining.insert(page_id, id);
+        }
         let Some(descriptors) = self.descriptors.admit_generation() else {
+            if let Some(page_id) = refined_page {
+                self.refining().remove(&page_id);
+            }
             return Err(StartError::Overloaded);
         };
-        let id = Uuid::now_v7();
         let generation = Arc::new(Generation {
             id,
             model: request.model.to_string(),
@@ -357,6 +409,9 @@ impl Generations {
         self.tasks.spawn(
             async move {
                 run::Run::new(&registry, &handle, &request).execute().await;
+                if let Some(page_id) = refined_page {
+                    registry.release_page(page_id, handle.id);
+                }
                 drop(descriptors);
                 registry.forget_later(handle.id);
             }

@@ -111,6 +111,7 @@ mod tests {
             meta_data: serde_json::json!({}),
             owner,
             removed_at: None,
+            version: 1,
         }
     }
 
