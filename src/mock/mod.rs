@@ -17,6 +17,7 @@
 //! - `wire`: chunk encoding, matching the transcripts in `tests/fixtures/upstream/`.
 //! - [`deltas_for`]: how a text is cut into model-like deltas.
 //! - [`demo_page`]: the page the mock "model" writes in demo mode.
+//! - [`demo_refine`]: its answer to a refine: edit blocks, or the whole updated document.
 //!
 //! # A stream
 //! `comments` × `: OPENROUTER PROCESSING`, a role chunk with empty content, one chunk per content
@@ -49,6 +50,7 @@ use url::Url;
 
 mod deltas;
 mod demo;
+mod refine;
 mod request;
 mod script;
 mod segment;
@@ -58,6 +60,7 @@ mod wire;
 
 pub use deltas::deltas_for;
 pub use demo::demo_page;
+pub use refine::demo_refine;
 pub use script::{Content, Fault, Resume, Script};
 
 use request::ChatRequest;
@@ -268,7 +271,10 @@ async fn chat_completions(
 /// are cut or continued) rather than as the script's own deltas or transcript.
 fn text_of(script: &Script, request: &ChatRequest) -> Option<String> {
     match &script.content {
-        Content::Demo => Some(demo_page(&request.prompt, request.page_type, request.theme)),
+        Content::Demo => Some(match &request.refine {
+            Some(refine) => demo_refine(&refine.document, &refine.change, refine.whole_document),
+            None => demo_page(&request.prompt, request.page_type, request.theme),
+        }),
         Content::Deltas(list) if !script.cuts.is_empty() || request.prefill.is_some() => {
             Some(list.concat())
         }
