@@ -384,7 +384,10 @@ mod tests {
                 "  <h1 class=\"text-indigo-600\">Harbor Bakery</h1>",
                 "<h1 class=\"text-teal-700\">Harbor Bakery — since 1921</h1>"
             ),
-            block("<p>Fresh bread.</p>\n<p>Open daily.</p>", "<p>Fresh bread, é ☕.</p>"),
+            block(
+                "<p>Fresh bread.</p>\n<p>Open daily.</p>",
+                "<p>Fresh bread, é ☕.</p>"
+            ),
         )
     }
 

@@ -230,6 +230,18 @@ pub struct Generations {
     instance: Uuid,
     /// Copies of generations other instances run, by id, while someone here follows them.
     mirrors: Mutex<HashMap<Uuid, Arc<follow::Mirror>>>,
+    /// Told of a page a refine gave a new version, before its `completed` event: the cache of
+    /// served pages forgets the old one (set once, by the application).
+    page_changed: OnceLock<PageChanged>,
+}
+
+/// What is told of a page that changed.
+struct PageChanged(Box<dyn Fn(Uuid) + Send + Sync>);
+
+impl std::fmt::Debug for PageChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageChanged(…)")
+    }
 }
 
 impl Generations {
@@ -248,6 +260,7 @@ impl Generations {
             cluster,
             stopping: CancellationToken::new(),
             mirrors: Mutex::default(),
+            page_changed: OnceLock::new(),
             slots: Arc::new(Semaphore::new(settings.max_concurrent as usize)),
             store,
             upstream,
@@ -267,6 +280,27 @@ impl Generations {
 
     pub fn settings(&self) -> &GenerationSettings {
         &self.settings
+    }
+
+    /// Has `changed` told of every page a refine gives a new version, before the refine's
+    /// `completed` event. Only the first call counts.
+    pub fn on_page_changed(&self, changed: impl Fn(Uuid) + Send + Sync + 'static) {
+        let _ = self.page_changed.set(PageChanged(Box::new(changed)));
+    }
+
+    /// A refine saved a new version of page `id`: the caches here forget it, and so do the
+    /// other instances' (through Redis; PostgreSQL announced it in the saving transaction).
+    async fn announce_page_changed(&self, id: Uuid) {
+        if let Some(changed) = self.page_changed.get() {
+            (changed.0)(id);
+        }
+        if let Some(cluster) = &self.cluster
+            && let Err(err) = cluster
+                .notify(crate::cluster::Notice::PageChanged(id))
+                .await
+        {
+            tracing::warn!(error = %err, page_id = %id, "could not tell the other instances through Redis that a page changed");
+        }
     }
 
     fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {

@@ -97,7 +97,8 @@ pub const CHANGE_END: &str = "</change-request>";
 /// rules (the same sanitizer removes the same things), and how to answer.
 pub fn refine_system_prompt(page_type: PageType, theme: Theme, format: RefineFormat) -> String {
     let answer = match format {
-        RefineFormat::Edits => "\
+        RefineFormat::Edits => {
+            "\
 Answer format: edits
 Answer with one or more edit blocks in exactly this format:
 
@@ -113,11 +114,14 @@ when needed to make the match unique. To add something, SEARCH for the line it g
 and REPLACE it with that line and the new lines. Blocks are applied in order, each to the
 document as the blocks before it left it. Write nothing else: no explanation, no markdown.
 When the change touches most of the page, answer instead with the whole updated HTML
-document (and no blocks).",
-        RefineFormat::Document => "\
+document (and no blocks)."
+        }
+        RefineFormat::Document => {
+            "\
 Answer format: document
 Answer with the whole updated HTML document, from <!DOCTYPE html> to </html>, and nothing
-else: no edit blocks, no explanation, no markdown.",
+else: no edit blocks, no explanation, no markdown."
+        }
     };
     let page_rules = system_prompt(page_type, theme);
     // The page rules end with how to answer a new page; a refine answers differently.
@@ -146,7 +150,9 @@ pub fn refine_user_message(document: &str, change: &str, failed_edits: Option<&s
              updated document instead."
         )
     });
-    format!("{DOCUMENT_START}\n{document}\n{DOCUMENT_END}\n\n{CHANGE_START}\n{change}\n{CHANGE_END}{note}")
+    format!(
+        "{DOCUMENT_START}\n{document}\n{DOCUMENT_END}\n\n{CHANGE_START}\n{change}\n{CHANGE_END}{note}"
+    )
 }
 
 #[cfg(test)]
@@ -160,8 +166,7 @@ mod tests {
         assert!(edits.contains("<<<<<<< SEARCH"));
         assert!(edits.contains("javascript: URL"));
         assert!(!edits.contains("Answer with the HTML document only"));
-        let document =
-            refine_system_prompt(PageType::Landing, Theme::Dark, RefineFormat::Document);
+        let document = refine_system_prompt(PageType::Landing, Theme::Dark, RefineFormat::Document);
         assert!(document.contains("\nAnswer format: document\n"));
         let user = refine_user_message("<p>hi</p>", "make it red", Some("edit 1 failed"));
         assert!(user.starts_with("<current-document>\n<p>hi</p>\n</current-document>"));

@@ -266,7 +266,8 @@ impl<'a> Run<'a> {
         };
         // Another refine of the page may start the moment a client sees this one end.
         if let Some(refine) = &self.request.refine {
-            self.registry.release_page(refine.page_id, self.generation.id);
+            self.registry
+                .release_page(refine.page_id, self.generation.id);
         }
         match result {
             Ok(completed) => {
@@ -433,6 +434,7 @@ impl<'a> Run<'a> {
                     )
                 }
             })?;
+        self.registry.announce_page_changed(page_id).await;
         Ok(Completed {
             page_id,
             live_url: self.registry.settings.live_url(page_id),
@@ -614,7 +616,6 @@ impl<'a> Run<'a> {
             ),
         }
     }
-
 
     /// Asks the model to carry on from where it stopped, and relays what it adds through a
     /// [`Merger`]. A failure, before its first token or after, ends the generation: the page

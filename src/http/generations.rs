@@ -14,9 +14,7 @@ use super::AppState;
 use super::error::{ApiError, JsonBody, Query};
 use super::sse;
 use crate::domain::{GenerateBody, GenerationRequest};
-use crate::generation::{
-    CancelError, Event, Follow, IdempotencyKey, KeyedBody, Stage, StartError,
-};
+use crate::generation::{CancelError, Event, Follow, IdempotencyKey, KeyedBody, Stage, StartError};
 use crate::store::{GenerationRecord, StoreError};
 
 /// The longest `Idempotency-Key` accepted.

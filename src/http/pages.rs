@@ -59,7 +59,10 @@ pub async fn live_page(
 /// The security headers of DESIGN §6 for a served page. The Content-Security-Policy follows
 /// how the stored document was built, not the current style setting (see [`super::security::page_policy`]);
 /// it is computed once per page, by the page cache.
-pub(super) fn page_headers(policy: HeaderValue, etag: HeaderValue) -> [(header::HeaderName, HeaderValue); 5] {
+pub(super) fn page_headers(
+    policy: HeaderValue,
+    etag: HeaderValue,
+) -> [(header::HeaderName, HeaderValue); 5] {
     [
         (header::CONTENT_SECURITY_POLICY, policy),
         (
@@ -172,7 +175,11 @@ impl PageView {
 
 /// Page `id`, as `caller` may see it: `404` for an unknown page and, except to its owner and
 /// the admin, for an unpublished one (as at `/p/{id}`); `410` for a deleted one.
-pub(super) async fn visible_page(state: &AppState, id: Uuid, caller: &Caller) -> Result<PageRecord, ApiError> {
+pub(super) async fn visible_page(
+    state: &AppState,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<PageRecord, ApiError> {
     let record = state.store.page(id).await.map_err(|err| match err {
         StoreError::NotFound => ApiError::NotFound("page"),
         other => other.into(),

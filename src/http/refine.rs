@@ -19,7 +19,7 @@ use super::generations::{idempotency_key, parse_id, start_error};
 use super::pages::page_to_change;
 use super::sse;
 use crate::domain::{
-    Email, GenerationRequest, Model, PageType, Prompt, Refinement, RefineBody, Theme,
+    Email, GenerationRequest, Model, PageType, Prompt, RefineBody, Refinement, Theme,
 };
 use crate::generation::{IdempotencyKey, KeyedBody};
 use crate::store::{PageRecord, PageStatus, StoreError};
@@ -68,9 +68,7 @@ pub async fn refine(
         Some(generation) => generation,
         None => {
             if state.generations.is_refining(id) {
-                return Err(start_error(
-                    crate::generation::StartError::RefineInProgress,
-                ));
+                return Err(start_error(crate::generation::StartError::RefineInProgress));
             }
             let ip = state.limits.client_ip(peer, &headers);
             state

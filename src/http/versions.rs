@@ -70,10 +70,7 @@ pub async fn versions(
 }
 
 fn view(state: &AppState, id: Uuid, record: VersionRecord) -> VersionView {
-    let url = state
-        .generations
-        .settings()
-        .version_url(id, record.version);
+    let url = state.generations.settings().version_url(id, record.version);
     VersionView { record, url }
 }
 

@@ -257,7 +257,8 @@ fn topic(change: &str) -> String {
         .split_whitespace()
         .filter(|w| {
             !matches!(
-                w.to_lowercase().trim_matches(|c: char| !c.is_alphanumeric()),
+                w.to_lowercase()
+                    .trim_matches(|c: char| !c.is_alphanumeric()),
                 "a" | "an" | "the" | "section" | "with" | "about" | "on" | "for"
             )
         })
@@ -297,10 +298,18 @@ mod tests {
 
     #[test]
     fn a_headline_and_a_section_and_a_dark_theme_are_edits_too() {
-        let edits = apply(&demo_refine(PAGE, "change the headline to \"Fresh & warm\"", false));
+        let edits = apply(&demo_refine(
+            PAGE,
+            "change the headline to \"Fresh & warm\"",
+            false,
+        ));
         assert_eq!(edits.failure(), None);
         assert!(edits.document().contains(">Fresh &amp; warm</h1>"));
-        let edits = apply(&demo_refine(PAGE, "add a section about opening hours", false));
+        let edits = apply(&demo_refine(
+            PAGE,
+            "add a section about opening hours",
+            false,
+        ));
         assert_eq!(edits.failure(), None);
         assert!(edits.document().contains(">Opening hours</h2>"));
         assert!(edits.document().find("Opening hours") < edits.document().find("</main>"));

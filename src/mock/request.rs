@@ -108,7 +108,13 @@ impl ChatRequest {
 fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
     let (_, rest) = text.split_once(start)?;
     let (inside, _) = rest.rsplit_once(end)?;
-    Some(inside.strip_prefix('\n').unwrap_or(inside).strip_suffix('\n').unwrap_or(inside))
+    Some(
+        inside
+            .strip_prefix('\n')
+            .unwrap_or(inside)
+            .strip_suffix('\n')
+            .unwrap_or(inside),
+    )
 }
 
 fn role(message: &Value) -> &str {

@@ -22,9 +22,8 @@ use uuid::Uuid;
 use super::{
     Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
     NewGeneration, NewPage, NewReport, NewVersion, Outcome, PageRecord, PageStatus, PageTotals,
-    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions,
-    TopPage, VersionKind, VersionRecord, found,
-    owner_hash, parse_resolution, parse_status, saturating_i64,
+    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
+    VersionKind, VersionRecord, found, owner_hash, parse_resolution, parse_status, saturating_i64,
 };
 use crate::domain::{OwnerHash, Usage};
 
@@ -265,7 +264,10 @@ impl PgStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(version_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn served_version(&self, id: Uuid, n: i64) -> Result<ServedPage, StoreError> {
@@ -944,7 +946,12 @@ async fn insert_page(
                 p.created_at
          FROM pages p JOIN generations g ON g.id = $2 WHERE p.id = $3",
     )
-    .bind(page.meta_data.get("usage").filter(|u| u.is_object()).map(Json))
+    .bind(
+        page.meta_data
+            .get("usage")
+            .filter(|u| u.is_object())
+            .map(Json),
+    )
     .bind(generation_id)
     .bind(page.id)
     .execute(&mut **tx)
@@ -973,9 +980,7 @@ async fn next_version(
 }
 
 /// What `/p/{id}` serves, from `(html if published, is_public, removed, deleted, version)`.
-fn served(
-    row: Option<(Option<String>, bool, bool, bool, i64)>,
-) -> Result<ServedPage, StoreError> {
+fn served(row: Option<(Option<String>, bool, bool, bool, i64)>) -> Result<ServedPage, StoreError> {
     let (html, is_public, removed, deleted, version) = row.ok_or(StoreError::NotFound)?;
     match (PageStatus::of(is_public, removed, deleted), html) {
         (PageStatus::Published, Some(html)) => Ok(ServedPage::Live { html, version }),

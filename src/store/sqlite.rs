@@ -24,10 +24,10 @@ use uuid::fmt::Hyphenated;
 
 use super::{
     Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
-    NewGeneration, NewPage, NewReport, NewVersion, Outcome, PageRecord, PageStatus, PageTotals, Percentiles,
-    ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
-    VersionKind, VersionRecord,
-    column_decode_error, found, owner_hash, parse_resolution, parse_status, saturating_i64,
+    NewGeneration, NewPage, NewReport, NewVersion, Outcome, PageRecord, PageStatus, PageTotals,
+    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
+    VersionKind, VersionRecord, column_decode_error, found, owner_hash, parse_resolution,
+    parse_status, saturating_i64,
 };
 use crate::domain::{OwnerHash, Usage};
 
@@ -227,7 +227,10 @@ impl SqliteStore {
         .bind(id.hyphenated())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(version_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn served_version(&self, id: Uuid, n: i64) -> Result<ServedPage, StoreError> {
@@ -731,9 +734,7 @@ async fn take_down(tx: &mut Transaction, id: Uuid, reason: &str) -> Result<(), S
 }
 
 /// What `/p/{id}` serves, from `(html if published, is_public, removed, deleted, version)`.
-fn served(
-    row: Option<(Option<String>, bool, bool, bool, i64)>,
-) -> Result<ServedPage, StoreError> {
+fn served(row: Option<(Option<String>, bool, bool, bool, i64)>) -> Result<ServedPage, StoreError> {
     let (html, is_public, removed, deleted, version) = row.ok_or(StoreError::NotFound)?;
     match (PageStatus::of(is_public, removed, deleted), html) {
         (PageStatus::Published, Some(html)) => Ok(ServedPage::Live { html, version }),
@@ -775,7 +776,12 @@ async fn insert_page(
                 p.created_at
          FROM pages p JOIN generations g ON g.id = ? WHERE p.id = ?",
     )
-    .bind(page.meta_data.get("usage").filter(|u| u.is_object()).map(Json))
+    .bind(
+        page.meta_data
+            .get("usage")
+            .filter(|u| u.is_object())
+            .map(Json),
+    )
     .bind(generation_id.hyphenated())
     .bind(page.id.hyphenated())
     .execute(&mut **tx)
