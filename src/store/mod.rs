@@ -29,7 +29,7 @@ pub use postgres::{Notice, Notices, PgStore, SharedBudgets};
 pub use sqlite::SqliteStore;
 pub use stats::{
     GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
-    StatusCounts, TokenTotals, TopPage, WindowStats,
+    RefineTotals, StatusCounts, TokenTotals, TopPage, WindowStats,
 };
 
 /// What can go wrong in storage, independent of HTTP.

@@ -611,14 +611,15 @@ impl PgStore {
         since: OffsetDateTime,
     ) -> Result<Vec<GenerationGroup>, StoreError> {
         let rows = sqlx::query(
-            "SELECT model, status, error_code, COUNT(*) AS generations,
+            "SELECT model, status, error_code, refines IS NOT NULL AS refine,
+                    COUNT(*) AS generations,
                     COALESCE(SUM((usage->>'prompt_tokens')::bigint), 0)::bigint AS prompt_tokens,
                     COALESCE(SUM((usage->>'completion_tokens')::bigint), 0)::bigint
                         AS completion_tokens,
                     COALESCE(SUM((usage->>'cost')::float8), 0) AS cost
              FROM generations WHERE created_at >= $1
-             GROUP BY model, status, error_code
-             ORDER BY model, status, error_code",
+             GROUP BY model, status, error_code, refines IS NOT NULL
+             ORDER BY model, status, error_code, refines IS NOT NULL",
         )
         .bind(since)
         .fetch_all(&self.pool)
@@ -656,14 +657,19 @@ impl PgStore {
     }
 
     pub async fn page_totals(&self, since: OffsetDateTime) -> Result<PageTotals, StoreError> {
-        let (pages, views) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(view_count), 0)::bigint
+        let (pages, views, versions) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(view_count), 0)::bigint,
+                    (SELECT COUNT(*) FROM page_versions WHERE version > 1 AND created_at >= $1)
              FROM pages WHERE created_at >= $1",
         )
         .bind(since)
         .fetch_one(&self.pool)
         .await?;
-        Ok(PageTotals { pages, views })
+        Ok(PageTotals {
+            pages,
+            views,
+            versions,
+        })
     }
 
     pub async fn most_viewed_pages(&self, limit: u32) -> Result<Vec<TopPage>, StoreError> {
@@ -1120,6 +1126,7 @@ fn generation_group_from_row(row: &PgRow) -> Result<GenerationGroup, sqlx::Error
         model: row.try_get("model")?,
         status: parse_status(row.try_get("status")?)?,
         error_code: row.try_get("error_code")?,
+        refine: row.try_get("refine")?,
         generations: row.try_get("generations")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
         completion_tokens: row.try_get("completion_tokens")?,

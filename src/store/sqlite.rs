@@ -584,14 +584,15 @@ impl SqliteStore {
         since: OffsetDateTime,
     ) -> Result<Vec<GenerationGroup>, StoreError> {
         let rows = sqlx::query(
-            "SELECT model, status, error_code, COUNT(*) AS generations,
+            "SELECT model, status, error_code, refines IS NOT NULL AS refine,
+                    COUNT(*) AS generations,
                     COALESCE(SUM(json_extract(usage, '$.prompt_tokens')), 0) AS prompt_tokens,
                     COALESCE(SUM(json_extract(usage, '$.completion_tokens')), 0)
                         AS completion_tokens,
                     TOTAL(json_extract(usage, '$.cost')) AS cost
              FROM generations WHERE created_at >= ?
-             GROUP BY model, status, error_code
-             ORDER BY model, status, error_code",
+             GROUP BY model, status, error_code, refines IS NOT NULL
+             ORDER BY model, status, error_code, refines IS NOT NULL",
         )
         .bind(format_timestamp(since)?)
         .fetch_all(&self.pool)
@@ -672,13 +673,20 @@ impl SqliteStore {
     }
 
     pub async fn page_totals(&self, since: OffsetDateTime) -> Result<PageTotals, StoreError> {
-        let (pages, views) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(view_count), 0) FROM pages WHERE created_at >= ?",
+        let since = format_timestamp(since)?;
+        let (pages, views, versions) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(view_count), 0),
+                    (SELECT COUNT(*) FROM page_versions WHERE version > 1 AND created_at >= ?1)
+             FROM pages WHERE created_at >= ?1",
         )
-        .bind(format_timestamp(since)?)
+        .bind(since)
         .fetch_one(&self.pool)
         .await?;
-        Ok(PageTotals { pages, views })
+        Ok(PageTotals {
+            pages,
+            views,
+            versions,
+        })
     }
 
     pub async fn most_viewed_pages(&self, limit: u32) -> Result<Vec<TopPage>, StoreError> {
@@ -1001,6 +1009,7 @@ fn generation_group_from_row(row: &SqliteRow) -> Result<GenerationGroup, sqlx::E
         model: row.try_get("model")?,
         status: parse_status(row.try_get("status")?)?,
         error_code: row.try_get("error_code")?,
+        refine: row.try_get("refine")?,
         generations: row.try_get("generations")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
         completion_tokens: row.try_get("completion_tokens")?,

@@ -282,6 +282,14 @@ backend_tests! {
         assert_eq!(record["error_code"], "edit_failed");
         let delta_count = events.iter().filter(|e| e.event == "delta").count() as u64;
         assert_eq!(record["usage"]["completion_tokens"], delta_count);
+        // The admin sees what refines cost, the failed ones included.
+        let (status, stats) = call(&app, Method::GET, "/api/admin/stats", Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 200);
+        let refines = &stats["totals"]["refines"];
+        assert_eq!(refines["refines"]["failed"], 1, "{refines}");
+        assert_eq!(refines["error_codes"]["edit_failed"], 1);
+        assert_eq!(refines["tokens"]["completion"], delta_count);
+        assert_eq!(refines["versions"], 0);
         app.stop().await;
     }
 
@@ -398,6 +406,10 @@ backend_tests! {
         assert!(live.contains(">Harbor Bakery</h1>") && !live.contains("Bread &amp; more"));
         let listed = versions(&app, &id).await;
         assert_eq!(version_numbers(&listed), [3, 2, 1], "history is never rewritten");
+        let (_, stats) = call(&app, Method::GET, "/api/admin/stats", Some(ADMIN_TOKEN)).await;
+        assert_eq!(stats["last_24h"]["refines"]["versions"], 2, "{stats}");
+        assert_eq!(stats["last_24h"]["refines"]["refines"]["completed"], 1);
+        assert!(stats["last_24h"]["refines"]["cost"].as_f64().unwrap() > 0.0);
         let (status, _) = call(&app, Method::POST, &format!("/api/pages/{id}/versions/9/restore"), Some(ANN)).await;
         assert_eq!(status, 404);
 
