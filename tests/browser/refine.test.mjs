@@ -56,6 +56,21 @@ async function untilPreview(page, check, what) {
   return until(async () => check(await previewText(page)), { what, timeout: 30_000 });
 }
 
+/**
+ * Waits until the preview in front shows the page at a URL ending in `suffix` (a version is
+ * shown by its URL; its document runs no script, so it is read over HTTP, not in the frame).
+ */
+async function untilPreviewUrl(page, suffix) {
+  const src = await until(
+    async () => {
+      const src = await page.getAttribute("#panel-preview iframe.is-front", "src").catch(() => null);
+      return src?.endsWith(suffix) ? src : null;
+    },
+    { what: `the preview showing …${suffix}`, timeout: 30_000 },
+  );
+  return (await fetch(src)).text();
+}
+
 describe("refining a page", () => {
   test("applies a change live, switches versions, restores one and survives a reload", async () => {
     const { context, page, problems } = await openUi(browser, server.url);
@@ -87,7 +102,9 @@ describe("refining a page", () => {
       // Back to version 1 in the preview: the first headline, and an offer to restore it.
       await page.click('#versions button[data-version="1"]');
       await untilSwitcher(page, 3, 1);
-      await untilPreview(page, (text) => !text.includes("Bread worth waking up for") && /Harbor Bakery/.test(text), "version 1 in the preview");
+      const first = await untilPreviewUrl(page, "/v/1");
+      assert.doesNotMatch(first, /Bread worth waking up for/);
+      assert.match(first, /Harbor Bakery/);
       await page.locator("#restore").waitFor({ state: "visible" });
       assert.match(await page.getAttribute("#download", "href"), /\/v\/1\/download$/);
 
