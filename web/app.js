@@ -529,21 +529,26 @@ function renderVersions() {
   const pageId = pageOnScreen();
   const mine = versions?.pageId === pageId ? versions : null;
   const running = run?.status === "running";
-  const buttons = (mine?.list ?? []).map((v) =>
-    h("button", {
-      type: "button",
-      class: "version",
-      "data-version": String(v.version),
-      "aria-pressed": String(v.version === mine.shown),
-      "aria-disabled": String(running),
-      title: versionTitle(v, mine.current),
-      text: `v${v.version}`,
-    }),
-  );
-  const same =
-    buttons.length === ui.versions.children.length &&
-    buttons.every((b, i) => b.outerHTML === ui.versions.children[i].outerHTML);
-  if (!same) ui.versions.replaceChildren(...buttons);
+  // Rebuilt only when what it shows changes, so that a focused button keeps the focus.
+  const signature = JSON.stringify([mine?.list.map((v) => v.version), mine?.shown, mine?.current, running]);
+  if (ui.versions.dataset.signature !== signature) {
+    ui.versions.dataset.signature = signature;
+    const focused = document.activeElement?.dataset?.version;
+    ui.versions.replaceChildren(
+      ...(mine?.list ?? []).map((v) =>
+        h("button", {
+          type: "button",
+          class: "version",
+          "data-version": String(v.version),
+          "aria-pressed": String(v.version === mine.shown),
+          "aria-disabled": String(running),
+          title: versionTitle(v, mine.current),
+          text: `v${v.version}`,
+        }),
+      ),
+    );
+    if (focused) ui.versions.querySelector(`[data-version="${focused}"]`)?.focus();
+  }
   ui.versions.dataset.current = String(mine?.current ?? "");
   ui.restore.hidden = !mine || mine.shown === mine.current || running;
   ui.restore.textContent = mine ? `Restore v${mine.shown}` : "Restore this version";

@@ -237,7 +237,8 @@ fn apply(
         [start] => {
             let mut out: Vec<&str> = Vec::with_capacity(lines.len());
             out.extend_from_slice(&lines[..*start]);
-            if !search_replaces_nothing(&replace) {
+            // An empty REPLACE deletes the matched lines rather than leaving a blank one.
+            if !replace.is_empty() {
                 out.push(&replace);
             }
             out.extend_from_slice(&lines[start + wanted.len()..]);
@@ -249,11 +250,6 @@ fn apply(
             places: places.len(),
         }),
     }
-}
-
-/// An empty REPLACE deletes the matched lines rather than leaving a blank line.
-fn search_replaces_nothing(replace: &str) -> bool {
-    replace.is_empty()
 }
 
 fn trim_blank_edges(lines: &[String]) -> &[String] {
