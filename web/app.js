@@ -90,11 +90,14 @@ const preview = new Preview(ui.panelPreview, {
 const code = new CodeView(byId("code-scroll"), byId("code"), (following) => {
   ui.follow.hidden = following;
 });
-const pages = new HistoryList({
-  list: byId("history-list"),
-  note: byId("history-note"),
-  more: byId("history-more"),
-});
+const pages = new HistoryList(
+  {
+    list: byId("history-list"),
+    note: byId("history-note"),
+    more: byId("history-more"),
+  },
+  (page) => openPage(page),
+);
 
 /** @type {null | {page_types: any[], themes: any[], models: string[], default_model: string, demo_mode: boolean, max_prompt_chars: number}} */
 let options = null;
@@ -294,6 +297,27 @@ function startRefine(request) {
   const body = { prompt: request.prompt, preview: true };
   if (request.model) body.model = request.model;
   follow((s) => s.start(body, (b, o) => postRefine(pageId, b, o)));
+}
+
+/**
+ * Puts one of this browser's pages (from "Your pages") on screen to refine it: shown at its
+ * live URL, its versions in the switcher, as if it had just been published here.
+ */
+function openPage(page) {
+  if (run?.status === "running") return;
+  stream?.close();
+  stream = null;
+  clearSnapshot();
+  setUrl(null);
+  clearViews();
+  run = newRun(null);
+  run.status = "completed";
+  run.percent = 100;
+  run.result = { page_id: page.id, live_url: page.live_url, title: page.title, version: null };
+  preview.showUrl(page.live_url);
+  render();
+  loadVersions(page.id);
+  ui.refinePrompt.focus();
 }
 
 /** The page on screen: the one published, or the one being refined. */

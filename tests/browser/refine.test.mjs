@@ -127,6 +127,15 @@ describe("refining a page", () => {
       await waitForState(page, "completed");
       await page.locator("#refine").waitFor({ state: "visible" });
       await untilSwitcher(page, 4, 4);
+
+      // Leaving it and coming back from "Your pages": the same page, ready to refine.
+      await page.click("#new-page");
+      await page.locator("#refine").waitFor({ state: "hidden" });
+      const pageId = new URL(live).pathname.split("/").pop();
+      await page.click(`.history-item[data-page-id="${pageId}"] [data-action=refine]`);
+      await page.locator("#refine").waitFor({ state: "visible" });
+      await untilSwitcher(page, 4, 4);
+      await untilPreviewUrl(page, `/p/${pageId}`);
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
