@@ -154,7 +154,7 @@ export class HistoryList {
       try {
         const updated = await setPublished(page.id, !page.is_public);
         this.fill(li, { ...page, ...updated });
-        li.querySelector("[data-action]")?.focus();
+        li.querySelector("[data-action=publish], [data-action=unpublish]")?.focus();
       } catch (err) {
         toggle.disabled = false;
         fail(err);

@@ -246,23 +246,11 @@ impl<'a> Run<'a> {
 
     /// Runs the generation to its end and closes its log with the terminal event.
     pub(super) async fn execute(mut self) {
-        let settings = &self.registry.settings;
-        let cancel = self.generation.cancel.clone();
-        let result = tokio::select! {
-            biased;
-            () = cancel.cancelled() => {
-                let code = *self.generation.cancel_reason.get().unwrap_or(&ErrorCode::Cancelled);
-                Err(Failure::new(code, match code {
-                    ErrorCode::Shutdown => "the server shut down before the page was finished",
-                    _ => "the generation was cancelled",
-                }))
-            }
-            result = tokio::time::timeout(settings.generation_timeout, self.pipeline()) => {
-                result.unwrap_or_else(|_| Err(Failure::new(
-                    ErrorCode::GenerationTimeout,
-                    format!("the generation took longer than {}", humantime::format_duration(settings.generation_timeout)),
-                )))
-            }
+        // The row goes in before anything can stop the run: a cancel that arrives at once
+        // (its client saw `started`) then finds the row it records the cancellation on.
+        let result = match self.record_start().await {
+            Ok(()) => self.until_stopped().await,
+            Err(failure) => Err(failure),
         };
         // Another refine of the page may start the moment a client sees this one end.
         if let Some(refine) = &self.request.refine {
@@ -279,8 +267,29 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The pipeline, unless it is cancelled or takes longer than allowed.
+    async fn until_stopped(&mut self) -> Result<Completed, Failure> {
+        let settings = &self.registry.settings;
+        let cancel = self.generation.cancel.clone();
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                let code = *self.generation.cancel_reason.get().unwrap_or(&ErrorCode::Cancelled);
+                Err(Failure::new(code, match code {
+                    ErrorCode::Shutdown => "the server shut down before the page was finished",
+                    _ => "the generation was cancelled",
+                }))
+            }
+            result = tokio::time::timeout(settings.generation_timeout, self.pipeline()) => {
+                result.unwrap_or_else(|_| Err(Failure::new(
+                    ErrorCode::GenerationTimeout,
+                    format!("the generation took longer than {}", humantime::format_duration(settings.generation_timeout)),
+                )))
+            }
+        }
+    }
+
     async fn pipeline(&mut self) -> Result<Completed, Failure> {
-        self.record_start().await?;
         let slot = self.wait_for_slot().await;
         if let Some(refine) = &self.request.refine {
             return self.refine(slot, refine).await;
