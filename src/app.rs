@@ -139,6 +139,10 @@ impl Application {
         if config.report_link {
             pages = pages.with_report_link(config.public_url());
         }
+        generations.on_page_changed({
+            let pages = pages.clone();
+            move |id| pages.invalidate(id)
+        });
         // Before any request: on SQLite every row still running was left by an earlier run.
         report_abandoned(generations.fail_abandoned().await);
         let sweeper = tokio::spawn(fail_abandoned(Arc::downgrade(&generations)));

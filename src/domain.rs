@@ -293,12 +293,18 @@ pub enum ErrorCode {
     /// This instance cannot follow the generation: Redis, which carries its events between
     /// instances, does not answer. Sent without an id, so a client resumes where it was.
     StreamUnavailable,
+    /// A refine's edit blocks could not be applied (a SEARCH text matched nowhere or more than
+    /// once), and neither could a whole document asked for instead: nothing was saved.
+    EditFailed,
+    /// The page got a new version while the refine ran (another refine, a restore): its
+    /// edits were made to an older document, so nothing was saved.
+    PageChanged,
     /// A bug on our side; details are in the log.
     Internal,
 }
 
 impl ErrorCode {
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 18] = [
         Self::UpstreamUnavailable,
         Self::UpstreamRejected,
         Self::UpstreamError,
@@ -314,6 +320,8 @@ impl ErrorCode {
         Self::Shutdown,
         Self::InstanceLost,
         Self::StreamUnavailable,
+        Self::EditFailed,
+        Self::PageChanged,
         Self::Internal,
     ];
 
@@ -339,6 +347,8 @@ impl ErrorCode {
             Self::Shutdown => "shutdown",
             Self::InstanceLost => "instance_lost",
             Self::StreamUnavailable => "stream_unavailable",
+            Self::EditFailed => "edit_failed",
+            Self::PageChanged => "page_changed",
             Self::Internal => "internal",
         }
     }
@@ -388,6 +398,33 @@ pub struct GenerationRequest {
     /// Whose page it will be: the digest of the owner key sent with the request, if any.
     /// Without one, only the admin can change the page.
     pub owner: Option<OwnerHash>,
+    /// Set for a refine: the page to change, instead of a new one (`prompt` is then the
+    /// change asked for).
+    pub refine: Option<Refinement>,
+}
+
+/// What a refine starts from: a page and the version of it to edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refinement {
+    pub page_id: uuid::Uuid,
+    /// The version edited; the result is saved as the next one, unless the page has moved on.
+    pub version: i64,
+    /// That version's editable document: the sanitized page without its compiled styles
+    /// (what the model is shown, and what its edit blocks apply to).
+    pub document: String,
+}
+
+/// The body of `POST /api/pages/{id}/refine` as it arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize, ToSchema)]
+pub struct RefineBody {
+    /// The change (required), at most 4,000 characters.
+    #[schema(min_length = 1, max_length = 4000, example = "make the hero dark blue")]
+    pub prompt: Option<String>,
+    /// One of `GET /api/options`' models; the default model when left out.
+    pub model: Option<String>,
+    /// Ask for `preview` events (the page with the edits so far) while refining.
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl GenerationRequest {
@@ -405,6 +442,7 @@ impl GenerationRequest {
             model: Model::parse(body.model.as_deref(), default_model, allowed)?,
             preview: body.preview,
             owner: None,
+            refine: None,
         })
     }
 

@@ -143,6 +143,39 @@ export function postGenerate(body, { idempotencyKey, signal }) {
   });
 }
 
+/**
+ * `POST /api/pages/{id}/refine`: a change to one of this browser's pages; the response is the
+ * refine's event stream, like a generation's (the same idempotency key attaches a repeat).
+ */
+export function postRefine(pageId, body, { idempotencyKey, signal }) {
+  return request(`api/pages/${encodeURIComponent(pageId)}/refine`, {
+    method: "POST",
+    headers: owned({
+      "content-type": "application/json",
+      accept: "text/event-stream",
+      "idempotency-key": idempotencyKey,
+    }),
+    body: JSON.stringify(body),
+    signal,
+  });
+}
+
+/** `GET /api/pages/{id}/versions`: the page's versions, newest first, and the current one. */
+export function getVersions(pageId) {
+  return json(`api/pages/${encodeURIComponent(pageId)}/versions`, {
+    headers: owned({ accept: "application/json" }),
+    cache: "no-store",
+  });
+}
+
+/** `POST /api/pages/{id}/versions/{n}/restore`: version n's document as a new version. */
+export function restoreVersion(pageId, n) {
+  return json(`api/pages/${encodeURIComponent(pageId)}/versions/${n}/restore`, {
+    method: "POST",
+    headers: owned({ accept: "application/json" }),
+  });
+}
+
 /** `GET /api/generations/{id}/events`: the stream after event `lastEventId`, with previews. */
 export function openEvents(id, lastEventId, { signal }) {
   const query = new URLSearchParams({ last_event_id: String(lastEventId), preview: "true" });

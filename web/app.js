@@ -1,12 +1,22 @@
 // The LivePage web UI: a form built from GET /api/options, one generation followed live, and
 // the pages made in this browser (its owner key, see api.js), which their owner may unpublish,
-// publish again or delete.
+// publish again or delete. A published page can be refined (a follow-up prompt, applied live:
+// a refine is followed exactly like a generation), and any of its versions shown, restored or
+// downloaded.
 //
 // The generation on screen is `run`, a plain object that events update and `render()` draws
 // (at most once per animation frame). `run` is also kept in sessionStorage and its id in the
 // URL (`?g=…`), so a reload resumes from the last event it had seen: no text lost, none twice.
 
-import { ApiError, cancelGeneration, getGeneration, getOptions } from "./api.js";
+import {
+  ApiError,
+  cancelGeneration,
+  getGeneration,
+  getOptions,
+  getVersions,
+  postRefine,
+  restoreVersion,
+} from "./api.js";
 import { CodeView } from "./code-view.js";
 import { byId, h } from "./dom.js";
 import { formatCount, formatDuration, label } from "./format.js";
@@ -63,6 +73,15 @@ const ui = {
   panelPreview: byId("panel-preview"),
   panelCode: byId("panel-code"),
   follow: byId("follow"),
+  refine: byId("refine"),
+  refineForm: byId("refine-form"),
+  refinePrompt: byId("refine-prompt"),
+  refineSubmit: byId("refine-submit"),
+  refineError: byId("refine-error"),
+  versions: byId("versions"),
+  restore: byId("restore"),
+  download: byId("download"),
+  versionNote: byId("version-note"),
 };
 
 const preview = new Preview(ui.panelPreview, {
@@ -71,11 +90,14 @@ const preview = new Preview(ui.panelPreview, {
 const code = new CodeView(byId("code-scroll"), byId("code"), (following) => {
   ui.follow.hidden = following;
 });
-const pages = new HistoryList({
-  list: byId("history-list"),
-  note: byId("history-note"),
-  more: byId("history-more"),
-});
+const pages = new HistoryList(
+  {
+    list: byId("history-list"),
+    note: byId("history-note"),
+    more: byId("history-more"),
+  },
+  (page) => openPage(page),
+);
 
 /** @type {null | {page_types: any[], themes: any[], models: string[], default_model: string, demo_mode: boolean, max_prompt_chars: number}} */
 let options = null;
@@ -84,6 +106,11 @@ let optionsReady = null;
 let run = null;
 /** The stream following `run`; events from any other (an older one) are ignored. */
 let stream = null;
+/**
+ * The versions of the page on screen: `{pageId, current, list}` (list oldest first), and the
+ * one shown in the preview (`shown`, a number; the current one unless another was picked).
+ */
+let versions = null;
 
 // ---------------------------------------------------------------------------------------------
 // The generation's state
@@ -133,6 +160,7 @@ function onEvent(type, data, id) {
       r.queuePosition = data.queue_position ?? null;
       r.attempt = data.attempt ?? null;
       r.segment = data.segment ?? null;
+      r.edits = data.edits ?? r.edits ?? 0;
       break;
     case "delta":
       r.raw += data.text;
@@ -154,8 +182,13 @@ function onEvent(type, data, id) {
       if (!r.previewHtml) preview.showUrl(data.live_url);
       // The last snapshot was written from the end: show the page from its top again.
       else if (preview.follow) setTimeout(() => preview.scrollTo(0), 600);
-      announce(`Your page${data.title ? ` “${data.title}”` : ""} is live.`);
+      announce(
+        data.version > 1
+          ? `Version ${data.version} of your page is live.`
+          : `Your page${data.title ? ` “${data.title}”` : ""} is live.`,
+      );
       pages.load();
+      if (data.page_id) loadVersions(data.page_id);
       break;
     case "error":
       r.status = data.code === "cancelled" ? "cancelled" : "error";
@@ -163,6 +196,11 @@ function onEvent(type, data, id) {
       r.cancelling = false;
       code.flush();
       announce(r.status === "cancelled" ? "Cancelled. Nothing was saved." : failureText(data));
+      // A refine that saved nothing: back to the page as it is.
+      if (r.request?.refinePageId && versions?.pageId === r.request.refinePageId) {
+        const live = versions.list.find((v) => v.version === versions.current);
+        if (live) preview.showUrl(live.url);
+      }
       break;
     default:
       break;
@@ -223,6 +261,10 @@ function follow(begin) {
 }
 
 function start(request) {
+  if (request.refinePageId) {
+    startRefine(request);
+    return;
+  }
   remember(request.email);
   run = newRun(request);
   setUrl(null);
@@ -235,6 +277,94 @@ function start(request) {
   if (stage.getBoundingClientRect().top > innerHeight * 0.5) {
     const motion = matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
     stage.scrollIntoView({ behavior: motion, block: "start" });
+  }
+}
+
+/**
+ * Refines page `request.refinePageId` with `request.prompt`: followed like a generation (the
+ * URL names the refine, so a reload resumes it), the preview going on from the page as it is
+ * until the first edit lands.
+ */
+function startRefine(request) {
+  const pageId = request.refinePageId;
+  run = newRun(request);
+  setUrl(null);
+  code.reset();
+  ui.follow.hidden = true;
+  if (versions?.pageId === pageId) versions.shown = versions.current;
+  announce("Applying your change.");
+  render();
+  const body = { prompt: request.prompt, preview: true };
+  if (request.model) body.model = request.model;
+  follow((s) => s.start(body, (b, o) => postRefine(pageId, b, o)));
+}
+
+/**
+ * Puts one of this browser's pages (from "Your pages") on screen to refine it: shown at its
+ * live URL, its versions in the switcher, as if it had just been published here.
+ */
+function openPage(page) {
+  if (run?.status === "running") return;
+  stream?.close();
+  stream = null;
+  clearSnapshot();
+  setUrl(null);
+  clearViews();
+  run = newRun(null);
+  run.status = "completed";
+  run.percent = 100;
+  run.result = { page_id: page.id, live_url: page.live_url, title: page.title, version: null };
+  preview.showUrl(page.live_url);
+  render();
+  loadVersions(page.id);
+  ui.refinePrompt.focus();
+}
+
+/** The page on screen: the one published, or the one being refined. */
+function pageOnScreen() {
+  return run?.result?.page_id ?? run?.request?.refinePageId ?? null;
+}
+
+/** Loads the versions of page `pageId` and shows the current one as chosen. */
+async function loadVersions(pageId) {
+  try {
+    const listed = await getVersions(pageId);
+    if (pageOnScreen() !== pageId) return;
+    versions = {
+      pageId,
+      current: listed.current,
+      shown: listed.current,
+      list: [...listed.versions].reverse(),
+    };
+  } catch {
+    // The switcher stays as it was; the page itself is on screen either way.
+  }
+  renderVersions();
+}
+
+/** Shows version `n` of the page on screen in the preview. */
+function showVersion(n) {
+  const version = versions?.list.find((v) => v.version === n);
+  if (!version || run?.status === "running") return;
+  versions.shown = n;
+  preview.showUrl(version.url);
+  announce(n === versions.current ? `Showing version ${n}, the live one.` : `Showing version ${n}.`);
+  renderVersions();
+}
+
+async function restoreShown() {
+  if (!versions || versions.shown === versions.current || run?.status === "running") return;
+  const { pageId, shown } = versions;
+  ui.restore.setAttribute("aria-disabled", "true");
+  try {
+    const restored = await restoreVersion(pageId, shown);
+    await loadVersions(pageId);
+    if (versions?.pageId === pageId) showVersion(restored.version);
+    announce(`Version ${shown} restored as version ${restored.version}, now live.`);
+  } catch (err) {
+    ui.versionNote.textContent = failureText(err instanceof ApiError ? err : { message: String(err) });
+  } finally {
+    ui.restore.removeAttribute("aria-disabled");
   }
 }
 
@@ -251,6 +381,7 @@ function resume(id, snapshot) {
   render();
   if (!run.request) recallRequest(id);
   if (run.status === "running") follow((s) => s.resume(id, run.lastId));
+  else if (run.result?.page_id) loadVersions(run.result.page_id);
 }
 
 /**
@@ -267,6 +398,12 @@ async function recallRequest(id) {
       model: status.model,
     };
     if (run?.id !== id) return;
+    if (status.refines) {
+      // A refine: its prompt is the change, not what the page is about.
+      run.request = { prompt: status.prompt, refinePageId: status.refines };
+      scheduleRender();
+      return;
+    }
     run.request = request;
     await optionsReady;
     if (!ui.prompt.value.trim()) fillForm(request);
@@ -282,6 +419,10 @@ function retry() {
     run.error = null;
     render();
     follow((s) => s.resume(run.id, run.lastId));
+    return;
+  }
+  if (run.request?.refinePageId) {
+    startRefine({ ...run.request });
     return;
   }
   const request = { ...(run.request ?? readForm()) };
@@ -309,6 +450,7 @@ function reset() {
   stream?.close();
   stream = null;
   run = null;
+  versions = null;
   clearSnapshot();
   setUrl(null);
   clearViews();
@@ -356,6 +498,8 @@ function render() {
 
   const done = status === "completed" ? r.result : null;
   ui.result.hidden = !done;
+  byId("result-title").textContent =
+    done?.version > 1 ? `Version ${done.version} is live` : "Your page is live";
   if (done) {
     ui.liveUrl.href = ui.openLive.href = done.live_url;
     ui.liveUrl.textContent = done.live_url;
@@ -379,6 +523,8 @@ function render() {
     ui.retry.hidden = !cancelled && failed.retryable === false && !r.request;
   }
 
+  renderRefine(r);
+
   ui.address.textContent = done
     ? done.live_url.replace(/^https?:\/\//, "")
     : running
@@ -389,6 +535,66 @@ function render() {
     : done
       ? `Live: ${done.title || "your page"} · LivePage`
       : "LivePage";
+}
+
+/** The refine box and the version switcher, under the preview of a published page. */
+function renderRefine(r) {
+  const pageId = pageOnScreen();
+  ui.refine.hidden = !pageId;
+  if (!pageId) return;
+  const running = r.status === "running";
+  ui.refineSubmit.setAttribute("aria-disabled", String(running));
+  ui.refineSubmit.textContent = running && r.request?.refinePageId ? "Applying…" : "Apply";
+  ui.refine.dataset.busy = String(running);
+  renderVersions();
+}
+
+function renderVersions() {
+  const pageId = pageOnScreen();
+  const mine = versions?.pageId === pageId ? versions : null;
+  const running = run?.status === "running";
+  // Rebuilt only when what it shows changes, so that a focused button keeps the focus.
+  const signature = JSON.stringify([mine?.list.map((v) => v.version), mine?.shown, mine?.current, running]);
+  if (ui.versions.dataset.signature !== signature) {
+    ui.versions.dataset.signature = signature;
+    const focused = document.activeElement?.dataset?.version;
+    ui.versions.replaceChildren(
+      ...(mine?.list ?? []).map((v) =>
+        h("button", {
+          type: "button",
+          class: "version",
+          "data-version": String(v.version),
+          "aria-pressed": String(v.version === mine.shown),
+          "aria-disabled": String(running),
+          title: versionTitle(v, mine.current),
+          text: `v${v.version}`,
+        }),
+      ),
+    );
+    if (focused) ui.versions.querySelector(`[data-version="${focused}"]`)?.focus();
+  }
+  ui.versions.dataset.current = String(mine?.current ?? "");
+  ui.restore.hidden = !mine || mine.shown === mine.current || running;
+  ui.restore.textContent = mine ? `Restore v${mine.shown}` : "Restore this version";
+  const shown = mine?.list.find((v) => v.version === mine.shown);
+  const url = shown?.url ?? run?.result?.live_url;
+  ui.download.hidden = !url;
+  if (url) ui.download.href = `${url}/download`;
+  ui.versionNote.textContent = !mine
+    ? ""
+    : mine.shown === mine.current
+      ? `Showing v${mine.current}, the live version.`
+      : `Showing v${mine.shown}; v${mine.current} is live.`;
+}
+
+function versionTitle(version, current) {
+  const what =
+    version.kind === "restored"
+      ? `restored from v${version.restored_from}`
+      : version.kind === "created"
+        ? "the first version"
+        : version.prompt;
+  return `v${version.version}${version.version === current ? " (live)" : ""}: ${what}`;
 }
 
 function renderClock() {
@@ -419,6 +625,9 @@ function stageText(r) {
     case "connecting":
       return r.attempt > 1 ? `Connecting to the model (attempt ${r.attempt})` : "Connecting to the model";
     case "generating":
+      if (r.request?.refinePageId) {
+        return r.edits ? `Applying your change (${r.edits} edit${r.edits === 1 ? "" : "s"})` : "Applying your change";
+      }
       return "Writing the page";
     case "continuing":
       // The model stopped at its length limit and is asked for the rest.
@@ -449,6 +658,9 @@ const FAILURES = {
   instance_lost: "The server writing this page stopped before it was finished. Nothing was saved: please try again.",
   stream_unavailable: "The live stream is briefly unavailable on this server. Reconnect to pick it up where you left it.",
   internal: "Something went wrong on LivePage's side.",
+  edit_failed: "The change could not be applied to the page. Nothing was saved: try again, or put it another way.",
+  page_changed: "The page got a new version while this change was being made. Nothing was saved: try again.",
+  conflict: "This page cannot be changed right now (it is being refined, or it was taken down).",
   queue_full: "LivePage is very busy right now. Please try again in a few seconds.",
   overloaded: "LivePage is serving as many pages as it can right now. Please try again in a few seconds.",
   shutting_down: "LivePage is restarting. Please try again in a moment.",
@@ -738,6 +950,34 @@ function bind() {
     ui.email.removeAttribute("aria-invalid");
   });
 
+  ui.refineForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const pageId = pageOnScreen();
+    const change = ui.refinePrompt.value.trim();
+    if (!pageId || run?.status === "running") return;
+    if (!change) {
+      ui.refineError.textContent = "Say what should change.";
+      ui.refineError.hidden = false;
+      ui.refinePrompt.setAttribute("aria-invalid", "true");
+      ui.refinePrompt.focus();
+      return;
+    }
+    ui.refineError.hidden = true;
+    ui.refinePrompt.removeAttribute("aria-invalid");
+    ui.refinePrompt.value = "";
+    startRefine({ prompt: change, refinePageId: pageId });
+  });
+  ui.refinePrompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      ui.refineForm.requestSubmit();
+    }
+  });
+  ui.versions.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-version]");
+    if (button) showVersion(Number(button.dataset.version));
+  });
+  ui.restore.addEventListener("click", restoreShown);
   ui.cancel.addEventListener("click", cancel);
   ui.retry.addEventListener("click", retry);
   ui.dismiss.addEventListener("click", reset);

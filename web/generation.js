@@ -44,14 +44,15 @@ export class GenerationStream {
   }
 
   /**
-   * Starts a generation and follows it. Resolves when its terminal event has been handled;
-   * rejects with an ApiError when the request is refused or the stream is lost for good.
+   * Starts a generation (or, with `post` = a refine's request, a refine) and follows it.
+   * Resolves when its terminal event has been handled; rejects with an ApiError when the
+   * request is refused or the stream is lost for good.
    */
-  async start(body) {
+  async start(body, post = postGenerate) {
     const idempotencyKey = newKey();
     for (let attempt = 1; this.id === null; attempt++) {
       try {
-        const response = await postGenerate(body, { idempotencyKey, signal: this.abort.signal });
+        const response = await post(body, { idempotencyKey, signal: this.abort.signal });
         await this.consume(response);
         if (this.done) return;
       } catch (err) {
@@ -138,6 +139,7 @@ export class GenerationStream {
           usage: status.usage ?? { prompt_tokens: 0, completion_tokens: 0, cost: null },
           fallback: false,
           duration_ms: status.duration_ms ?? 0,
+          version: status.version ?? (status.refines ? null : 1),
         },
         id,
       );

@@ -1,5 +1,5 @@
 // "Your pages": the pages made in this browser (by its owner key), newest first, a batch at a
-// time, each with what its owner may do: unpublish or publish it again, delete it.
+// time, each with what its owner may do: refine it, unpublish or publish it again, delete it.
 
 import { deletePage, getHistory, setPublished } from "./api.js";
 import { h } from "./dom.js";
@@ -13,8 +13,12 @@ const STATUS_TEXT = {
 };
 
 export class HistoryList {
-  /** @param {{list: HTMLElement, note: HTMLElement, more: HTMLButtonElement}} elements */
-  constructor({ list, note, more }) {
+  /**
+   * @param {{list: HTMLElement, note: HTMLElement, more: HTMLButtonElement}} elements
+   * @param {(page: any) => void} [onRefine] opens a page to refine it
+   */
+  constructor({ list, note, more }, onRefine = null) {
+    this.onRefine = onRefine;
     this.list = list;
     this.note = note;
     this.more = more;
@@ -127,7 +131,18 @@ export class HistoryList {
       "aria-label": `Delete “${title}”`,
       text: "Delete",
     });
-    const bar = h("div", { class: "history-actions" }, toggle, remove);
+    const refine =
+      this.onRefine &&
+      page.status !== "removed" &&
+      h("button", {
+        type: "button",
+        class: "btn btn-small btn-quiet",
+        "data-action": "refine",
+        "aria-label": `Refine “${title}”`,
+        text: "Refine",
+      });
+    refine?.addEventListener("click", () => this.onRefine(page));
+    const bar = h("div", { class: "history-actions" }, refine, toggle, remove);
     const wrap = h("div", { class: "history-controls" }, bar, error);
     const fail = (err) => {
       error.textContent = err?.message ? `${err.message}.` : "That did not work; try again.";
@@ -139,7 +154,7 @@ export class HistoryList {
       try {
         const updated = await setPublished(page.id, !page.is_public);
         this.fill(li, { ...page, ...updated });
-        li.querySelector("[data-action]")?.focus();
+        li.querySelector("[data-action=publish], [data-action=unpublish]")?.focus();
       } catch (err) {
         toggle.disabled = false;
         fail(err);

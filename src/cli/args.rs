@@ -1,7 +1,7 @@
 //! The `livepage` command line: with no command, the server's settings (so `livepage --addr …`
 //! and `cargo run` serve as they always did); `serve`, the same explicitly; and the client
-//! commands `generate` and `follow`, and `pages`, `publish`, `unpublish`, `delete` for the pages
-//! made with this user's owner key.
+//! commands `generate` and `follow`, and `pages`, `publish`, `unpublish`, `delete`, `refine` and
+//! `versions` for the pages made with this user's owner key.
 //!
 //! The server's settings also come from environment variables, and a client run must not fail on
 //! a server variable it never uses (a `LIVEPAGE_ADDR` meant for the server next door, say). So
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::render::Output;
 use crate::config::Config;
-use crate::domain::{Email, GenerateBody, PageType, Prompt, Theme};
+use crate::domain::{Email, GenerateBody, PageType, Prompt, RefineBody, Theme};
 
 /// Where the client looks for the server unless told otherwise.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080/";
@@ -78,6 +78,52 @@ pub enum ClientCommand {
     /// Delete one of your pages for good: its link answers "gone".
     #[command(after_help = PAGE_EXIT_CODES)]
     Delete(PageArgs),
+    /// Change one of your pages with a follow-up prompt, watching it happen; the result is
+    /// the page's next version.
+    #[command(after_help = EXIT_CODES)]
+    Refine(RefineArgs),
+    /// List a page's versions, newest first.
+    #[command(after_help = PAGE_EXIT_CODES)]
+    Versions(VersionsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RefineArgs {
+    /// The page: its id, or its live URL (`…/p/<id>`).
+    #[arg(value_name = "PAGE", value_parser = parse_page)]
+    pub page_id: Uuid,
+    /// The change, e.g. "make the hero darker".
+    #[arg(value_parser = parse_prompt)]
+    pub prompt: Prompt,
+    /// A model from the server's allow-list [default: the server's default model].
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub follow: FollowOptions,
+}
+
+impl RefineArgs {
+    /// The body of `POST /api/pages/{id}/refine`.
+    pub fn body(&self) -> RefineBody {
+        RefineBody {
+            prompt: Some(self.prompt.as_str().to_owned()),
+            model: self.model.clone(),
+            preview: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VersionsArgs {
+    /// The page: its id, or its live URL (`…/p/<id>`).
+    #[arg(value_name = "PAGE", value_parser = parse_page)]
+    pub page_id: Uuid,
+    /// The LivePage server.
+    #[arg(long, env = "LIVEPAGE_SERVER", value_name = "URL", default_value = DEFAULT_SERVER, value_parser = parse_server)]
+    pub server: Url,
+    /// Write every version to stdout as one line of JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The exit codes of the page commands, for their `--help`.
@@ -313,6 +359,27 @@ mod tests {
         };
         assert_eq!(config.addr.port(), 9998);
         assert!(parse(&["--addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn refine_takes_a_page_id_or_live_url_and_the_change() {
+        let id = Uuid::now_v7();
+        let ClientCommand::Refine(args) = client(&[
+            "refine",
+            &format!("http://lp.test/p/{id}"),
+            "make it red",
+            "--json",
+        ]) else {
+            panic!("refine");
+        };
+        assert_eq!(args.page_id, id);
+        assert_eq!(args.body().prompt.as_deref(), Some("make it red"));
+        assert_eq!(args.follow.output(), Output::Json);
+        let ClientCommand::Versions(args) = client(&["versions", &id.to_string()]) else {
+            panic!("versions");
+        };
+        assert_eq!(args.page_id, id);
+        assert!(parse(&["refine", "not-a-page", "x"]).is_err());
     }
 
     #[test]

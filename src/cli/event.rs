@@ -55,6 +55,11 @@ pub struct Completed {
     pub live_url: String,
     #[serde(default)]
     pub title: String,
+    /// The version saved (absent from servers from before versions).
+    #[serde(default)]
+    pub version: Option<i64>,
+    #[serde(default)]
+    pub version_url: Option<String>,
     /// The upstream failed before writing anything and this is the fallback page.
     #[serde(default)]
     pub fallback: bool,

@@ -26,7 +26,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::event::{Payload, Received};
-use crate::domain::{GenerateBody, OwnerKey};
+use crate::domain::{GenerateBody, OwnerKey, RefineBody};
 
 /// Reconnection attempts after a drop before giving up (the count restarts with every event).
 pub const MAX_RECONNECTS: u32 = 6;
@@ -176,6 +176,14 @@ enum Target {
         /// Whose page it will be (see `cli::owner`).
         owner_key: Option<OwnerKey>,
     },
+    /// `POST /api/pages/{id}/refine`, until the `started` event names the generation; the
+    /// same `Idempotency-Key` attaches a repeat to it.
+    Refine {
+        page_id: Uuid,
+        body: RefineBody,
+        idempotency_key: String,
+        owner_key: OwnerKey,
+    },
     /// `GET /api/generations/{id}/events`.
     Generation(Uuid),
 }
@@ -218,6 +226,22 @@ impl Follower {
         Self::new(server, target, 0)
     }
 
+    /// Starts a refine of page `page_id` with `body`, as the owner of `owner_key`.
+    pub fn refine(
+        server: Url,
+        page_id: Uuid,
+        body: RefineBody,
+        owner_key: OwnerKey,
+    ) -> reqwest::Result<Self> {
+        let target = Target::Refine {
+            page_id,
+            body,
+            idempotency_key: Uuid::new_v4().to_string(),
+            owner_key,
+        };
+        Self::new(server, target, 0)
+    }
+
     /// Follows the existing `generation`, from just after event `after` (0: from the start).
     pub fn resume(server: Url, generation: Uuid, after: u64) -> reqwest::Result<Self> {
         Self::new(server, Target::Generation(generation), after)
@@ -248,7 +272,7 @@ impl Follower {
     pub fn generation_id(&self) -> Option<Uuid> {
         match self.target {
             Target::Generation(id) => Some(id),
-            Target::Generate { .. } => None,
+            Target::Generate { .. } | Target::Refine { .. } => None,
         }
     }
 
@@ -356,6 +380,17 @@ impl Follower {
                     None => request,
                 }
             }
+            Target::Refine {
+                page_id,
+                body,
+                idempotency_key,
+                owner_key,
+            } => self
+                .http
+                .post(self.url(&format!("api/pages/{page_id}/refine")))
+                .header("idempotency-key", idempotency_key)
+                .bearer_auth(owner_key.expose())
+                .json(body),
             Target::Generation(id) => {
                 let request = self
                     .http

@@ -99,6 +99,17 @@ pub async fn run(command: ClientCommand) -> Outcome {
             Follower::generate(args.follow.server.clone(), args.body(), owner_key())
                 .map(|follower| (follower, args.follow))
         }
+        ClientCommand::Refine(args) => {
+            let key = match owner::key_path().and_then(|path| owner::load_or_create(&path)) {
+                Ok(key) => key,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return Outcome::Failed;
+                }
+            };
+            Follower::refine(args.follow.server.clone(), args.page_id, args.body(), key)
+                .map(|follower| (follower, args.follow))
+        }
         ClientCommand::Follow(args) => Follower::resume(
             args.follow.server.clone(),
             args.generation_id,

@@ -1,5 +1,5 @@
-//! `livepage pages`, `publish`, `unpublish` and `delete`: what an owner may do with the pages
-//! made with their owner key (see `owner`), one request each.
+//! `livepage pages`, `publish`, `unpublish`, `delete` and `versions`: what an owner may do with
+//! the pages made with their owner key (see `owner`), one request each.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::Outcome;
-use super::args::{ClientCommand, PageArgs, PagesArgs};
+use super::args::{ClientCommand, PageArgs, PagesArgs, VersionsArgs};
 use super::follow::Rejected;
 use super::owner;
 use crate::domain::OwnerKey;
@@ -34,7 +34,10 @@ pub async fn run(command: ClientCommand) -> Outcome {
         ClientCommand::Publish(args) => set_public(&args, &key, true).await,
         ClientCommand::Unpublish(args) => set_public(&args, &key, false).await,
         ClientCommand::Delete(args) => delete(&args, &key).await,
-        ClientCommand::Generate(_) | ClientCommand::Follow(_) => return Outcome::Refused,
+        ClientCommand::Versions(args) => versions(&args, &key).await,
+        ClientCommand::Generate(_) | ClientCommand::Follow(_) | ClientCommand::Refine(_) => {
+            return Outcome::Refused;
+        }
     };
     match result {
         Ok(()) => Outcome::Completed,
@@ -192,4 +195,41 @@ async fn delete(args: &PageArgs, key: &OwnerKey) -> Result<(), PageError> {
     }
     println!("deleted: {}", args.page_id);
     Ok(())
+}
+
+/// `GET /api/pages/{id}/versions`: one line per version, newest first (or one JSON object).
+async fn versions(args: &VersionsArgs, key: &OwnerKey) -> Result<(), PageError> {
+    let path = format!("api/pages/{}/versions", args.page_id);
+    let response = send(&args.server, |http, url| http.get(url), &path, key).await?;
+    let listed: Value = response
+        .json()
+        .await
+        .map_err(|err| PageError::Protocol(err.to_string()))?;
+    let current = listed["current"].as_i64();
+    for version in listed["versions"].as_array().into_iter().flatten() {
+        if args.json {
+            println!("{version}");
+        } else {
+            println!("{}", version_line(version, current));
+        }
+    }
+    Ok(())
+}
+
+/// `v<n>  <kind>  <created at>  <prompt or what it restored>  <URL>`, the current one marked.
+fn version_line(version: &Value, current: Option<i64>) -> String {
+    let n = version["version"].as_i64().unwrap_or_default();
+    let text = |name: &str| version[name].as_str().unwrap_or_default().to_owned();
+    let what = match version["restored_from"].as_i64() {
+        Some(from) => format!("restored v{from}"),
+        None => text("prompt"),
+    };
+    let marker = if current == Some(n) { "*" } else { " " };
+    format!(
+        "{marker}v{n:<4} {:<9} {}  {}  {}",
+        text("kind"),
+        text("created_at"),
+        what,
+        text("url"),
+    )
 }

@@ -69,11 +69,18 @@ impl<W: Write> Renderer<W> {
         if completed.fallback {
             self.note("note: the model was unavailable, so this is the fallback page");
         }
+        // A refine's new version says which it is (version 1 is the page itself).
+        if let (Some(n @ 2..), Some(url)) = (completed.version, &completed.version_url) {
+            self.note(&format!("version {n}: {url}"));
+        }
         match self.output {
             Output::Progress => {
                 self.bar.set_position(100);
-                self.bar
-                    .finish_with_message(format!("published: {}", completed.title));
+                let published = match completed.version {
+                    Some(n) => format!("published version {n}: {}", completed.title),
+                    None => format!("published: {}", completed.title),
+                };
+                self.bar.finish_with_message(published);
                 writeln!(self.stdout, "{}", completed.live_url)?;
                 self.stdout.flush()
             }
@@ -215,6 +222,8 @@ mod tests {
                 live_url: "http://x/p/1".into(),
                 title: "T".into(),
                 fallback: false,
+                version: Some(2),
+                version_url: Some("http://x/p/1/v/2".into()),
             })
             .unwrap();
         assert_eq!(

@@ -14,10 +14,12 @@ use crate::domain::{PageType, Theme};
 
 mod brief;
 mod palette;
+mod refine;
 mod sections;
 
 use brief::Brief;
 use palette::Palette;
+pub use refine::demo_refine;
 
 /// The page the mock writes for `prompt`, fenced as ```` ```html ```` … ```` ``` ````.
 ///

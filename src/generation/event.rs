@@ -111,6 +111,13 @@ pub struct Progress {
     /// The segment being asked for while continuing: 2 for the first continuation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<u32>,
+    /// A refine's edit blocks applied so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edits: Option<u64>,
+    /// A refine's answer being written: 2 once the first answer's edits could not be applied
+    /// and the whole document was asked for. The deltas from then on are that answer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -137,6 +144,12 @@ pub struct Completed {
     /// instance from before this field read as 1.
     #[serde(default = "one_segment")]
     pub segments: u32,
+    /// The version saved: 1 for a new page, the next version for a refine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// Where that version stays, whatever the page becomes: `/p/{id}/v/{n}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_url: Option<String>,
 }
 
 fn one_segment() -> u32 {

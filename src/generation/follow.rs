@@ -572,7 +572,14 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
     match (record.status, record.page_id) {
         (Status::Completed, Some(page_id)) => {
             let page = registry.store.page(page_id).await.ok();
+            // A new page's generation made version 1; a refine recorded the one it made.
+            let version = match record.refines {
+                None => Some(1),
+                Some(_) => record.version,
+            };
             Event::Completed(Completed {
+                version,
+                version_url: version.map(|n| settings.version_url(page_id, n)),
                 page_id,
                 live_url: settings.live_url(page_id),
                 title: page.as_ref().map(|p| p.title.clone()).unwrap_or_default(),

@@ -7,6 +7,7 @@
 //! shutdown past its deadline) stops a task early.
 
 mod continuation;
+pub mod edits;
 pub mod event;
 mod fallback;
 mod follow;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::descriptors::Descriptors;
-use crate::domain::{GenerateBody, GenerationRequest};
+use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
 use crate::store::Store;
@@ -92,6 +93,11 @@ impl GenerationSettings {
         join(&self.pages_url, &format!("p/{page_id}"))
     }
 
+    /// The absolute URL of version `n` of a page.
+    pub fn version_url(&self, page_id: Uuid, n: i64) -> String {
+        join(&self.pages_url, &format!("p/{page_id}/v/{n}"))
+    }
+
     pub fn status_url(&self, generation_id: Uuid) -> String {
         join(
             &self.public_url,
@@ -124,6 +130,8 @@ pub enum StartError {
     Overloaded,
     /// The idempotency key was used before with a different request body.
     KeyReused,
+    /// The page is being refined already (docs/ARCHITECTURE.md, "Refining a page").
+    RefineInProgress,
 }
 
 /// An `Idempotency-Key` and the body it was sent with: a repeat of both attaches to the first
@@ -131,7 +139,14 @@ pub enum StartError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
     pub key: String,
-    pub body: GenerateBody,
+    pub body: KeyedBody,
+}
+
+/// What an idempotency key was sent with: a new page's body, or a refine's and its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyedBody {
+    Generate(GenerateBody),
+    Refine { page_id: Uuid, body: RefineBody },
 }
 
 /// A running or recently finished generation.
@@ -169,7 +184,7 @@ impl Generation {
 /// An idempotency key's generation and the body that started it.
 #[derive(Debug)]
 struct Remembered {
-    body: GenerateBody,
+    body: KeyedBody,
     generation: Arc<Generation>,
 }
 
@@ -190,6 +205,10 @@ pub struct Generations {
     finished: Mutex<VecDeque<Uuid>>,
     /// Generations by idempotency key, as long as they are in `live`.
     by_key: Mutex<HashMap<String, Remembered>>,
+    /// The refine running on each page, by page id: one at a time per page, so that a refine
+    /// never edits a document another is about to replace. Taken in `spawn`, given back when
+    /// the task ends.
+    refining: Mutex<HashMap<Uuid, Uuid>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
     /// The process's descriptor budget: each task holds a slot of it while it runs, and a
@@ -206,6 +225,18 @@ pub struct Generations {
     instance: Uuid,
     /// Copies of generations other instances run, by id, while someone here follows them.
     mirrors: Mutex<HashMap<Uuid, Arc<follow::Mirror>>>,
+    /// Told of a page a refine gave a new version, before its `completed` event: the cache of
+    /// served pages forgets the old one (set once, by the application).
+    page_changed: OnceLock<PageChanged>,
+}
+
+/// What is told of a page that changed.
+struct PageChanged(Box<dyn Fn(Uuid) + Send + Sync>);
+
+impl std::fmt::Debug for PageChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageChanged(…)")
+    }
 }
 
 impl Generations {
@@ -224,6 +255,7 @@ impl Generations {
             cluster,
             stopping: CancellationToken::new(),
             mirrors: Mutex::default(),
+            page_changed: OnceLock::new(),
             queue: queue::Queue::new(
                 settings.max_concurrent as usize,
                 settings.max_queued as usize,
@@ -235,6 +267,7 @@ impl Generations {
             metrics,
             live: Mutex::default(),
             by_key: Mutex::default(),
+            refining: Mutex::default(),
             finished: Mutex::default(),
             tasks: TaskTracker::new(),
             accepting: AtomicBool::new(true),
@@ -243,6 +276,27 @@ impl Generations {
 
     pub fn settings(&self) -> &GenerationSettings {
         &self.settings
+    }
+
+    /// Has `changed` told of every page a refine gives a new version, before the refine's
+    /// `completed` event. Only the first call counts.
+    pub fn on_page_changed(&self, changed: impl Fn(Uuid) + Send + Sync + 'static) {
+        let _ = self.page_changed.set(PageChanged(Box::new(changed)));
+    }
+
+    /// A refine saved a new version of page `id`: the caches here forget it, and so do the
+    /// other instances' (through Redis; PostgreSQL announced it in the saving transaction).
+    async fn announce_page_changed(&self, id: Uuid) {
+        if let Some(changed) = self.page_changed.get() {
+            (changed.0)(id);
+        }
+        if let Some(cluster) = &self.cluster
+            && let Err(err) = cluster
+                .notify(crate::cluster::Notice::PageChanged(id))
+                .await
+        {
+            tracing::warn!(error = %err, page_id = %id, "could not tell the other instances through Redis that a page changed");
+        }
     }
 
     fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {
@@ -271,6 +325,27 @@ impl Generations {
             Some(_) => Err(StartError::KeyReused),
             None => Ok(None),
         }
+    }
+
+    fn refining(&self) -> MutexGuard<'_, HashMap<Uuid, Uuid>> {
+        self.refining
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lets another refine of page `page_id` start: refine `generation_id` is ending. (Called
+    /// before its terminal event, so that a client that saw it may refine again at once, and
+    /// again when its task ends, in case it ended another way.)
+    fn release_page(&self, page_id: Uuid, generation_id: Uuid) {
+        let mut refining = self.refining();
+        if refining.get(&page_id) == Some(&generation_id) {
+            refining.remove(&page_id);
+        }
+    }
+
+    /// Whether a refine of page `page_id` is running on this instance.
+    pub fn is_refining(&self, page_id: Uuid) -> bool {
+        self.refining().contains_key(&page_id)
     }
 
     /// Starts a generation in its own task and returns its handle. Its log already holds the
@@ -313,10 +388,21 @@ impl Generations {
         if self.queue.is_full() {
             return Err(StartError::QueueFull);
         }
+        let id = Uuid::now_v7();
+        let refined_page = request.refine.as_ref().map(|refine| refine.page_id);
+        if let Some(page_id) = refined_page {
+            let mut refining = self.refining();
+            if refining.contains_key(&page_id) {
+                return Err(StartError::RefineInProgress);
+            }
+            refining.insert(page_id, id);
+        }
         let Some(descriptors) = self.descriptors.admit_generation() else {
+            if let Some(page_id) = refined_page {
+                self.refining().remove(&page_id);
+            }
             return Err(StartError::Overloaded);
         };
-        let id = Uuid::now_v7();
         let generation = Arc::new(Generation {
             id,
             model: request.model.to_string(),
@@ -345,6 +431,9 @@ impl Generations {
         self.tasks.spawn(
             async move {
                 run::Run::new(&registry, &handle, &request).execute().await;
+                if let Some(page_id) = refined_page {
+                    registry.release_page(page_id, handle.id);
+                }
                 drop(descriptors);
                 registry.forget_later(handle.id);
             }

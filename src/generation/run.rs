@@ -23,12 +23,16 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::continuation::{Merger, Removed};
+use super::edits::{EditStream, looks_like_document};
 use super::event::{Completed, Delta, ErrorCode, Event, Failed, Progress, Stage};
+use super::prompt::RefineFormat;
 use super::{Generation, Generations, fallback, prompt};
-use crate::domain::{GenerationRequest, Usage};
+use crate::domain::{GenerationRequest, Refinement, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
-use crate::sanitize::Sanitizer;
-use crate::store::{GenerationStatus, NewGeneration, NewPage, Outcome, PageMeta, StoreError};
+use crate::sanitize::{SanitizedHtml, Sanitizer};
+use crate::store::{
+    GenerationStatus, NewGeneration, NewPage, NewVersion, Outcome, PageMeta, StoreError,
+};
 use crate::upstream::{ChatRequest, Chunk, ChunkStream, Continuation, Finish, UpstreamError};
 
 /// Typical size of a generated page; the progress estimate approaches 90% around it.
@@ -196,6 +200,16 @@ pub(super) struct Run<'a> {
     last_preview: Option<Instant>,
     /// Set while a preview is being made off the runtime.
     preview_in_flight: Arc<AtomicBool>,
+    /// A refine's edit blocks, applied to its document as each completes in the stream.
+    edits: Option<EditStream>,
+    /// Where the current answer starts in the output (bytes): a refine's second answer, the
+    /// whole document asked for when the first one's edits could not be applied, follows the
+    /// first one.
+    answer_start: usize,
+    /// The answer being written: 1, or 2 for a refine's whole-document retry.
+    answer: u32,
+    /// Why the first answer's edits could not be applied, once they could not.
+    failed_edits: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -223,14 +237,41 @@ impl<'a> Run<'a> {
             last_progress: now,
             last_preview: None,
             preview_in_flight: Arc::default(),
+            edits: None,
+            answer_start: 0,
+            answer: 1,
+            failed_edits: None,
         }
     }
 
     /// Runs the generation to its end and closes its log with the terminal event.
     pub(super) async fn execute(mut self) {
+        // The row goes in before anything can stop the run: a cancel that arrives at once
+        // (its client saw `started`) then finds the row it records the cancellation on.
+        let result = match self.record_start().await {
+            Ok(()) => self.until_stopped().await,
+            Err(failure) => Err(failure),
+        };
+        // Another refine of the page may start the moment a client sees this one end.
+        if let Some(refine) = &self.request.refine {
+            self.registry
+                .release_page(refine.page_id, self.generation.id);
+        }
+        match result {
+            Ok(completed) => {
+                tracing::info!(page_id = %completed.page_id, fallback = completed.fallback, version = completed.version, "page saved");
+                self.report_end(GenerationStatus::Completed, None, completed.fallback);
+                self.generation.log.finish(Event::Completed(completed));
+            }
+            Err(failure) => self.fail(failure).await,
+        }
+    }
+
+    /// The pipeline, unless it is cancelled or takes longer than allowed.
+    async fn until_stopped(&mut self) -> Result<Completed, Failure> {
         let settings = &self.registry.settings;
         let cancel = self.generation.cancel.clone();
-        let result = tokio::select! {
+        tokio::select! {
             biased;
             () = cancel.cancelled() => {
                 let code = *self.generation.cancel_reason.get().unwrap_or(&ErrorCode::Cancelled);
@@ -245,20 +286,14 @@ impl<'a> Run<'a> {
                     format!("the generation took longer than {}", humantime::format_duration(settings.generation_timeout)),
                 )))
             }
-        };
-        match result {
-            Ok(completed) => {
-                tracing::info!(page_id = %completed.page_id, fallback = completed.fallback, "page saved");
-                self.report_end(GenerationStatus::Completed, None, completed.fallback);
-                self.generation.log.finish(Event::Completed(completed));
-            }
-            Err(failure) => self.fail(failure).await,
         }
     }
 
     async fn pipeline(&mut self) -> Result<Completed, Failure> {
-        self.record_start().await?;
         let slot = self.wait_for_slot().await;
+        if let Some(refine) = &self.request.refine {
+            return self.refine(slot, refine).await;
+        }
         let fallback_reason = match self.generate().await {
             Ok(()) => None,
             Err(Relay::NoToken(no_token)) if self.registry.settings.fallback => Some(no_token),
@@ -282,20 +317,7 @@ impl<'a> Run<'a> {
             }
             None => self.generation.log.text(),
         };
-        self.progress(Stage::Sanitizing, None, None);
-        let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
-        let sanitize =
-            move |sanitizer: &Sanitizer| metrics::time(&timer, || sanitizer.sanitize(&raw));
-        let html = self.registry.sanitizer.run(sanitize).await.map_err(|err| {
-            tracing::error!(error = %err, "sanitizing the page failed");
-            Failure::new(ErrorCode::Internal, "the page could not be prepared")
-        })?;
-        // The finished document as the last preview, so a live preview ends on exactly the
-        // page that is published.
-        if self.request.preview {
-            let finished = html.as_str().to_owned();
-            self.generation.log.push_preview(finished, usize::MAX);
-        }
+        let html = self.sanitize(raw).await?;
 
         self.progress(Stage::Saving, None, None);
         let page_id = Uuid::now_v7();
@@ -335,7 +357,155 @@ impl<'a> Run<'a> {
             fallback,
             duration_ms,
             segments: self.segments,
+            version: Some(1),
+            version_url: Some(self.registry.settings.version_url(page_id, 1)),
         })
+    }
+
+    /// A refine (docs/ARCHITECTURE.md, "Refining a page"): the model's edits to the page's
+    /// current document, applied as they stream; when they cannot be applied, one more answer
+    /// asked for as a whole document; then the result sanitized like any page and saved as the
+    /// page's next version.
+    async fn refine(
+        &mut self,
+        slot: OwnedSemaphorePermit,
+        refine: &'a Refinement,
+    ) -> Result<Completed, Failure> {
+        let stored = refine.document.clone();
+        let base = self
+            .registry
+            .sanitizer
+            .run(move |sanitizer| sanitizer.editable(&stored))
+            .await
+            .map_err(|err| {
+                tracing::error!(error = %err, "reading the page to refine failed");
+                Failure::new(ErrorCode::Internal, "the page could not be read")
+            })?;
+        self.edits = Some(EditStream::new(base.clone()));
+        self.answer_refine().await?;
+        let raw = match self.settle() {
+            Ok(raw) => raw,
+            Err(why) => {
+                tracing::info!(reason = %why, "the refine's edits could not be applied; asking for the whole document");
+                self.registry.metrics.retried();
+                let first_segments = self.segments;
+                self.failed_edits = Some(why.clone());
+                self.answer = 2;
+                self.answer_start = usize::try_from(self.bytes).unwrap_or(usize::MAX);
+                self.segments = 1;
+                self.edits = Some(EditStream::new(base.clone()));
+                let answered = self.answer_refine().await;
+                self.segments += first_segments;
+                answered?;
+                self.settle().map_err(|again| {
+                    Failure::new(
+                        ErrorCode::EditFailed,
+                        format!(
+                            "the change could not be applied to the page ({why}), nor could the \
+                             whole document asked for instead ({again}); nothing was saved"
+                        ),
+                    )
+                })?
+            }
+        };
+        drop(slot);
+        let html = self.sanitize(raw).await?;
+
+        self.progress(Stage::Saving, None, None);
+        let page_id = refine.page_id;
+        let usage = self.usage().unwrap_or_default();
+        let duration_ms = self.elapsed_ms();
+        let version = NewVersion {
+            page_id,
+            base_version: refine.version,
+            html: &html,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let outcome = self.outcome(GenerationStatus::Completed, None);
+        let store = &self.registry.store;
+        let n = with_storage_retries(|| store.save_version(self.generation.id, &version, &outcome))
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict => Failure::new(
+                    ErrorCode::PageChanged,
+                    "the page got a new version while this change was being made; nothing was saved, refine it again",
+                ),
+                StoreError::NotFound => Failure::new(
+                    ErrorCode::PageChanged,
+                    "the page was taken down or deleted while this change was being made",
+                ),
+                err => {
+                    tracing::error!(error = %err, "saving the version failed");
+                    Failure::new(
+                        ErrorCode::StorageUnavailable,
+                        "the new version could not be saved; please try again",
+                    )
+                }
+            })?;
+        self.registry.announce_page_changed(page_id).await;
+        Ok(Completed {
+            page_id,
+            live_url: self.registry.settings.live_url(page_id),
+            title: html.title().to_owned(),
+            usage,
+            fallback: false,
+            duration_ms,
+            segments: self.segments,
+            version: Some(n),
+            version_url: Some(self.registry.settings.version_url(page_id, n)),
+        })
+    }
+
+    /// Asks for and relays one answer of a refine. There is no fallback page for a refine:
+    /// the page it would change is already there.
+    async fn answer_refine(&mut self) -> Result<(), Failure> {
+        match self.generate().await {
+            Ok(()) => Ok(()),
+            Err(Relay::NoToken(no_token)) => {
+                Err(no_token.into_failure(self.registry.settings.max_attempts))
+            }
+            Err(Relay::Broken(failure)) => Err(failure),
+        }
+    }
+
+    /// The refined document the current answer makes: the document with its edit blocks
+    /// applied, or the whole document it is. `Err` says why there is none.
+    fn settle(&mut self) -> Result<String, String> {
+        let Some(edits) = self.edits.as_mut() else {
+            return Err("no edits were read".into());
+        };
+        edits.finish();
+        if let Some(failure) = edits.failure() {
+            return Err(failure.to_string());
+        }
+        if edits.has_blocks() {
+            return Ok(edits.document().to_owned());
+        }
+        let text = self.generation.log.text();
+        let answer = text.get(self.answer_start..).unwrap_or_default();
+        if looks_like_document(answer) {
+            Ok(answer.to_owned())
+        } else {
+            Err("the answer held neither edit blocks nor a document".into())
+        }
+    }
+
+    /// Sanitizes the finished document off the runtime, and shows it as the last preview, so
+    /// that a live preview ends on exactly the page that is published.
+    async fn sanitize(&mut self, raw: String) -> Result<SanitizedHtml, Failure> {
+        self.progress(Stage::Sanitizing, None, None);
+        let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
+        let sanitize =
+            move |sanitizer: &Sanitizer| metrics::time(&timer, || sanitizer.sanitize(&raw));
+        let html = self.registry.sanitizer.run(sanitize).await.map_err(|err| {
+            tracing::error!(error = %err, "sanitizing the page failed");
+            Failure::new(ErrorCode::Internal, "the page could not be prepared")
+        })?;
+        if self.request.preview {
+            let finished = html.as_str().to_owned();
+            self.generation.log.push_preview(finished, usize::MAX);
+        }
+        Ok(html)
     }
 
     /// Inserts the generation row, so that it can be looked up while it runs.
@@ -372,8 +542,8 @@ impl<'a> Run<'a> {
         // The system prompt (a few KiB) is needed only until the upstream has answered: it is
         // dropped before the stream is relayed, not held for the stream's whole life.
         let stream = {
-            let system = prompt::system_prompt(self.request.page_type, self.request.theme);
-            self.connect(Self::chat(self.request, &system, None))
+            let (system, user) = self.prompts();
+            self.connect(Self::chat(self.request, &system, &user, None))
                 .await
                 .map_err(Relay::NoToken)?
         };
@@ -401,13 +571,42 @@ impl<'a> Run<'a> {
     fn chat<'r>(
         request: &'r GenerationRequest,
         system: &'r str,
+        user: &'r str,
         continuation: Option<Continuation<'r>>,
     ) -> ChatRequest<'r> {
         ChatRequest {
             model: request.model.as_str(),
             system,
-            user: request.prompt.as_str(),
+            user,
             continuation,
+        }
+    }
+
+    /// The system prompt and the user message: for a new page, the page's rules and the
+    /// prompt; for a refine, how to answer (edits, or after they failed a whole document),
+    /// and the current document with the change asked for.
+    fn prompts(&self) -> (String, String) {
+        let request = self.request;
+        match &self.edits {
+            Some(edits) => {
+                let format = match self.answer {
+                    1 => RefineFormat::Edits,
+                    _ => RefineFormat::Document,
+                };
+                let system = prompt::refine_system_prompt(request.page_type, request.theme, format);
+                // The document the edits apply to: the base, as no block has been applied to
+                // it when an answer is asked for (a continuation goes on with the same one).
+                let user = prompt::refine_user_message(
+                    edits.base(),
+                    request.prompt.as_str(),
+                    self.failed_edits.as_deref(),
+                );
+                (system, user)
+            }
+            None => (
+                prompt::system_prompt(request.page_type, request.theme),
+                request.prompt.as_str().to_owned(),
+            ),
         }
     }
 
@@ -418,19 +617,21 @@ impl<'a> Run<'a> {
         self.segments += 1;
         self.registry.metrics.continued();
         let stream = {
-            let written = self.generation.log.text();
+            let text = self.generation.log.text();
+            // A refine's second answer goes on from itself, not from the first one.
+            let written = text.get(self.answer_start..).unwrap_or_default();
             tracing::info!(
                 segment = self.segments,
                 bytes = written.len(),
                 "the model stopped at its length limit; continuing"
             );
-            self.merger = Some(Merger::new(&written));
-            let system = prompt::system_prompt(self.request.page_type, self.request.theme);
+            self.merger = Some(Merger::new(written));
+            let (system, user) = self.prompts();
             let continuation = Continuation {
                 instruction: prompt::CONTINUE_INSTRUCTION,
-                written: &written,
+                written,
             };
-            self.connect(Self::chat(self.request, &system, Some(continuation)))
+            self.connect(Self::chat(self.request, &system, &user, Some(continuation)))
                 .await
         };
         match stream {
@@ -634,10 +835,16 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Appends a piece of the page to the log, as a `delta`.
+    /// Appends a piece of the page to the log, as a `delta`. In a refine, an edit block it
+    /// completes is applied at once, counted in a `progress`, and previewed as soon as one may
+    /// be.
     fn push_delta(&mut self, text: String) {
         self.bytes += text.len() as u64;
+        let applied = self.edits.as_mut().map_or(0, |edits| edits.push(&text));
         self.generation.log.push(Event::Delta(Delta { text }));
+        if applied > 0 {
+            self.progress(Stage::Generating, None, None);
+        }
         self.maybe_report();
     }
 
@@ -665,14 +872,34 @@ impl<'a> Run<'a> {
     fn spawn_preview(&self) {
         let in_flight = Arc::clone(&self.preview_in_flight);
         in_flight.store(true, Ordering::Release);
-        let snapshot = self.generation.log.text();
+        let text = self.generation.log.text();
+        let made_from = text.len();
+        let snapshot = match &self.edits {
+            None => text,
+            Some(edits) => self.refine_snapshot(edits, text),
+        };
         let log = Arc::clone(&self.generation.log);
         let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
         self.registry.sanitizer.spawn(move |sanitizer| {
             let html = metrics::time(&timer, || sanitizer.sanitize(&snapshot)).into_string();
-            log.push_preview(html, snapshot.len());
+            log.push_preview(html, made_from);
             in_flight.store(false, Ordering::Release);
         });
+    }
+
+    /// What a refine's preview shows: the document with the blocks applied so far; or, for an
+    /// answer that is a whole document, that document so far; until either shows, the page
+    /// as it was.
+    fn refine_snapshot(&self, edits: &EditStream, text: String) -> String {
+        if edits.has_blocks() {
+            return edits.document().to_owned();
+        }
+        let answer = text.get(self.answer_start..).unwrap_or_default();
+        if looks_like_document(answer) {
+            answer.to_owned()
+        } else {
+            edits.document().to_owned()
+        }
     }
 
     /// After `[DONE]`: was the page finished, or cut off?
@@ -784,6 +1011,8 @@ impl<'a> Run<'a> {
             percent: self.percent,
             attempt,
             segment: (stage == Stage::Continuing).then_some(self.segments),
+            edits: self.edits.as_ref().map(|edits| edits.applied() as u64),
+            answer: self.request.refine.as_ref().map(|_| self.answer),
         }));
     }
 

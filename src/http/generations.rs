@@ -16,7 +16,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody, Query};
 use super::sse;
 use crate::domain::{ErrorCode, GenerateBody, GenerationRequest, PageType, Theme, Usage};
-use crate::generation::{CancelError, Event, Follow, IdempotencyKey, Stage, StartError};
+use crate::generation::{CancelError, Event, Follow, IdempotencyKey, KeyedBody, Stage, StartError};
 use crate::store::{GenerationRecord, GenerationStatus};
 
 /// The longest `Idempotency-Key` accepted.
@@ -56,7 +56,10 @@ pub async fn generate(
     let request = GenerationRequest::parse(&body, &config.model, &config.allowed_models())?
         .owned_by(owner.as_ref());
     let previews = request.preview;
-    let key = idempotency_key(&headers)?.map(|key| IdempotencyKey { key, body });
+    let key = idempotency_key(&headers)?.map(|key| IdempotencyKey {
+        key,
+        body: KeyedBody::Generate(body),
+    });
 
     // A repeat of an earlier request attaches to its generation: no new work, no new budget.
     let existing = match &key {
@@ -84,7 +87,7 @@ pub async fn generate(
     ))
 }
 
-fn start_error(err: StartError) -> ApiError {
+pub(super) fn start_error(err: StartError) -> ApiError {
     match err {
         StartError::QueueFull => ApiError::QueueFull {
             retry_after: Duration::from_secs(10),
@@ -94,10 +97,13 @@ fn start_error(err: StartError) -> ApiError {
         },
         StartError::ShuttingDown => ApiError::ShuttingDown,
         StartError::KeyReused => ApiError::IdempotencyKeyReused,
+        StartError::RefineInProgress => {
+            ApiError::Conflict("this page is being refined already; wait for that to finish")
+        }
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };

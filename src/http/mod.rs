@@ -14,6 +14,7 @@ mod options;
 mod owner;
 pub mod page_cache;
 mod pages;
+mod refine;
 mod reports;
 mod security;
 pub mod server;
@@ -21,6 +22,7 @@ pub mod sse;
 mod system;
 mod telemetry;
 mod ui;
+mod versions;
 
 use std::sync::Arc;
 
@@ -130,10 +132,22 @@ pub fn router(state: AppState) -> Router {
             get(pages::page).patch(pages::change).delete(pages::delete),
         )
         .route("/api/pages/{id}/reports", post(reports::report))
+        .route(
+            "/api/pages/{id}/refine",
+            post(refine::refine).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/api/pages/{id}/versions", get(versions::versions))
+        .route(
+            "/api/pages/{id}/versions/{n}/restore",
+            post(versions::restore),
+        )
         .route("/api/history", get(pages::history))
         .route("/api/options", get(options::options))
         .route("/api/openapi.json", get(openapi::document))
         .route("/p/{id}", get(pages::live_page))
+        .route("/p/{id}/download", get(versions::download))
+        .route("/p/{id}/v/{n}", get(versions::version_page))
+        .route("/p/{id}/v/{n}/download", get(versions::version_download))
         .route("/report", get(ui::report))
         .route("/api/admin/stats", get(admin::stats))
         .route("/api/admin/reports", get(admin::reports))

@@ -12,7 +12,9 @@ use utoipa::openapi::{OpenApi as Document, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{admin, fonts, generations, options, pages, reports, system, telemetry, ui};
+use super::{
+    admin, fonts, generations, options, pages, refine, reports, system, telemetry, ui, versions,
+};
 use crate::generation::event::{Completed, Delta, Failed, Preview, Progress, Started};
 
 /// The document's source: every route of [`super::router`] and the schemas of the event stream.
@@ -36,6 +38,12 @@ use crate::generation::event::{Completed, Delta, Failed, Preview, Progress, Star
         pages::delete,
         pages::history,
         pages::live_page,
+        refine::refine,
+        versions::versions,
+        versions::restore,
+        versions::version_page,
+        versions::download,
+        versions::version_download,
         reports::report,
         admin::stats,
         admin::reports,

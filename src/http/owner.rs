@@ -111,6 +111,7 @@ mod tests {
             meta_data: Default::default(),
             owner,
             removed_at: None,
+            version: 1,
         }
     }
 

@@ -1,9 +1,9 @@
 //! An in-memory cache of published pages for `GET /p/{id}`.
 //!
-//! A page's document never changes once saved, so serving a popular page from memory needs
-//! neither a database query nor recomputing its Content-Security-Policy (which hashes the
-//! page's inline styles). What does change is whether it is served: its owner may unpublish,
-//! republish or delete it, the admin may take it down. Whoever changes a page invalidates its
+//! A page's document changes rarely, so serving a popular page from memory needs neither a
+//! database query nor recomputing its Content-Security-Policy (which hashes the page's inline
+//! styles). What changes is whether it is served, and which version: its owner may unpublish,
+//! republish, delete, refine or restore it, the admin may take it down. Whoever changes a page invalidates its
 //! entry here at once, and tells the other instances, which do the same (through PostgreSQL's
 //! `NOTIFY` and, with Redis, a notice: docs/ARCHITECTURE.md, "Owners and moderation"). An
 //! entry also lives for a limited time only, so that a change made behind LivePage's back (in
@@ -47,8 +47,8 @@ pub struct CachedPage {
     pub html: Bytes,
     /// The page's Content-Security-Policy (see `security::page_policy`).
     pub policy: HeaderValue,
-    /// A strong validator: the id, which names one document for good, and whether the report
-    /// link is in it.
+    /// A strong validator: the id and version, which name one document for good, and whether
+    /// the report link is in it.
     pub etag: HeaderValue,
 }
 
@@ -119,7 +119,7 @@ impl PageCache {
         // before the entry went in, it is not put in; if after, it is taken out again.
         let epoch = self.epoch.load(Ordering::SeqCst);
         let page = Arc::new(match store.served_page(id).await? {
-            ServedPage::Live(html) => Served::Live(self.prepare(id, html)),
+            ServedPage::Live { html, version } => Served::Live(self.prepare(id, html, version)),
             ServedPage::Gone(status) => Served::Gone(status),
         });
         if self.epoch.load(Ordering::SeqCst) == epoch {
@@ -133,11 +133,14 @@ impl PageCache {
 
     /// The stored document as served: its policy (computed before the link goes in, which
     /// adds no style element), the link, the validator.
-    fn prepare(&self, id: Uuid, html: String) -> CachedPage {
+    pub fn prepare(&self, id: Uuid, html: String, version: i64) -> CachedPage {
         let policy = page_policy(&html);
         let (html, etag) = match &self.report_base {
-            Some(base) => (with_report_link(html, base, id), format!("\"{id}-r\"")),
-            None => (html, format!("\"{id}\"")),
+            Some(base) => (
+                with_report_link(html, base, id),
+                format!("\"{id}-v{version}-r\""),
+            ),
+            None => (html, format!("\"{id}-v{version}\"")),
         };
         CachedPage {
             html: Bytes::from(html),
@@ -251,7 +254,7 @@ mod tests {
             panic!("a live page");
         };
         assert!(page.html.ends_with(b">Report</a></body>"));
-        assert_eq!(page.etag, format!("\"{id}-r\""));
+        assert_eq!(page.etag, format!("\"{id}-v1-r\""));
 
         let unpublish = format!("UPDATE pages SET is_public = FALSE WHERE id = '{id}'");
         database.execute(&unpublish).await;

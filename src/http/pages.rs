@@ -77,7 +77,10 @@ pub async fn live_page(
 /// Content-Security-Policy follows how the stored document was built, not the current style
 /// setting (see [`super::security::page_policy`]); it is computed once per page, by the page
 /// cache.
-fn page_headers(policy: HeaderValue, etag: HeaderValue) -> [(header::HeaderName, HeaderValue); 5] {
+pub(super) fn page_headers(
+    policy: HeaderValue,
+    etag: HeaderValue,
+) -> [(header::HeaderName, HeaderValue); 5] {
     [
         (header::CONTENT_SECURITY_POLICY, policy),
         (
@@ -98,7 +101,7 @@ fn page_headers(policy: HeaderValue, etag: HeaderValue) -> [(header::HeaderName,
 
 /// The plain page of a page that is gone: `410 Gone`, never stored by a cache (were the page
 /// ever to come back, it must show at once).
-fn gone_page(status: PageStatus) -> Response {
+pub(super) fn gone_page(status: PageStatus) -> Response {
     let (title, explanation) = match status {
         PageStatus::Removed => (
             "This page was removed",
@@ -139,7 +142,7 @@ const PLAIN_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;display:grid;
 const PLAIN_POLICY: &str =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
-fn not_found_page() -> Response {
+pub(super) fn not_found_page() -> Response {
     const PAGE: &str = r#"<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -188,6 +191,8 @@ pub struct PageView {
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     meta_data: PageMeta,
+    /// The version `/p/{id}` serves: 1 for a new page, one more for each refine and restore.
+    version: i64,
     /// When the admin took it down.
     #[serde(
         with = "time::serde::rfc3339::option",
@@ -219,6 +224,7 @@ impl PageView {
             view_count: record.view_count.saturating_add(pending),
             created_at: record.created_at,
             meta_data: record.meta_data,
+            version: record.version,
             removed_at: record.removed_at,
         }
     }
@@ -226,7 +232,11 @@ impl PageView {
 
 /// Page `id`, as `caller` may see it: `404` for an unknown page and, except to its owner and
 /// the admin, for an unpublished one (as at `/p/{id}`); `410` for a deleted one.
-async fn visible_page(state: &AppState, id: Uuid, caller: &Caller) -> Result<PageRecord, ApiError> {
+pub(super) async fn visible_page(
+    state: &AppState,
+    id: Uuid,
+    caller: &Caller,
+) -> Result<PageRecord, ApiError> {
     let record = state
         .store
         .page(id)
@@ -363,7 +373,7 @@ pub async fn delete(
 }
 
 /// The caller and page `id`, when the caller may change it (see [`Caller::may_change`]).
-async fn page_to_change(
+pub(super) async fn page_to_change(
     state: &AppState,
     id: Uuid,
     headers: &HeaderMap,

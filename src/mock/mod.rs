@@ -17,7 +17,7 @@
 //! - `wire`: chunk encoding, matching the transcripts in `tests/fixtures/upstream/`.
 //! - [`deltas_for`]: how a text is cut into model-like deltas.
 //!
-//! The page it writes in demo mode is [`crate::demo::demo_page`]'s.
+//! What it writes in demo mode are [`crate::demo`]'s pages, and its answers to refines.
 //!
 //! # A stream
 //! `comments` × `: OPENROUTER PROCESSING`, a role chunk with empty content, one chunk per content
@@ -48,7 +48,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::demo::demo_page;
+use crate::demo::{demo_page, demo_refine};
 
 mod deltas;
 mod request;
@@ -269,7 +269,10 @@ async fn chat_completions(
 /// are cut or continued) rather than as the script's own deltas or transcript.
 fn text_of(script: &Script, request: &ChatRequest) -> Option<String> {
     match &script.content {
-        Content::Demo => Some(demo_page(&request.prompt, request.page_type, request.theme)),
+        Content::Demo => Some(match &request.refine {
+            Some(refine) => demo_refine(&refine.document, &refine.change, refine.whole_document),
+            None => demo_page(&request.prompt, request.page_type, request.theme),
+        }),
         Content::Deltas(list) if !script.cuts.is_empty() || request.prefill.is_some() => {
             Some(list.concat())
         }

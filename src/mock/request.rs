@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::domain::{PageType, Theme};
+use crate::generation::prompt::{CHANGE_END, CHANGE_START, DOCUMENT_END, DOCUMENT_START};
 
 /// The model echoed when a request names none.
 const DEFAULT_MODEL: &str = "mock/demo";
@@ -27,6 +28,20 @@ pub(super) struct ChatRequest {
     pub prompt_tokens: u64,
     /// The last message when it is the assistant's: what the model wrote so far, to continue.
     pub prefill: Option<String>,
+    /// Set for a refine: what our refine prompt sends (see `generation::prompt`).
+    pub refine: Option<Refine>,
+}
+
+/// What the mock reads from a refine request.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Refine {
+    /// The current document, from between its markers in the user message.
+    pub document: String,
+    /// The change asked for.
+    pub change: String,
+    /// Whether the system prompt asks for the whole document (`Answer format: document`)
+    /// rather than edit blocks.
+    pub whole_document: bool,
 }
 
 impl ChatRequest {
@@ -46,7 +61,10 @@ impl ChatRequest {
             .map(|m| (role(m), text(m)))
             .collect();
         let system = messages.iter().filter(|(r, _)| *r == "system");
-        let (page_type, theme) = options(system.map(|(_, t)| t.as_ref()));
+        let (page_type, theme) = options(system.clone().map(|(_, t)| t.as_ref()));
+        let format = system
+            .flat_map(|(_, t)| t.lines())
+            .find_map(|line| labelled(line, &["answer format:"]));
         let chars: usize = messages.iter().map(|(_, t)| t.chars().count()).sum();
         let prefill = match messages.split_last() {
             Some(((role, text), earlier)) if *role == "assistant" && !earlier.is_empty() => {
@@ -60,21 +78,43 @@ impl ChatRequest {
         } else {
             users.next_back()
         };
+        let prompt = prompt
+            .map(|(_, t)| t.clone().into_owned())
+            .unwrap_or_default();
+        let refine = format.and_then(|format| {
+            Some(Refine {
+                document: between(&prompt, DOCUMENT_START, DOCUMENT_END)?.to_owned(),
+                change: between(&prompt, CHANGE_START, CHANGE_END)?.to_owned(),
+                whole_document: format.eq_ignore_ascii_case("document"),
+            })
+        });
         Ok(Self {
             model: object
                 .get("model")
                 .and_then(Value::as_str)
                 .unwrap_or(DEFAULT_MODEL)
                 .to_owned(),
-            prompt: prompt
-                .map(|(_, t)| t.clone().into_owned())
-                .unwrap_or_default(),
+            prompt,
             page_type,
             theme,
             prompt_tokens: chars.div_ceil(4).max(1) as u64,
             prefill,
+            refine,
         })
     }
+}
+
+/// The text between `start` and the last `end` after it, without the line feeds around it.
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let (_, rest) = text.split_once(start)?;
+    let (inside, _) = rest.rsplit_once(end)?;
+    Some(
+        inside
+            .strip_prefix('\n')
+            .unwrap_or(inside)
+            .strip_suffix('\n')
+            .unwrap_or(inside),
+    )
 }
 
 fn role(message: &Value) -> &str {
@@ -177,6 +217,23 @@ mod tests {
         ]}))
         .unwrap();
         assert_eq!(first.prefill, None);
+    }
+
+    #[test]
+    fn a_refine_gives_its_document_change_and_answer_format() {
+        use crate::generation::prompt::{RefineFormat, refine_system_prompt, refine_user_message};
+        let system = refine_system_prompt(PageType::Blog, Theme::Dark, RefineFormat::Document);
+        let user = refine_user_message("<p>a</p>\n<p>b</p>", "make it red", None);
+        let body = json!({"stream": true, "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]});
+        let request = ChatRequest::read(&body).unwrap();
+        let refine = request.refine.unwrap();
+        assert_eq!(refine.document, "<p>a</p>\n<p>b</p>");
+        assert_eq!(refine.change, "make it red");
+        assert!(refine.whole_document);
+        assert_eq!(request.page_type, PageType::Blog);
     }
 
     #[test]

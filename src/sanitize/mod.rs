@@ -169,6 +169,14 @@ impl Sanitizer {
         self.write(page)
     }
 
+    /// The editable form of a page this sanitizer wrote (docs/ARCHITECTURE.md, "Refining a
+    /// page"): the same document without its compiled stylesheet, which is generated again
+    /// from the classes of whatever the page becomes. It keeps the page's own CSS and theme,
+    /// and sanitizing it gives the page back.
+    pub fn editable(&self, stored: &str) -> String {
+        render::document(&self.clean(stored), StyleTag::None)
+    }
+
     fn clean(&self, raw: &str) -> Page {
         let source = source::read(extract::document_text(raw));
         Page {

@@ -29,7 +29,7 @@ pub use postgres::{Notice, Notices, PgStore, SharedBudgets};
 pub use sqlite::SqliteStore;
 pub use stats::{
     GenerationGroup, GenerationTotals, LatencyRow, ModelStats, PageTotals, Percentiles,
-    StatusCounts, TokenTotals, TopPage, WindowStats,
+    RefineTotals, StatusCounts, TokenTotals, TopPage, WindowStats,
 };
 
 /// What can go wrong in storage, independent of HTTP.
@@ -44,6 +44,10 @@ pub enum StoreError {
     /// Anything else: a bad query, a constraint, a decoding failure.
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
+    /// The row changed since it was read: a page refined from an older version than its
+    /// current one.
+    #[error("conflict: the row changed meanwhile")]
+    Conflict,
     /// `DATABASE_URL` has a scheme no backend serves.
     #[error(
         "unsupported database URL scheme {0:?} (expected sqlite://, postgres:// or postgresql://)"
@@ -248,13 +252,76 @@ pub struct PageRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub removed_at: Option<OffsetDateTime>,
+    /// The version `/p/{id}` serves: 1 for a new page, raised by one by each refine and
+    /// restore.
+    pub version: i64,
+}
+
+/// How a version of a page came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionKind {
+    /// The page's first document.
+    Created,
+    /// A refine's result.
+    Refined,
+    /// A copy of an earlier version's document.
+    Restored,
+}
+
+impl VersionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Refined => "refined",
+            Self::Restored => "restored",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, sqlx::Error> {
+        [Self::Created, Self::Refined, Self::Restored]
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+            .ok_or_else(|| column_decode_error("kind", format!("unknown version kind {raw:?}")))
+    }
+}
+
+/// One version of a page, without its document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionRecord {
+    pub version: i64,
+    pub kind: VersionKind,
+    pub title: String,
+    /// The follow-up prompt of a refine, the page's prompt for version 1, empty for a restore.
+    pub prompt: String,
+    /// The model that wrote it; `None` for a restore.
+    pub model: Option<String>,
+    /// What writing it cost (a refine's includes an attempt whose edits failed).
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The version a successful refine made of its page.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub page_id: Uuid,
+    /// The version the refine edited: the save is refused ([`StoreError::Conflict`]) when the
+    /// page has moved on since, rather than silently dropping what came in between.
+    pub base_version: i64,
+    pub html: &'a SanitizedHtml,
+    pub created_at: OffsetDateTime,
 }
 
 /// What `/p/{id}` has to serve for a page that exists and is not merely unpublished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServedPage {
-    /// The stored document of a published page.
-    Live(String),
+    /// The stored document of a published page, and its version.
+    Live { html: String, version: i64 },
     /// A page that was there and is gone for good: [`PageStatus::Removed`] or
     /// [`PageStatus::Deleted`].
     Gone(PageStatus),
@@ -368,6 +435,12 @@ pub struct GenerationRecord {
     /// continuation after the model stopped at its length limit (0 for the fallback page);
     /// `None` while running, and for rows from before.
     pub segments: Option<i64>,
+    /// For a refine: the page it refines, from the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refines: Option<Uuid>,
+    /// For a refine that completed: the version it saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
 }
 
 /// The database behind LivePage.
@@ -444,6 +517,47 @@ impl Store {
         outcome: &Outcome<'_>,
     ) -> Result<(), StoreError> {
         dispatch!(self.save_page(generation_id, page, outcome))
+    }
+
+    /// In one transaction: the refined document becomes the page's next version (its number
+    /// returned), and the refine is marked completed with `outcome`. `Conflict` when the page
+    /// is no longer at `version.base_version`; `NotFound` when it cannot be changed (removed,
+    /// deleted) or the generation is unknown.
+    pub async fn save_version(
+        &self,
+        generation_id: Uuid,
+        version: &NewVersion<'_>,
+        outcome: &Outcome<'_>,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self.save_version(generation_id, version, outcome))
+    }
+
+    /// Makes a new version of page `id` with version `n`'s document. `NotFound` for an
+    /// unknown version, or a page that cannot be changed (removed, deleted).
+    pub async fn restore_version(
+        &self,
+        id: Uuid,
+        n: i64,
+        created_at: OffsetDateTime,
+    ) -> Result<VersionRecord, StoreError> {
+        dispatch!(self.restore_version(id, n, created_at))
+    }
+
+    /// Page `id`'s current document and its version, published or not. `NotFound` for an
+    /// unknown page, or one that cannot be changed (removed, deleted).
+    pub async fn current_document(&self, id: Uuid) -> Result<(String, i64), StoreError> {
+        dispatch!(self.current_document(id))
+    }
+
+    /// Page `id`'s versions, newest first.
+    pub async fn versions(&self, id: Uuid) -> Result<Vec<VersionRecord>, StoreError> {
+        dispatch!(self.versions(id))
+    }
+
+    /// What `/p/{id}/v/{n}` serves: version `n`'s document when the page is published.
+    /// `NotFound` for an unknown or unpublished page, or an unknown version.
+    pub async fn served_version(&self, id: Uuid, n: i64) -> Result<ServedPage, StoreError> {
+        dispatch!(self.served_version(id, n))
     }
 
     /// Records how a generation that produced no page ended.

@@ -24,16 +24,20 @@ use uuid::fmt::Hyphenated;
 
 use super::{
     Abandoned, GenerationGroup, GenerationRecord, GenerationStatus, LatencyRow, ModerationTotals,
-    NewGeneration, NewPage, NewReport, Outcome, PageMeta, PageRecord, PageStatus, PageTotals,
-    Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError, StoreOptions, TopPage,
-    column_decode_error, found, owner_hash, parse_error_code, parse_resolution, parse_status,
-    saturating_i64,
+    NewGeneration, NewPage, NewReport, NewVersion, Outcome, PageMeta, PageRecord, PageStatus,
+    PageTotals, Percentiles, ReportRecord, Resolution, Resolved, ServedPage, StoreError,
+    StoreOptions, TopPage, VersionKind, VersionRecord, column_decode_error, found, owner_hash,
+    parse_error_code, parse_resolution, parse_status, saturating_i64,
 };
 use crate::domain::{ErrorCode, OwnerHash, Usage};
 
 /// The columns of a [`PageRecord`].
 const PAGE_COLUMNS: &str = "id, email, prompt, page_type, theme, title, is_public, view_count, \
-    created_at, meta_data, owner_key_hash, removed_at, deleted_at";
+    created_at, meta_data, owner_key_hash, removed_at, deleted_at, version";
+
+/// The columns of a [`VersionRecord`].
+const VERSION_COLUMNS: &str =
+    "version, kind, title, prompt, model, usage, restored_from, generation_id, created_at";
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -81,8 +85,8 @@ impl SqliteStore {
         sqlx::query(
             "INSERT INTO generations
                  (id, email, prompt, page_type, theme, model, status, created_at, instance_id,
-                  owner_key_hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  owner_key_hash, refines)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(generation.id.hyphenated())
         .bind(request.email.as_str())
@@ -99,9 +103,149 @@ impl SqliteStore {
                 .as_ref()
                 .map(|owner| owner.as_bytes().as_slice()),
         )
+        .bind(request.refine.as_ref().map(|r| r.page_id.hyphenated()))
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// In one write transaction (SQLite's one writer, so the number read is the number
+    /// written): the page's next version, the page's current document, and the refine
+    /// marked completed.
+    pub async fn save_version(
+        &self,
+        generation_id: Uuid,
+        version: &NewVersion<'_>,
+        outcome: &Outcome<'_>,
+    ) -> Result<i64, StoreError> {
+        let _write = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let n = next_version(&mut tx, version.page_id, version.html).await?;
+        if n != version.base_version + 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO page_versions
+                 (page_id, version, kind, title, html_content, prompt, model, usage,
+                  generation_id, created_at)
+             SELECT ?, ?, 'refined', ?, ?, prompt, model, ?, id, ? FROM generations WHERE id = ?",
+        )
+        .bind(version.page_id.hyphenated())
+        .bind(n)
+        .bind(version.html.title())
+        .bind(version.html.as_str())
+        .bind(outcome.usage.map(Json))
+        .bind(format_timestamp(version.created_at)?)
+        .bind(generation_id.hyphenated())
+        .execute(&mut *tx)
+        .await?;
+        let saved = inserted.rows_affected() == 1
+            && complete_generation(&mut tx, generation_id, version.page_id, outcome).await?;
+        if !saved {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE generations SET version = ? WHERE id = ?")
+            .bind(n)
+            .bind(generation_id.hyphenated())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn restore_version(
+        &self,
+        id: Uuid,
+        n: i64,
+        created_at: OffsetDateTime,
+    ) -> Result<VersionRecord, StoreError> {
+        let _write = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (title, html): (String, String) = sqlx::query_as(
+            "SELECT title, html_content FROM page_versions WHERE page_id = ? AND version = ?",
+        )
+        .bind(id.hyphenated())
+        .bind(n)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let next = sqlx::query_scalar::<_, i64>(
+            "UPDATE pages SET version = version + 1, html_content = ?, title = ?
+             WHERE id = ? AND removed_at IS NULL AND deleted_at IS NULL
+             RETURNING version",
+        )
+        .bind(&html)
+        .bind(&title)
+        .bind(id.hyphenated())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        sqlx::query(
+            "INSERT INTO page_versions
+                 (page_id, version, kind, title, html_content, prompt, restored_from, created_at)
+             VALUES (?, ?, 'restored', ?, ?, '', ?, ?)",
+        )
+        .bind(id.hyphenated())
+        .bind(next)
+        .bind(&title)
+        .bind(&html)
+        .bind(n)
+        .bind(format_timestamp(created_at)?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(VersionRecord {
+            version: next,
+            kind: VersionKind::Restored,
+            title,
+            prompt: String::new(),
+            model: None,
+            usage: None,
+            restored_from: Some(n),
+            generation_id: None,
+            created_at: parse_timestamp("created_at", &format_timestamp(created_at)?)?,
+        })
+    }
+
+    pub async fn current_document(&self, id: Uuid) -> Result<(String, i64), StoreError> {
+        sqlx::query_as(
+            "SELECT html_content, version FROM pages
+             WHERE id = ? AND removed_at IS NULL AND deleted_at IS NULL",
+        )
+        .bind(id.hyphenated())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn versions(&self, id: Uuid) -> Result<Vec<VersionRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM page_versions WHERE page_id = ? ORDER BY version DESC"
+        ))
+        .bind(id.hyphenated())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn served_version(&self, id: Uuid, n: i64) -> Result<ServedPage, StoreError> {
+        let row: Option<(Option<String>, bool, bool, bool)> = sqlx::query_as(
+            "SELECT CASE WHEN p.is_public AND p.removed_at IS NULL AND p.deleted_at IS NULL
+                         THEN v.html_content END,
+                    p.is_public, p.removed_at IS NOT NULL, p.deleted_at IS NOT NULL
+             FROM pages p LEFT JOIN page_versions v ON v.page_id = p.id AND v.version = ?
+             WHERE p.id = ?",
+        )
+        .bind(n)
+        .bind(id.hyphenated())
+        .fetch_optional(&self.pool)
+        .await?;
+        served(row.map(|(html, public, removed, deleted)| (html, public, removed, deleted, n)))
     }
 
     /// In one write transaction: the page (copying owner and prompt from its generation), then
@@ -217,10 +361,10 @@ impl SqliteStore {
     /// The HTML is read only when the page is published: a gone page's may be large (a removed
     /// one keeps it).
     pub async fn served_page(&self, id: Uuid) -> Result<ServedPage, StoreError> {
-        let row: Option<(Option<String>, bool, bool, bool)> = sqlx::query_as(
+        let row: Option<(Option<String>, bool, bool, bool, i64)> = sqlx::query_as(
             "SELECT CASE WHEN is_public AND removed_at IS NULL AND deleted_at IS NULL
                          THEN html_content END,
-                    is_public, removed_at IS NOT NULL, deleted_at IS NOT NULL
+                    is_public, removed_at IS NOT NULL, deleted_at IS NOT NULL, version
              FROM pages WHERE id = ?",
         )
         .bind(id.hyphenated())
@@ -256,6 +400,11 @@ impl SqliteStore {
         .await?;
         found(deleted.rows_affected())?;
         sqlx::query("UPDATE generations SET prompt = '' WHERE page_id = ?")
+            .bind(id.hyphenated())
+            .execute(&mut *tx)
+            .await?;
+        // Every version's document goes with the page.
+        sqlx::query("DELETE FROM page_versions WHERE page_id = ?")
             .bind(id.hyphenated())
             .execute(&mut *tx)
             .await?;
@@ -362,7 +511,7 @@ impl SqliteStore {
         let row = sqlx::query(
             "SELECT id, page_id, email, prompt, page_type, theme, model, status, error_code,
                     error_message, usage, first_token_ms, duration_ms, partial_output, created_at,
-                    finished_at, instance_id, final_seq, segments
+                    finished_at, instance_id, final_seq, segments, refines, version
              FROM generations WHERE id = ?",
         )
         .bind(id.hyphenated())
@@ -435,14 +584,15 @@ impl SqliteStore {
         since: OffsetDateTime,
     ) -> Result<Vec<GenerationGroup>, StoreError> {
         let rows = sqlx::query(
-            "SELECT model, status, error_code, COUNT(*) AS generations,
+            "SELECT model, status, error_code, refines IS NOT NULL AS refine,
+                    COUNT(*) AS generations,
                     COALESCE(SUM(json_extract(usage, '$.prompt_tokens')), 0) AS prompt_tokens,
                     COALESCE(SUM(json_extract(usage, '$.completion_tokens')), 0)
                         AS completion_tokens,
                     TOTAL(json_extract(usage, '$.cost')) AS cost
              FROM generations WHERE created_at >= ?
-             GROUP BY model, status, error_code
-             ORDER BY model, status, error_code",
+             GROUP BY model, status, error_code, refines IS NOT NULL
+             ORDER BY model, status, error_code, refines IS NOT NULL",
         )
         .bind(format_timestamp(since)?)
         .fetch_all(&self.pool)
@@ -523,13 +673,20 @@ impl SqliteStore {
     }
 
     pub async fn page_totals(&self, since: OffsetDateTime) -> Result<PageTotals, StoreError> {
-        let (pages, views) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(view_count), 0) FROM pages WHERE created_at >= ?",
+        let since = format_timestamp(since)?;
+        let (pages, views, versions) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(view_count), 0),
+                    (SELECT COUNT(*) FROM page_versions WHERE version > 1 AND created_at >= ?1)
+             FROM pages WHERE created_at >= ?1",
         )
-        .bind(format_timestamp(since)?)
+        .bind(since)
         .fetch_one(&self.pool)
         .await?;
-        Ok(PageTotals { pages, views })
+        Ok(PageTotals {
+            pages,
+            views,
+            versions,
+        })
     }
 
     pub async fn most_viewed_pages(&self, limit: u32) -> Result<Vec<TopPage>, StoreError> {
@@ -584,11 +741,11 @@ async fn take_down(tx: &mut Transaction, id: Uuid, reason: &str) -> Result<(), S
     Ok(())
 }
 
-/// What `/p/{id}` serves, from `(html if published, is_public, removed, deleted)`.
-fn served(row: Option<(Option<String>, bool, bool, bool)>) -> Result<ServedPage, StoreError> {
-    let (html, is_public, removed, deleted) = row.ok_or(StoreError::NotFound)?;
+/// What `/p/{id}` serves, from `(html if published, is_public, removed, deleted, version)`.
+fn served(row: Option<(Option<String>, bool, bool, bool, i64)>) -> Result<ServedPage, StoreError> {
+    let (html, is_public, removed, deleted, version) = row.ok_or(StoreError::NotFound)?;
     match (PageStatus::of(is_public, removed, deleted), html) {
-        (PageStatus::Published, Some(html)) => Ok(ServedPage::Live(html)),
+        (PageStatus::Published, Some(html)) => Ok(ServedPage::Live { html, version }),
         (status @ (PageStatus::Removed | PageStatus::Deleted), _) => Ok(ServedPage::Gone(status)),
         _ => Err(StoreError::NotFound),
     }
@@ -616,7 +773,43 @@ async fn insert_page(
     .bind(generation_id.hyphenated())
     .execute(&mut **tx)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    if inserted.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO page_versions
+             (page_id, version, kind, title, html_content, prompt, model, usage, generation_id,
+              created_at)
+         SELECT p.id, 1, 'created', p.title, p.html_content, p.prompt, g.model, ?, g.id,
+                p.created_at
+         FROM pages p JOIN generations g ON g.id = ? WHERE p.id = ?",
+    )
+    .bind(page.meta_data.usage.map(Json))
+    .bind(generation_id.hyphenated())
+    .bind(page.id.hyphenated())
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// Makes `html` page `id`'s current document under the next version number, which it returns.
+/// `NotFound` when the page cannot be changed (unknown, removed, deleted).
+async fn next_version(
+    tx: &mut Transaction,
+    id: Uuid,
+    html: &crate::sanitize::SanitizedHtml,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar::<_, i64>(
+        "UPDATE pages SET version = version + 1, html_content = ?, title = ?
+         WHERE id = ? AND removed_at IS NULL AND deleted_at IS NULL
+         RETURNING version",
+    )
+    .bind(html.as_str())
+    .bind(html.title())
+    .bind(id.hyphenated())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Marks the generation completed with its page. The output is the page now, so no partial
@@ -718,6 +911,25 @@ fn page_from_row(row: &SqliteRow) -> Result<PageRecord, sqlx::Error> {
         meta_data: row.try_get::<Json<PageMeta>, _>("meta_data")?.0,
         owner: owner_hash(row.try_get("owner_key_hash")?)?,
         removed_at,
+        version: row.try_get("version")?,
+    })
+}
+
+fn version_from_row(row: &SqliteRow) -> Result<VersionRecord, sqlx::Error> {
+    Ok(VersionRecord {
+        version: row.try_get("version")?,
+        kind: VersionKind::parse(row.try_get("kind")?)?,
+        title: row.try_get("title")?,
+        prompt: row.try_get("prompt")?,
+        model: row.try_get("model")?,
+        usage: row
+            .try_get::<Option<Json<Usage>>, _>("usage")?
+            .map(|usage| usage.0),
+        restored_from: row.try_get("restored_from")?,
+        generation_id: row
+            .try_get::<Option<Hyphenated>, _>("generation_id")?
+            .map(Hyphenated::into_uuid),
+        created_at: timestamp(row, "created_at")?,
     })
 }
 
@@ -776,6 +988,10 @@ fn generation_from_row(row: &SqliteRow) -> Result<GenerationRecord, sqlx::Error>
             .map(Hyphenated::into_uuid),
         final_seq: row.try_get("final_seq")?,
         segments: row.try_get("segments")?,
+        refines: row
+            .try_get::<Option<Hyphenated>, _>("refines")?
+            .map(Hyphenated::into_uuid),
+        version: row.try_get("version")?,
         finished_at: row
             .try_get::<Option<&str>, _>("finished_at")?
             .map(|text| parse_timestamp("finished_at", text))
@@ -788,6 +1004,7 @@ fn generation_group_from_row(row: &SqliteRow) -> Result<GenerationGroup, sqlx::E
         model: row.try_get("model")?,
         status: parse_status(row.try_get("status")?)?,
         error_code: row.try_get("error_code")?,
+        refine: row.try_get("refine")?,
         generations: row.try_get("generations")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
         completion_tokens: row.try_get("completion_tokens")?,

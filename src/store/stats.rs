@@ -25,6 +25,8 @@ pub struct GenerationGroup {
     pub model: String,
     pub status: GenerationStatus,
     pub error_code: Option<String>,
+    /// Refines of existing pages, rather than new pages.
+    pub refine: bool,
     pub generations: i64,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
@@ -53,6 +55,34 @@ pub struct LatencyRow {
 pub struct PageTotals {
     pub pages: i64,
     pub views: i64,
+    /// Versions made after the first (by refines and restores) in the window.
+    pub versions: i64,
+}
+
+/// What refines did and cost (docs/ARCHITECTURE.md, "Refining a page"): every refine, the
+/// failed ones included, and with them the answers whose edits could not be applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RefineTotals {
+    pub refines: StatusCounts,
+    /// Refines that ended without a version, by error code (`edit_failed`, …).
+    pub error_codes: BTreeMap<String, i64>,
+    pub tokens: TokenTotals,
+    /// In the upstream's credits (US dollars on OpenRouter).
+    pub cost: f64,
+    /// Versions made after the first, by refines and restores.
+    pub versions: i64,
+}
+
+impl RefineTotals {
+    fn add(&mut self, group: &GenerationGroup) {
+        self.refines.add(group.status, group.generations);
+        if let Some(code) = &group.error_code {
+            *self.error_codes.entry(code.clone()).or_default() += group.generations;
+        }
+        self.tokens.prompt += group.prompt_tokens;
+        self.tokens.completion += group.completion_tokens;
+        self.cost += group.cost;
+    }
 }
 
 /// A page among the most viewed.
@@ -143,6 +173,8 @@ pub struct WindowStats {
     pub views: i64,
     /// By model, busiest first.
     pub models: Vec<ModelStats>,
+    /// The refines among the generations (which the totals above include).
+    pub refines: RefineTotals,
 }
 
 impl WindowStats {
@@ -150,9 +182,16 @@ impl WindowStats {
     pub fn fold(groups: &[GenerationGroup], latency: &[LatencyRow], pages: PageTotals) -> Self {
         let mut totals = GenerationTotals::default();
         let mut by_model: BTreeMap<&str, GenerationTotals> = BTreeMap::new();
+        let mut refines = RefineTotals {
+            versions: pages.versions,
+            ..RefineTotals::default()
+        };
         for group in groups {
             totals.add(group);
             by_model.entry(&group.model).or_default().add(group);
+            if group.refine {
+                refines.add(group);
+            }
         }
         for row in latency {
             match &row.model {
@@ -174,6 +213,7 @@ impl WindowStats {
             pages: pages.pages,
             views: pages.views,
             models,
+            refines,
         }
     }
 }
@@ -199,6 +239,7 @@ mod tests {
             model: model.to_owned(),
             status,
             error_code: code.map(str::to_owned),
+            refine: false,
             generations: n,
             prompt_tokens: 10 * n,
             completion_tokens: 100 * n,
@@ -238,7 +279,11 @@ mod tests {
                 duration_ms: percentiles(1_000.0, 1_000.0),
             },
         ];
-        let pages = PageTotals { pages: 3, views: 7 };
+        let pages = PageTotals {
+            pages: 3,
+            views: 7,
+            versions: 0,
+        };
         let stats = WindowStats::fold(&groups, &latency, pages);
 
         let totals = &stats.totals;

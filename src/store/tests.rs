@@ -161,7 +161,10 @@ async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
         assert_eq!((record.owner, record.removed_at), (None, None));
         assert_eq!(
             store.served_page(page_id).await.unwrap(),
-            ServedPage::Live(html.as_str().to_owned())
+            ServedPage::Live {
+                html: html.as_str().to_owned(),
+                version: 1
+            }
         );
 
         let completed = store.generation(generation_id).await.unwrap();
@@ -382,7 +385,7 @@ async fn unpublishing_deleting_and_taking_down_change_what_is_served() {
         store.set_public(page, true).await.unwrap();
         assert!(matches!(
             store.served_page(page).await,
-            Ok(ServedPage::Live(_))
+            Ok(ServedPage::Live { .. })
         ));
 
         let removed = publish_page(store, "ann@example.com").await;

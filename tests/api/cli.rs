@@ -239,6 +239,110 @@ fn owner_command(dir: &std::path::Path, server: &str, args: &[&str]) -> Command 
 }
 
 #[tokio::test]
+async fn refine_shows_the_new_version_and_versions_lists_them() {
+    let app = spawn_server().await;
+    let server = app.url("/");
+    let mine = tempfile::tempdir().unwrap();
+    app.mock.push(paced(3, 1));
+    let made = finish(owner_command(
+        mine.path(),
+        &server,
+        &["generate", "a bakery", "--email", "ann@example.com"],
+    ))
+    .await;
+    assert_eq!(made.code, Some(0), "{}", made.stderr);
+    let live_url = made.stdout.trim().to_owned();
+
+    // By its live URL; the demo model's edit blocks (the mock's own refine answer).
+    app.mock.push(Script {
+        content: Content::Demo,
+        ..Script::default()
+    });
+    let refined = finish(owner_command(
+        mine.path(),
+        &server,
+        &["refine", &live_url, "add a section about opening hours"],
+    ))
+    .await;
+    assert_eq!(refined.code, Some(0), "{}", refined.stderr);
+    assert_eq!(
+        refined.stdout.trim(),
+        live_url,
+        "stdout is the live URL, as for generate"
+    );
+    assert!(
+        refined
+            .stderr
+            .contains(&format!("version 2: {live_url}/v/2")),
+        "{}",
+        refined.stderr
+    );
+    let page = app
+        .client
+        .get(&live_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Opening hours"), "{page}");
+
+    // --json: every event a line, `completed` with its version; a failed refine exits 1.
+    app.mock.push(Script {
+        content: Content::Deltas(vec!["Sorry, no.".into()]),
+        ..Script::default()
+    });
+    app.mock.push(Script {
+        content: Content::Deltas(vec!["Still no.".into()]),
+        ..Script::default()
+    });
+    let failed = finish(owner_command(
+        mine.path(),
+        &server,
+        &["refine", &live_url, "do the impossible", "--json"],
+    ))
+    .await;
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    let last: Value = serde_json::from_str(failed.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "error");
+    assert_eq!(last["data"]["code"], "edit_failed");
+
+    let listed = finish(owner_command(
+        mine.path(),
+        &server,
+        &["versions", &live_url],
+    ))
+    .await;
+    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", listed.stdout);
+    assert!(
+        lines[0].starts_with("*v2") && lines[0].contains("refined"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("add a section about opening hours"));
+    assert!(
+        lines[1].starts_with(" v1") && lines[1].contains("created"),
+        "{}",
+        lines[1]
+    );
+
+    // Not your page: refused, exit 2.
+    let theirs = tempfile::tempdir().unwrap();
+    let refused = finish(owner_command(
+        theirs.path(),
+        &server,
+        &["refine", &live_url, "x"],
+    ))
+    .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(refused.stderr.contains("forbidden"), "{}", refused.stderr);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn your_pages_are_listed_unpublished_published_and_deleted_with_your_owner_key() {
     let app = spawn_server().await;
     let server = app.url("/");

@@ -13,6 +13,7 @@ mod load;
 mod ops;
 mod ownership;
 mod pages;
+mod refine;
 mod security;
 mod storage;
 mod upstream;

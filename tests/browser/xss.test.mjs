@@ -7,7 +7,10 @@
 // - the stored page, served WITHOUT any Content-Security-Policy (the sanitizer alone must
 //   make it inert);
 // - the same page at its real live URL, under the headers the server sends;
-// - every `preview` snapshot the generation streamed (a half-written and the whole document).
+// - every `preview` snapshot the generation streamed (a half-written and the whole document);
+// - the same three for a refined version of the page (docs/ARCHITECTURE.md, "Refining a
+//   page"): the payload inserted by an edit block (or, where that edit cannot be applied, in
+//   the whole document asked for instead), loaded at `/p/{id}/v/{n}` under its headers.
 //
 // Controls show that the detector would notice: unsanitized documents must be caught, and the
 // live-page CSP alone must stop them. Finally the web UI runs a generation under the server's
@@ -26,6 +29,8 @@ import {
   inPool,
   loadCorpora,
   modelOutputs,
+  refineAnswer,
+  refineWithPreviews,
   startCanary,
   startDocumentHost,
   startFakeModel,
@@ -79,16 +84,26 @@ let host;
 let cases;
 /** The model's output for each prompt (a payload key). */
 const outputs = new Map();
+/** The payload of each key, which a refine's edit block inserts. */
+const payloads = new Map();
+/** The owner of every page here, so that each can be refined. */
+const OWNER_KEY = "xss-proof-owner-key-0123456789_abcdefghijklmn";
 /** A live page's Content-Security-Policy per style mode, for the CSP-only control. */
 const policies = {};
 const summary = [];
 
 before(async () => {
   cases = await loadCorpora();
-  for (const output of cases.flatMap(modelOutputs)) outputs.set(output.key, output.output);
+  for (const item of cases) {
+    for (const output of modelOutputs(item)) {
+      outputs.set(output.key, output.output);
+      payloads.set(output.key, item.payload);
+    }
+  }
+  const answers = (key) => ({ payload: payloads.get(key) ?? "", document: outputs.get(key) ?? STYLED_PAGE });
   [browser, model, canary, host] = await Promise.all([
     launchBrowser(),
-    startFakeModel((prompt) => outputs.get(prompt) ?? STYLED_PAGE),
+    startFakeModel((prompt) => refineAnswer(prompt, answers) ?? outputs.get(prompt) ?? STYLED_PAGE),
     startCanary(),
     startDocumentHost(),
   ]);
@@ -150,20 +165,30 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
       });
       try {
         const keys = [...outputs.keys()];
-        const runs = await inPool(keys, GENERATIONS_AT_ONCE, async (key) => {
-          const { previews, terminal } = await generateWithPreviews(server.url, key);
-          if (terminal?.type !== "completed") return { key, previews, terminal };
-          const response = await fetch(terminal.live_url);
-          assert.equal(response.status, 200, `${key}: ${terminal.live_url}`);
+        // Every live page is loaded below with the server's report link in it; without it
+        // (it names the page), identical documents are still told apart as one.
+        const link = /<a href="[^"]*\/report\?page=[^"]*"[^>]*>Report<\/a><\/body>/;
+        const served = async (key, url) => {
+          const response = await fetch(url);
+          assert.equal(response.status, 200, `${key}: ${url}`);
           const policy = response.headers.get("content-security-policy");
           assert.ok(policy.startsWith(EXPECTED_POLICY_START[mode]), `${key}: ${policy}`);
           policies[mode] ??= policy;
-          const served = await response.text();
-          // Every live page is loaded below with the server's report link in it; without it
-          // (it names the page), identical documents are still told apart as one.
-          const link = /<a href="[^"]*\/report\?page=[^"]*"[^>]*>Report<\/a><\/body>/;
-          assert.match(served, link, `${key}: the report link`);
-          return { key, previews, terminal, html: served.replace(link, "</body>") };
+          const html = await response.text();
+          assert.match(html, link, `${key}: the report link`);
+          return html.replace(link, "</body>");
+        };
+        const runs = await inPool(keys, GENERATIONS_AT_ONCE, async (key) => {
+          const { previews, terminal } = await generateWithPreviews(server.url, key, { ownerKey: OWNER_KEY });
+          if (terminal?.type !== "completed") return { key, previews, terminal };
+          const html = await served(key, terminal.live_url);
+          // The page refined: the payload goes in by an edit, and version 2 is loaded at its
+          // own URL like the live page.
+          const refine = await refineWithPreviews(server.url, terminal.page_id, key, { ownerKey: OWNER_KEY });
+          if (refine.terminal?.type !== "completed") return { key, previews, terminal: refine.terminal };
+          assert.equal(refine.terminal.version, 2, key);
+          const refined = await served(`${key} v2`, refine.terminal.version_url);
+          return { key, previews, terminal, html, refine, refined };
         });
         const failed = runs.filter((run) => !run.html);
         assert.deepEqual(
@@ -180,9 +205,13 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
         for (const run of runs) {
           if (!livePages.has(run.html)) livePages.set(run.html, { label: `${run.key} live`, url: run.terminal.live_url });
           if (!documents.has(run.html)) documents.set(run.html, `${run.key} stored`);
+          const version = run.refine.terminal.version_url;
+          if (!livePages.has(run.refined)) livePages.set(run.refined, { label: `${run.key} v2 live`, url: version });
+          if (!documents.has(run.refined)) documents.set(run.refined, `${run.key} v2 stored`);
         }
         for (const run of runs) {
           run.previews.forEach((html, i) => documents.has(html) || documents.set(html, `${run.key} preview ${i + 1}`));
+          run.refine.previews.forEach((html, i) => documents.has(html) || documents.set(html, `${run.key} v2 preview ${i + 1}`));
         }
         const allowedScript = mode === "cdn" ? TAILWIND_CDN_URL : "";
         const loads = [
@@ -202,10 +231,10 @@ describe("model output from the XSS corpora, through the whole pipeline, in Chro
         });
 
         const findings = findingsOf(detector);
-        const previewCount = runs.reduce((n, run) => n + run.previews.length, 0);
+        const previewCount = runs.reduce((n, run) => n + run.previews.length + run.refine.previews.length, 0);
         summary.push(
-          `${mode}: ${cases.length} payloads × 2 forms = ${runs.length} generations → ` +
-            `${runs.length} pages (${livePages.size} distinct) and ${previewCount} previews; ` +
+          `${mode}: ${cases.length} payloads × 2 forms = ${runs.length} generations, each refined → ` +
+            `${runs.length * 2} versions (${livePages.size} distinct) and ${previewCount} previews; ` +
             `${documents.size} distinct documents loaded without CSP, ${livePages.size} at their ` +
             `live URL (${detector.loads} loads); ${findings.length} script executions or leftovers detected`,
         );

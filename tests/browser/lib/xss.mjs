@@ -113,16 +113,49 @@ export async function startDocumentHost() {
 }
 
 /**
+ * What the fake model answers to a refine whose change request is `key`: an edit block that
+ * puts `payload` at the end of the body; asked again for a whole document (the edit could not
+ * be applied), `document`. `null` for a request that is not a refine.
+ */
+export function refineAnswer(userMessage, answers) {
+  const key = /<change-request>\n([\s\S]*)\n<\/change-request>/.exec(userMessage)?.[1];
+  if (key === undefined) return null;
+  const { payload, document } = answers(key);
+  if (userMessage.includes("could not be applied")) return document;
+  return `<<<<<<< SEARCH\n</body>\n=======\n${payload}\n</body>\n>>>>>>> REPLACE\n`;
+}
+
+/**
  * Runs one generation with previews and reads its whole event stream: the `preview` htmls, in
  * order, and the terminal event.
  */
-export async function generateWithPreviews(base, prompt) {
+export async function generateWithPreviews(base, prompt, { ownerKey } = {}) {
+  const headers = { "content-type": "application/json" };
+  if (ownerKey) headers.authorization = `Bearer ${ownerKey}`;
   const response = await fetch(new URL("api/generate", base), {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers,
     body: JSON.stringify({ email: "xss@example.com", prompt, preview: true }),
   });
-  if (!response.ok) throw new Error(`POST api/generate: ${response.status} ${await response.text()}`);
+  return streamWithPreviews(response, "POST api/generate");
+}
+
+/**
+ * Refines page `pageId` (owned by `ownerKey`) with `prompt`, reading the whole stream as
+ * `generateWithPreviews` does: the refined version is a page like any other.
+ */
+export async function refineWithPreviews(base, pageId, prompt, { ownerKey }) {
+  const response = await fetch(new URL(`api/pages/${pageId}/refine`, base), {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ownerKey}` },
+    body: JSON.stringify({ prompt, preview: true }),
+  });
+  return streamWithPreviews(response, "POST api/pages/{id}/refine");
+}
+
+/** The `preview` htmls of a generation's or refine's stream, and its terminal event. */
+async function streamWithPreviews(response, what) {
+  if (!response.ok) throw new Error(`${what}: ${response.status} ${await response.text()}`);
   const previews = [];
   let terminal = null;
   for (const block of (await response.text()).split("\n\n")) {

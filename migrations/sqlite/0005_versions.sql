@@ -1,0 +1,52 @@
+-- Refining a page and its versions (docs/ARCHITECTURE.md, "Refining a page").
+--
+-- A page's document is no longer fixed: its owner may refine it with a follow-up prompt, or
+-- restore an earlier version, and every version is kept, never changed. `pages.html_content`
+-- and `pages.title` stay the current version's, so `/p/{id}` reads one row as before;
+-- `pages.version` says which version that is. It is only ever raised by one
+-- (`version = version + 1` in the transaction that inserts the version's row), which is what
+-- makes version numbers gap-free and distinct however many writers race: SQLite has one writer
+-- at a time, and the increment reads the value it writes.
+ALTER TABLE pages ADD COLUMN version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1);
+
+CREATE TABLE page_versions (
+    page_id       TEXT    NOT NULL REFERENCES pages (id) ON DELETE CASCADE,
+    version       INTEGER NOT NULL CHECK (version >= 1),
+    -- How the version came to be: the page's first document, a refine, or a restore of an
+    -- earlier version (whose number is `restored_from`).
+    kind          TEXT    NOT NULL CHECK (kind IN ('created', 'refined', 'restored')),
+    title         TEXT    NOT NULL,
+    -- Sanitized, like `pages.html_content`.
+    html_content  TEXT    NOT NULL,
+    -- What was asked: the page's prompt for version 1, the follow-up prompt of a refine,
+    -- empty for a restore.
+    prompt        TEXT    NOT NULL,
+    -- The model that wrote it and what that cost (NULL for a restore, which cost nothing).
+    model         TEXT,
+    usage         TEXT    CHECK (usage IS NULL OR json_valid(usage)),
+    generation_id TEXT,
+    restored_from INTEGER CHECK (restored_from >= 1),
+    created_at    TEXT    NOT NULL CHECK (created_at GLOB
+        '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
+    -- One row per number: a second writer with the same number fails instead of forking.
+    PRIMARY KEY (page_id, version),
+    CHECK ((kind = 'restored') = (restored_from IS NOT NULL))
+) STRICT;
+
+-- Every existing page is its own version 1.
+INSERT INTO page_versions
+    (page_id, version, kind, title, html_content, prompt, model, usage, generation_id, created_at)
+SELECT id, 1, 'created', title, html_content, prompt,
+       json_extract(meta_data, '$.model'),
+       CASE WHEN json_type(meta_data, '$.usage') = 'object'
+            THEN json_extract(meta_data, '$.usage') END,
+       json_extract(meta_data, '$.generation_id'),
+       created_at
+FROM pages;
+
+-- A refine is a generation of a page that exists: `refines` is that page from the start (a
+-- new page's generation only gets `page_id` once saved), and `version` the version it saved.
+-- A client that resumes a finished refine reads `version` here for its `completed` event.
+ALTER TABLE generations ADD COLUMN refines TEXT;
+ALTER TABLE generations ADD COLUMN version INTEGER CHECK (version >= 1);
+CREATE INDEX generations_refines ON generations (refines) WHERE refines IS NOT NULL;
