@@ -89,7 +89,7 @@ impl Failure {
 
 /// How relaying the model's output failed.
 #[derive(Debug)]
-enum Relay {
+enum RelayError {
     /// Nothing was written: the fallback page may stand in.
     NoToken(NoToken),
     /// It failed after the first token: the stream is broken.
@@ -296,12 +296,12 @@ impl<'a> Run<'a> {
         }
         let fallback_reason = match self.generate().await {
             Ok(()) => None,
-            Err(Relay::NoToken(no_token)) if self.registry.settings.fallback => Some(no_token),
-            Err(Relay::NoToken(no_token)) => {
+            Err(RelayError::NoToken(no_token)) if self.registry.settings.fallback => Some(no_token),
+            Err(RelayError::NoToken(no_token)) => {
                 let attempts = self.registry.settings.max_attempts;
                 return Err(no_token.into_failure(attempts));
             }
-            Err(Relay::Broken(failure)) => return Err(failure),
+            Err(RelayError::Broken(failure)) => return Err(failure),
         };
         drop(slot);
 
@@ -461,10 +461,10 @@ impl<'a> Run<'a> {
     async fn answer_refine(&mut self) -> Result<(), Failure> {
         match self.generate().await {
             Ok(()) => Ok(()),
-            Err(Relay::NoToken(no_token)) => {
+            Err(RelayError::NoToken(no_token)) => {
                 Err(no_token.into_failure(self.registry.settings.max_attempts))
             }
-            Err(Relay::Broken(failure)) => Err(failure),
+            Err(RelayError::Broken(failure)) => Err(failure),
         }
     }
 
@@ -538,16 +538,16 @@ impl<'a> Run<'a> {
 
     /// Connects (with retries) and relays the model's output to the end, continuing while the
     /// model stops at its length limit and continuations are left.
-    async fn generate(&mut self) -> Result<(), Relay> {
+    async fn generate(&mut self) -> Result<(), RelayError> {
         // The system prompt (a few KiB) is needed only until the upstream has answered: it is
         // dropped before the stream is relayed, not held for the stream's whole life.
         let stream = {
             let (system, user) = self.prompts();
             self.connect(Self::chat(self.request, &system, &user, None))
                 .await
-                .map_err(Relay::NoToken)?
+                .map_err(RelayError::NoToken)?
         };
-        let mut ending = self.relay(stream).await.map_err(Relay::Broken)?;
+        let mut ending = self.relay(stream).await.map_err(RelayError::Broken)?;
         while ending == Ending::Cut {
             let allowed = self.registry.settings.max_continuations;
             if self.segments > allowed {
@@ -556,12 +556,12 @@ impl<'a> Run<'a> {
                     1 => ", even after a continuation".to_owned(),
                     n => format!(", even after {n} continuations"),
                 };
-                return Err(Relay::Broken(Failure::new(
+                return Err(RelayError::Broken(Failure::new(
                     ErrorCode::Truncated,
                     format!("the model reached its length limit before finishing the page{after}"),
                 )));
             }
-            ending = self.continue_page().await.map_err(Relay::Broken)?;
+            ending = self.continue_page().await.map_err(RelayError::Broken)?;
         }
         Ok(())
     }

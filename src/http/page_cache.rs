@@ -234,19 +234,24 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn changes_are_seen_at_once_after_an_invalidation_and_gone_pages_are_kept() {
-        let database = FreshDatabase::create(&Backend::Sqlite).await;
-        let store = database.connect(&StoreOptions::default()).await;
-        let id = Uuid::now_v7();
+    /// A published page straight into the database, as another instance would have saved it.
+    async fn insert_page(database: &FreshDatabase, id: Uuid, html: &str) {
         database
             .execute(&format!(
                 "INSERT INTO pages (id, email, prompt, page_type, theme, title, html_content,
                                     created_at)
                  VALUES ('{id}', 'ann@example.com', 'bread', 'landing', 'modern', 'Bread',
-                         '<!DOCTYPE html><p>Bread</p></body>', '2026-11-24T00:00:00.000000Z')"
+                         '{html}', '2026-11-24T00:00:00.000000Z')"
             ))
             .await;
+    }
+
+    #[tokio::test]
+    async fn changes_are_seen_at_once_after_an_invalidation_and_gone_pages_are_kept() {
+        let database = FreshDatabase::create(&Backend::Sqlite).await;
+        let store = database.connect(&StoreOptions::default()).await;
+        let id = Uuid::now_v7();
+        insert_page(&database, id, "<!DOCTYPE html><p>Bread</p></body>").await;
         let cache = PageCache::new(1 << 20, Duration::from_secs(60))
             .with_report_link(Url::parse("http://lp.test/").unwrap());
         let served = cache.get(id, &store).await.unwrap();
@@ -301,14 +306,7 @@ mod tests {
         let database = FreshDatabase::create(&Backend::Sqlite).await;
         let store = database.connect(&StoreOptions::default()).await;
         let id = Uuid::now_v7();
-        database
-            .execute(&format!(
-                "INSERT INTO pages (id, email, prompt, page_type, theme, title, html_content,
-                                    created_at)
-                 VALUES ('{id}', 'ann@example.com', 'bread', 'landing', 'modern', 'Bread',
-                         '<!DOCTYPE html><p>Bread</p>', '2026-11-24T00:00:00.000000Z')"
-            ))
-            .await;
+        insert_page(&database, id, "<!DOCTYPE html><p>Bread</p>").await;
         let ttl = Duration::from_millis(300);
         let cache = PageCache::new(1 << 20, ttl);
         assert!(matches!(
