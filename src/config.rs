@@ -274,11 +274,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The configuration from the environment alone (no command-line flags).
-    pub fn from_env() -> Result<Self, clap::Error> {
-        Self::try_parse_from(["livepage"]).map(Self::normalized)
-    }
-
     /// Every setting at its default, whatever the environment holds: for tests and tools,
     /// which must not pick up the developer's `DATABASE_URL` or `OPENROUTER_API_KEY`.
     pub fn defaults() -> Self {

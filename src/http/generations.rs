@@ -69,15 +69,7 @@ pub async fn generate(
     let generation = match existing {
         Some(generation) => generation,
         None => {
-            let ip = state.limits.client_ip(peer, &headers);
-            state
-                .limits
-                .check(ip, request.email.as_str())
-                .await
-                .map_err(|retry_after| ApiError::RateLimited {
-                    what: "generations",
-                    retry_after,
-                })?;
+            spend_budget(&state, peer, &headers, request.email.as_str()).await?;
             state.generations.start(request, key).map_err(start_error)?
         }
     };
@@ -85,6 +77,25 @@ pub async fn generate(
         generation.log.subscribe(0),
         state.stream_options(previews),
     ))
+}
+
+/// Spends one generation from the budgets of the client's IP and of `email` (a refine spends
+/// from the same ones): `429` once either is used up.
+pub(super) async fn spend_budget(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    email: &str,
+) -> Result<(), ApiError> {
+    let ip = state.limits.client_ip(peer, headers);
+    state
+        .limits
+        .check(ip, email)
+        .await
+        .map_err(|retry_after| ApiError::RateLimited {
+            what: "generations",
+            retry_after,
+        })
 }
 
 pub(super) fn start_error(err: StartError) -> ApiError {

@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, JsonBody};
-use super::generations::{idempotency_key, parse_id, start_error};
+use super::generations::{idempotency_key, parse_id, spend_budget, start_error};
 use super::pages::page_to_change;
 use super::sse;
 use crate::domain::{
@@ -93,15 +93,7 @@ pub async fn refine(
             if state.generations.is_refining(id) {
                 return Err(start_error(crate::generation::StartError::RefineInProgress));
             }
-            let ip = state.limits.client_ip(peer, &headers);
-            state
-                .limits
-                .check(ip, &record.email)
-                .await
-                .map_err(|retry_after| ApiError::RateLimited {
-                    what: "generations",
-                    retry_after,
-                })?;
+            spend_budget(&state, peer, &headers, &record.email).await?;
             let (document, version) =
                 state
                     .store

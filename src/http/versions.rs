@@ -199,18 +199,14 @@ pub async fn version_page(
     let (Ok(id), Some(n)) = (Uuid::try_parse(&id), parse_version(&n)) else {
         return not_found_page();
     };
-    let html = match state.store.served_version(id, n).await {
-        Ok(ServedPage::Live { html, .. }) => html,
-        Ok(ServedPage::Gone(status)) => return gone_page(status),
-        Err(StoreError::NotFound) => return not_found_page(),
-        Err(err) => return ApiError::from(err).into_response(),
-    };
-    let page = state.pages.prepare(id, html, n);
-    (
-        page_headers(page.policy, page.etag),
-        axum::response::Html(page.html),
-    )
-        .into_response()
+    serve(state.store.served_version(id, n).await, |html| {
+        let page = state.pages.prepare(id, html, n);
+        (
+            page_headers(page.policy, page.etag),
+            axum::response::Html(page.html),
+        )
+            .into_response()
+    })
 }
 
 /// `GET /p/{id}/download`: the current version as a file.
@@ -231,12 +227,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     let Ok(id) = Uuid::try_parse(&id) else {
         return not_found_page();
     };
-    match state.store.served_page(id).await {
-        Ok(ServedPage::Live { html, .. }) => attachment(html),
-        Ok(ServedPage::Gone(status)) => gone_page(status),
-        Err(StoreError::NotFound) => not_found_page(),
-        Err(err) => ApiError::from(err).into_response(),
-    }
+    serve(state.store.served_page(id).await, attachment)
 }
 
 /// `GET /p/{id}/v/{n}/download`: version `n` as a file.
@@ -260,8 +251,17 @@ pub async fn version_download(
     let (Ok(id), Some(n)) = (Uuid::try_parse(&id), parse_version(&n)) else {
         return not_found_page();
     };
-    match state.store.served_version(id, n).await {
-        Ok(ServedPage::Live { html, .. }) => attachment(html),
+    serve(state.store.served_version(id, n).await, attachment)
+}
+
+/// A stored document as `live` answers it, or the page every `/p/…` URL answers instead: the
+/// 404 page for an unknown page or version, the 410 page for one that is gone.
+fn serve(
+    stored: Result<ServedPage, StoreError>,
+    live: impl FnOnce(String) -> Response,
+) -> Response {
+    match stored {
+        Ok(ServedPage::Live { html, .. }) => live(html),
         Ok(ServedPage::Gone(status)) => gone_page(status),
         Err(StoreError::NotFound) => not_found_page(),
         Err(err) => ApiError::from(err).into_response(),
