@@ -9,16 +9,17 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::Row;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
@@ -29,7 +30,7 @@ use super::{
     StoreOptions, TopPage, VersionKind, VersionRecord, column_decode_error, found, owner_hash,
     parse_error_code, parse_resolution, parse_status, saturating_i64,
 };
-use crate::domain::{ErrorCode, OwnerHash, Usage};
+use crate::domain::{ErrorCode, GenerationRequest, OwnerHash, Usage};
 
 /// The columns of a [`PageRecord`].
 const PAGE_COLUMNS: &str = "id, email, prompt, page_type, theme, title, is_public, view_count, \
@@ -56,6 +57,22 @@ pub struct SqliteStore {
     /// of generations, writes then crawl and time out. Queued here, they run back to back.
     /// (The busy timeout still covers writers in other processes.)
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Generation rows on their way to the database, written a batch at a time by one task
+    /// (see [`write_starts`]).
+    starts: mpsc::Sender<QueuedStart>,
+}
+
+/// How many generation rows one statement writes at most: 11 parameters each, well under
+/// SQLite's limit of 32,766 per statement.
+const MAX_START_BATCH: usize = 256;
+
+/// A generation row waiting for the next batch, and who waits for it.
+struct QueuedStart {
+    id: Uuid,
+    request: GenerationRequest,
+    created_at: OffsetDateTime,
+    instance_id: Uuid,
+    written: oneshot::Sender<Result<(), StoreError>>,
 }
 
 impl SqliteStore {
@@ -65,9 +82,13 @@ impl SqliteStore {
             .connect_with(connect_options(url, options)?)
             .await?;
         migrate(&pool).await?;
+        let writer = Arc::default();
+        let (starts, queue) = mpsc::channel(MAX_START_BATCH * 4);
+        tokio::spawn(write_starts(pool.clone(), Arc::clone(&writer), queue));
         Ok(Self {
             pool,
-            writer: Arc::default(),
+            writer,
+            starts,
         })
     }
 
@@ -76,37 +97,30 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Records a generation as it starts. Rows that arrive together — a thousand clients
+    /// starting at once — are written together, in one statement and one commit: each write
+    /// waits for SQLite's one writer and a round trip to its thread, which one row at a time
+    /// made the thousandth generation wait for all the others before it could ask the model
+    /// (docs/ARCHITECTURE.md, "Storage").
     pub async fn insert_generation(
         &self,
         generation: &NewGeneration<'_>,
     ) -> Result<(), StoreError> {
-        let request = generation.request;
-        let _write = self.writer.lock().await;
-        sqlx::query(
-            "INSERT INTO generations
-                 (id, email, prompt, page_type, theme, model, status, created_at, instance_id,
-                  owner_key_hash, refines)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(generation.id.hyphenated())
-        .bind(request.email.as_str())
-        .bind(request.prompt.as_str())
-        .bind(request.page_type.as_str())
-        .bind(request.theme.as_str())
-        .bind(request.model.as_str())
-        .bind(GenerationStatus::Running.as_str())
-        .bind(format_timestamp(generation.created_at)?)
-        .bind(generation.instance_id.hyphenated())
-        .bind(
-            request
-                .owner
-                .as_ref()
-                .map(|owner| owner.as_bytes().as_slice()),
-        )
-        .bind(request.refine.as_ref().map(|r| r.page_id.hyphenated()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (written, outcome) = oneshot::channel();
+        let queued = QueuedStart {
+            id: generation.id,
+            request: generation.request.clone(),
+            created_at: generation.created_at,
+            instance_id: generation.instance_id,
+            written,
+        };
+        self.starts
+            .send(queued)
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
     }
 
     /// In one write transaction (SQLite's one writer, so the number read is the number
@@ -840,6 +854,83 @@ async fn complete_generation(
     .execute(&mut **tx)
     .await?;
     Ok(updated.rows_affected() == 1)
+}
+
+/// Writes the queued generation rows, each batch (what has queued up while the last one was
+/// written) in one `INSERT`. Should a batch fail, its rows are written one by one, so that a
+/// row's error is its own. Ends when the store is dropped.
+async fn write_starts(
+    pool: SqlitePool,
+    writer: Arc<tokio::sync::Mutex<()>>,
+    mut queue: mpsc::Receiver<QueuedStart>,
+) {
+    let mut batch = Vec::with_capacity(MAX_START_BATCH);
+    while queue.recv_many(&mut batch, MAX_START_BATCH).await > 0 {
+        let written = {
+            let _write = writer.lock().await;
+            insert_generations(&pool, &batch).await
+        };
+        if written.is_ok() || batch.len() == 1 {
+            let outcome = written.map_err(StoreError::from);
+            for start in batch.drain(..) {
+                let _ = start.written.send(clone_outcome(&outcome));
+            }
+            continue;
+        }
+        for start in batch.drain(..) {
+            let written = {
+                let _write = writer.lock().await;
+                insert_generations(&pool, std::slice::from_ref(&start)).await
+            };
+            let _ = start.written.send(written.map_err(StoreError::from));
+        }
+    }
+}
+
+/// One batch's result for each of its rows: an error is re-made from its message (sqlx's
+/// errors cannot be cloned), as unavailable if it was.
+fn clone_outcome(outcome: &Result<(), StoreError>) -> Result<(), StoreError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(StoreError::Unavailable(err)) => Err(StoreError::Unavailable(sqlx::Error::Protocol(
+            err.to_string(),
+        ))),
+        Err(err) => Err(StoreError::Other(sqlx::Error::Protocol(err.to_string()))),
+    }
+}
+
+async fn insert_generations(pool: &SqlitePool, rows: &[QueuedStart]) -> Result<(), sqlx::Error> {
+    let mut created = Vec::with_capacity(rows.len());
+    for row in rows {
+        created.push(format_timestamp(row.created_at)?);
+    }
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO generations
+             (id, email, prompt, page_type, theme, model, status, created_at, instance_id,
+              owner_key_hash, refines) ",
+    );
+    insert.push_values(rows.iter().zip(created), |mut values, (row, created_at)| {
+        let request = &row.request;
+        values
+            .push_bind(row.id.hyphenated())
+            .push_bind(request.email.as_str())
+            .push_bind(request.prompt.as_str())
+            .push_bind(request.page_type.as_str())
+            .push_bind(request.theme.as_str())
+            .push_bind(request.model.as_str())
+            .push_bind(GenerationStatus::Running.as_str())
+            .push_bind(created_at)
+            .push_bind(row.instance_id.hyphenated())
+            .push_bind(
+                request
+                    .owner
+                    .as_ref()
+                    .map(|owner| owner.as_bytes().as_slice()),
+            )
+            .push_bind(request.refine.as_ref().map(|r| r.page_id.hyphenated()));
+    });
+    insert.build().execute(pool).await?;
+    Ok(())
 }
 
 /// The pool: as many connections as configured for a file (WAL lets readers run alongside the

@@ -107,6 +107,46 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
 }
 
 #[tokio::test]
+async fn generations_started_together_are_all_recorded_and_a_bad_row_fails_alone() {
+    for_each_backend(async |db: &TestDatabase| {
+        let store = &db.store;
+        let request = request("burst@example.com");
+        let taken = start_generation(store, "first@example.com").await;
+        // 300 rows at once, one of them reusing a recorded id: on SQLite they are written in
+        // batches, and the one row that cannot be written must not take the others with it.
+        let ids: Vec<Uuid> = (0..300)
+            .map(|n| if n == 150 { taken } else { Uuid::now_v7() })
+            .collect();
+        let rows: Vec<NewGeneration<'_>> = ids
+            .iter()
+            .map(|&id| NewGeneration {
+                id,
+                request: &request,
+                created_at: now(),
+                instance_id: Uuid::nil(),
+            })
+            .collect();
+        let written =
+            futures_util::future::join_all(rows.iter().map(|row| store.insert_generation(row)))
+                .await;
+        for (n, (id, result)) in ids.iter().zip(&written).enumerate() {
+            if n == 150 {
+                assert!(
+                    matches!(result, Err(StoreError::Other(_))),
+                    "a duplicate id is refused: {result:?}"
+                );
+                continue;
+            }
+            assert!(result.is_ok(), "row {n}: {result:?}");
+            let record = store.generation(*id).await.unwrap();
+            assert_eq!(record.status, GenerationStatus::Running);
+            assert_eq!(record.email, "burst@example.com");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_saved_page_reads_back_with_its_html_and_a_completed_generation() {
     for_each_backend(async |db: &TestDatabase| {
         let store = &db.store;
