@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytesize::ByteSize;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -20,11 +21,12 @@ use url::Url;
 use crate::cluster::{Cluster, Notice, Retention};
 use crate::config::Config;
 use crate::descriptors::{self, Budget, Descriptors};
-use crate::generation::{GenerationSettings, Generations};
+use crate::generation::{Admission, GenerationSettings, Generations};
 use crate::http::limits::RateLimits;
 use crate::http::page_cache::PageCache;
 use crate::http::server::{self, Timeouts};
 use crate::http::{self, AppState, Shared};
+use crate::memory::{self, MemoryLimit, MemorySetting};
 use crate::metrics::Metrics;
 use crate::mock::{MockUpstream, Script};
 use crate::sanitize::{Sanitizer, SanitizerPool};
@@ -126,6 +128,7 @@ impl Application {
             None => None,
         };
         let descriptors = descriptor_budget(&config, limit)?;
+        let memory = memory_limit(config.memory_limit)?;
         let generations = Generations::new(
             store.clone(),
             upstream,
@@ -133,7 +136,10 @@ impl Application {
             GenerationSettings::from_config(&config),
             metrics.generation.clone(),
             cluster.clone(),
-            Arc::clone(&descriptors),
+            Admission {
+                descriptors: Arc::clone(&descriptors),
+                memory,
+            },
         );
         let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
         if config.report_link {
@@ -306,6 +312,29 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The memory limit, resolved and logged; start-up fails when the process already holds more,
+/// since it would then refuse every generation.
+fn memory_limit(setting: MemorySetting) -> anyhow::Result<MemoryLimit> {
+    let limit = MemoryLimit::resolve(setting);
+    let resident = memory::resident();
+    if let (Some(bytes), Some(resident)) = (limit.bytes(), resident)
+        && resident >= bytes
+    {
+        anyhow::bail!(
+            "LIVEPAGE_MEMORY_LIMIT: {setting} is less than the {} the process holds at start-up, \
+             so every generation would be refused",
+            ByteSize(resident).display().iec()
+        );
+    }
+    tracing::info!(
+        setting = %setting,
+        limit = limit.bytes(),
+        resident,
+        "memory limit for new generations (LIVEPAGE_MEMORY_LIMIT)"
+    );
+    Ok(limit)
 }
 
 /// The descriptor budget under `limit`, from what is open now (the database, Redis, the

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::domain::Model;
+use crate::memory::MemorySetting;
 use crate::sanitize::Styles;
 
 /// The default upstream model: strong at writing complete, polished HTML.
@@ -175,6 +176,16 @@ pub struct Config {
         default_value_t = 256
     )]
     pub fd_reserve: u32,
+
+    /// Resident memory at which new generations are refused with `503 overloaded`: `auto`
+    /// (90% of the cgroup's limit, or of the machine's memory), `off`, or a size (`2GiB`).
+    #[arg(
+        long,
+        env = "LIVEPAGE_MEMORY_LIMIT",
+        value_name = "LIVEPAGE_MEMORY_LIMIT",
+        default_value = "auto"
+    )]
+    pub memory_limit: MemorySetting,
 
     /// Longest a client may take to send a request head; the connection is closed after it.
     #[arg(long, env = "LIVEPAGE_HEADER_READ_TIMEOUT", value_name = "LIVEPAGE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]

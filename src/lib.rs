@@ -30,6 +30,7 @@ pub mod descriptors;
 pub mod domain;
 pub mod generation;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod mock;
 pub mod sanitize;

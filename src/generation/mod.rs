@@ -32,6 +32,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::descriptors::Descriptors;
 use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
+use crate::memory::MemoryLimit;
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
 use crate::store::Store;
@@ -126,7 +127,8 @@ pub enum StartError {
     /// The server is shutting down.
     ShuttingDown,
     /// What a new generation needs (its upstream connection) would leave fewer free
-    /// descriptors than the reserve kept for the generations already accepted.
+    /// descriptors than the reserve kept for the generations already accepted, or the process
+    /// holds as much memory as `LIVEPAGE_MEMORY_LIMIT` lets it.
     Overloaded,
     /// The idempotency key was used before with a different request body.
     KeyReused,
@@ -214,6 +216,8 @@ pub struct Generations {
     /// The process's descriptor budget: each task holds a slot of it while it runs, and a
     /// generation that would eat into the reserve is refused before it starts.
     descriptors: Arc<Descriptors>,
+    /// The resident memory past which a generation is refused before it starts.
+    memory: MemoryLimit,
     /// Cleared on shutdown: new generations are refused.
     accepting: AtomicBool,
     /// Cancelled when shutdown begins: streams that follow generations this instance does
@@ -239,6 +243,14 @@ impl std::fmt::Debug for PageChanged {
     }
 }
 
+/// What new generations are admitted against, beside the queue: the process's descriptor
+/// budget and its memory limit (docs/ARCHITECTURE.md, "Descriptors and connections").
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub descriptors: Arc<Descriptors>,
+    pub memory: MemoryLimit,
+}
+
 impl Generations {
     pub fn new(
         store: Store,
@@ -247,10 +259,11 @@ impl Generations {
         settings: GenerationSettings,
         metrics: GenerationMetrics,
         cluster: Option<Arc<Cluster>>,
-        descriptors: Arc<Descriptors>,
+        admission: Admission,
     ) -> Arc<Self> {
         Arc::new(Self {
-            descriptors,
+            descriptors: admission.descriptors,
+            memory: admission.memory,
             instance: cluster.as_ref().map_or_else(Uuid::new_v4, |c| c.instance()),
             cluster,
             stopping: CancellationToken::new(),
@@ -387,6 +400,9 @@ impl Generations {
         }
         if self.queue.is_full() {
             return Err(StartError::QueueFull);
+        }
+        if !self.memory.admits() {
+            return Err(StartError::Overloaded);
         }
         let id = Uuid::now_v7();
         let refined_page = request.refine.as_ref().map(|refine| refine.page_id);

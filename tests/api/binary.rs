@@ -71,6 +71,7 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
         ("LIVEPAGE_HEADER_READ_TIMEOUT", "0s"),
         ("LIVEPAGE_IDLE_CONNECTION_TIMEOUT", "forever"),
         ("LIVEPAGE_FD_RESERVE", "-5"),
+        ("LIVEPAGE_MEMORY_LIMIT", "lots"),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
             .env_clear()
@@ -88,6 +89,24 @@ async fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
             "the message names {variable}: {stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_memory_limit_under_what_the_process_holds_stops_start_up() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livepage"))
+        .env_clear()
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("LIVEPAGE_ADDR", "127.0.0.1:0")
+        .env("LIVEPAGE_MEMORY_LIMIT", "1MiB")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success(), "a 1 MiB limit must stop start-up");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("LIVEPAGE_MEMORY_LIMIT") && stderr.contains("every generation"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

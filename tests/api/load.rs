@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use livepage::mock::MockUpstream;
+use livepage::mock::{Content, MockUpstream, Script};
 use livepage::store::testing::{Backend, FreshDatabase};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,6 +100,107 @@ async fn past_the_descriptor_limit_new_generations_get_503_and_every_accepted_on
     assert!(!logs.contains("Too many open files"), "{logs}");
     assert!(!logs.contains("storage_unavailable"), "{logs}");
     database.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_memory_limit_new_generations_get_503_and_every_accepted_one_saves() {
+    // Pages of 256 KiB, written over about 2 s: each stream holds a quarter of a megabyte
+    // by its end, so that a few dozen fill the room the limit leaves.
+    let part = "x".repeat(4096);
+    let script = Script {
+        content: Content::Deltas((0..64).map(|_| format!("<p>{part}</p>")).collect()),
+        pace: Duration::from_millis(30),
+        ..Script::default()
+    };
+    let mock = MockUpstream::new(script);
+    let (mock_url, _mock) = mock.spawn().await.unwrap();
+    let database = FreshDatabase::create(&Backend::Sqlite).await;
+    let env = |limit: &str| {
+        [
+            ("DATABASE_URL", database.url().to_owned()),
+            ("OPENROUTER_API_KEY", API_KEY.to_owned()),
+            ("OPENROUTER_BASE_URL", mock_url.to_string()),
+            ("LIVEPAGE_MAX_CONCURRENT", "1000".to_owned()),
+            ("LIVEPAGE_MAX_QUEUED", "1000".to_owned()),
+            ("LIVEPAGE_RATE_LIMIT_PER_IP", "0".to_owned()),
+            ("LIVEPAGE_RATE_LIMIT_PER_EMAIL", "0".to_owned()),
+            ("LIVEPAGE_MEMORY_LIMIT", limit.to_owned()),
+        ]
+    };
+    let client = reqwest::Client::new();
+
+    // What a warm server holds, from a first one without a limit, once it has made a page.
+    let probe_env = env("off");
+    let probe_env: Vec<_> = probe_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut probe = ServerProcess::start(&probe_env).await;
+    let response = client
+        .post(probe.url("/api/generate"))
+        .json(&body("warm-up"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(last(&read_events(response).await).event, "completed");
+    let warm = resident(probe.child.id().unwrap());
+    probe.signal("TERM").await;
+    probe.child.wait().await.unwrap();
+
+    // Room for 32 MiB more: 128 of these streams would not fit.
+    let limit = warm + (32 << 20);
+    let server_env = env(&limit.to_string());
+    let server_env: Vec<_> = server_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut server = ServerProcess::start(&server_env).await;
+    let logs = server.collect_logs();
+    let mut accepted = Vec::new();
+    let refused = loop {
+        assert!(
+            accepted.len() < 2000,
+            "no generation was refused past a memory limit of {limit} bytes"
+        );
+        let response = client
+            .post(server.url("/api/generate"))
+            .json(&body(&format!("page {}", accepted.len())))
+            .send()
+            .await
+            .expect("the server answers");
+        if response.status() != 200 {
+            break response;
+        }
+        accepted.push(tokio::spawn(read_events(response)));
+    };
+    assert!(accepted.len() >= 5, "only {} accepted", accepted.len());
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let refusal: Value = refused.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "overloaded", "{refusal}");
+
+    for stream in accepted {
+        let events = stream.await.unwrap();
+        let done = last(&events);
+        assert_eq!(done.event, "completed", "{}", done.data);
+        let page = client
+            .get(done.data["live_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "the page was saved");
+    }
+
+    server.signal("TERM").await;
+    assert_eq!(server.child.wait().await.unwrap().code(), Some(0));
+    let logs = logs.await.unwrap().join("\n");
+    assert!(!logs.contains("storage_unavailable"), "{logs}");
+    database.cleanup().await;
+}
+
+/// The resident memory of process `pid`, in bytes (`VmRSS`).
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/{pid}/status");
+    kib << 10
 }
 
 /// Waits, up to `deadline`, for the server to close `tcp` (end of stream or a reset); returns
