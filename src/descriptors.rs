@@ -134,18 +134,24 @@ impl Descriptors {
             .saturating_add(upstream)
     }
 
-    fn fits(&self, in_use: u64) -> bool {
-        in_use.saturating_add(self.budget.reserve) <= self.budget.limit
+    fn fits(&self, in_use: u64, reserve: u64) -> bool {
+        in_use.saturating_add(reserve) <= self.budget.limit
     }
 
-    /// Counts a connection just accepted; `None` when it leaves less than the reserve free,
-    /// and the caller should close it at once: the reserve is for the work already accepted.
+    /// Counts a connection just accepted; `None` when it leaves less than half the reserve
+    /// free, and the caller should close it at once. A connection may use the first half of
+    /// the reserve, so that past the limit for generations a client is still told so
+    /// (`503 overloaded`, then the connection is closed), not reset; the second half is the
+    /// accepted work's alone.
     pub fn accept_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
         let connections = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = ConnectionSlot(Arc::clone(self));
         let generations = self.generations.load(Ordering::Relaxed);
-        self.fits(self.in_use(connections, generations))
-            .then_some(slot)
+        self.fits(
+            self.in_use(connections, generations),
+            self.budget.reserve / 2,
+        )
+        .then_some(slot)
     }
 
     /// Counts a new generation, whose client connection is already counted; `None` when what
@@ -154,7 +160,7 @@ impl Descriptors {
         let generations = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = GenerationSlot(Arc::clone(self));
         let connections = self.connections.load(Ordering::Relaxed);
-        self.fits(self.in_use(connections, generations))
+        self.fits(self.in_use(connections, generations), self.budget.reserve)
             .then_some(slot)
     }
 }
@@ -207,16 +213,21 @@ mod tests {
                 .expect("room for a generation");
             held.push((connection, generation));
         }
-        let connection = descriptors.accept_connection();
+        // The first half of the reserve takes connections that are only told `503`.
+        let told = descriptors.accept_connection().expect("room to be told no");
         assert!(
-            connection.is_none(),
-            "the connection would eat into the reserve"
+            descriptors.admit_generation().is_none(),
+            "the generation would eat into the reserve"
         );
+        // 21 in use: two more connections reach half the reserve (2 of 5), and no more.
+        let also_told: Vec<_> = std::iter::from_fn(|| descriptors.accept_connection()).collect();
+        assert_eq!(also_told.len(), 2, "the second half is the accepted work's");
         assert_eq!(
             descriptors.connections(),
-            5,
+            8,
             "a refused connection is not counted"
         );
+        drop((told, also_told));
         held.pop();
         let _connection = descriptors.accept_connection().expect("room again");
         assert!(descriptors.admit_generation().is_some());
@@ -232,7 +243,7 @@ mod tests {
         let connections: Vec<_> = (0..7)
             .map(|_| descriptors.accept_connection().expect("room"))
             .collect();
-        assert!(descriptors.accept_connection().is_none());
+        // 10 fixed + 7 connections + 3 upstream sockets: the reserve of 5 is all that is left.
         assert!(
             descriptors.admit_generation().is_some(),
             "queued: no new socket"

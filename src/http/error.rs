@@ -175,7 +175,11 @@ pub struct ErrorDetail {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        let refused = matches!(self, Self::QueueFull { .. } | Self::Overloaded { .. });
+        if refused {
+            // Deliberate, and by the thousand under load: the metrics count them by status.
+            tracing::debug!(code = self.code(), "request refused");
+        } else if status.is_server_error() {
             tracing::error!(error = ?self, code = self.code(), "request failed");
         }
         let body = ErrorBody {
@@ -191,6 +195,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::Overloaded { .. }) {
+            // The connection is a descriptor the server is short of: the client comes back
+            // on a new one after `Retry-After`, not on this one kept idle meanwhile.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Some(retry_after) = self.retry_after() {
             // Whole seconds, rounded up: coming back a little late is fine, early is not.

@@ -68,6 +68,11 @@ async fn past_the_descriptor_limit_new_generations_get_503_and_every_accepted_on
     );
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        refused.headers()["connection"],
+        "close",
+        "a refused client does not keep a descriptor the server is short of"
+    );
     let refusal: Value = refused.json().await.unwrap();
     assert_eq!(refusal["error"]["code"], "overloaded", "{refusal}");
 

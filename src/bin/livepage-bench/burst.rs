@@ -48,7 +48,7 @@ pub async fn run(
 ) -> anyhow::Result<BurstReport> {
     let upstream = Upstream::start(options.deltas, Duration::ZERO, false).await?;
     let env = bench.server_env(&upstream, database.url(), options.concurrency);
-    let server = Server::start(&bench.server, &env).await?;
+    let server = Server::start(&bench.server, &env, bench.server_open_files).await?;
     let before = server.usage()?;
     let started = Instant::now();
     let outcomes = generate_all(bench, &server, options).await;

@@ -132,10 +132,21 @@ async fn post(
         .await;
     match response {
         Ok(response) if response.status().is_success() => Ok(response),
+        Ok(response) if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            match body["error"]["code"].as_str() {
+                Some("overloaded") => Err(format!("{REFUSED}: {body}")),
+                _ => Err(format!("HTTP 503: {body}")),
+            }
+        }
         Ok(response) => Err(format!("HTTP {}", response.status())),
         Err(err) => Err(format!("request: {err}")),
     }
 }
+
+/// How the error of a stream the server refused up front (`503 overloaded`: past its
+/// descriptor or memory limit) begins; such streams are counted apart from errors.
+pub const REFUSED: &str = "refused: 503 overloaded";
 
 /// Reads a stream that answered at `sent` to its terminal event, counting its deltas in
 /// `counters` as they come.
@@ -289,6 +300,8 @@ pub struct Tally {
     /// Streams that ended with `completed`.
     pub completed: usize,
     pub errors: usize,
+    /// Streams refused up front with `503 overloaded` (not errors: admission at work).
+    pub refused: usize,
     pub first_error: Option<String>,
     pub deltas: u64,
     /// Added latency per delta, microseconds.
@@ -310,6 +323,7 @@ impl Tally {
         let mut tally = Self {
             completed: 0,
             errors: 0,
+            refused: 0,
             first_error: None,
             deltas: 0,
             latency: new_histogram(),
@@ -332,6 +346,7 @@ impl Tally {
             }
             match &outcome.error {
                 None => tally.completed += 1,
+                Some(error) if error.starts_with(REFUSED) => tally.refused += 1,
                 Some(error) => {
                     tally.errors += 1;
                     tally.first_error.get_or_insert_with(|| error.clone());

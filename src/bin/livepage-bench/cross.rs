@@ -149,9 +149,9 @@ async fn on_instances(
         env.push(("REDIS_URL".to_owned(), redis.url.clone()));
     }
     // One after the other: both run the migrations of the shared database at start-up.
-    let a = Server::start(&bench.server, &env).await?;
+    let a = Server::start(&bench.server, &env, bench.server_open_files).await?;
     let b = match path {
-        Path::OnB => Some(Server::start(&bench.server, &env).await?),
+        Path::OnB => Some(Server::start(&bench.server, &env, bench.server_open_files).await?),
         Path::InMemory | Path::OnA => None,
     };
     let target = Target {

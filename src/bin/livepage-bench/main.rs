@@ -103,6 +103,10 @@ struct Args {
     /// How long each live pages load runs.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// The server's open-file limit (soft and hard `RLIMIT_NOFILE`), e.g. to see its
+    /// admission refuse streams past it (default: the bench's own, raised to the hard limit).
+    #[arg(long)]
+    server_open_files: Option<u64>,
     /// `RUST_LOG` of the server (it must let `livepage::app`'s `listening` line through).
     #[arg(long, default_value = "warn,livepage::app=info")]
     server_log: String,
@@ -125,6 +129,8 @@ pub struct Bench {
     pub server_log: String,
     /// `--database-url` for the relay runs.
     pub relay_database: Option<String>,
+    /// `--server-open-files`.
+    pub server_open_files: Option<u64>,
 }
 
 impl Bench {
@@ -175,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             .build()?,
         server_log: args.server_log.clone(),
         relay_database: args.database_url.clone(),
+        server_open_files: args.server_open_files,
     };
     println!("{}", report::machine());
     if args.only.contains(&Section::Relay) {

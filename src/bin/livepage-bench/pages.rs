@@ -52,7 +52,7 @@ pub async fn run(bench: &Bench, options: PagesOptions) -> anyhow::Result<PagesRe
     let upstream = Upstream::start(options.deltas, Duration::ZERO, false).await?;
     let database = Database::sqlite("pages")?;
     let env = bench.server_env(&upstream, database.url(), 64);
-    let server = Server::start(&bench.server, &env).await?;
+    let server = Server::start(&bench.server, &env, bench.server_open_files).await?;
     let live_url = publish_one(bench, &server).await?;
     let page = bench.http.get(&live_url).send().await?.error_for_status()?;
     let headers = page.headers().clone();

@@ -50,10 +50,23 @@ pub struct Usage {
 }
 
 impl Server {
-    /// Starts `binary` with exactly `env` (plus `PATH`) on an ephemeral loopback port, and
-    /// waits for its `listening` log line.
-    pub async fn start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut child = Command::new(binary)
+    /// Starts `binary` with exactly `env` (plus `PATH`) on an ephemeral loopback port, under
+    /// an open-file limit of `open_files` if given (else the bench's own), and waits for its
+    /// `listening` log line.
+    pub async fn start(
+        binary: &Path,
+        env: &[(String, String)],
+        open_files: Option<u64>,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
+        if let Some(limit) = open_files {
+            // SAFETY: between fork and exec only setrlimit(2) runs, which is async-signal-safe
+            // and allocates nothing.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, limit, limit));
+            }
+        }
+        let mut child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("LIVEPAGE_ADDR", "127.0.0.1:0")

@@ -88,7 +88,7 @@ async fn through_livepage(
         None => Database::sqlite("relay")?,
     };
     let env = bench.server_env(upstream, database.url(), options.streams);
-    let server = Server::start(&bench.server, &env).await?;
+    let server = Server::start(&bench.server, &env, bench.server_open_files).await?;
     let target = Target {
         probe: server.probe(),
         url: server.url("/api/generate"),

@@ -33,17 +33,18 @@ pub fn machine() -> String {
 pub fn relay(reports: &[RelayReport]) -> String {
     let mut out = String::from(
         "## Relay\n\n\
-         | relay | streams | deltas/s each | completed | errors | deltas | added p50 | added p99 | added max | first delta p50 / p99 | CPU s / 100k deltas (steady) | (whole run) | peak RSS | RSS / stream | wall |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | relay | streams | deltas/s each | completed | refused (503) | errors | deltas | added p50 | added p99 | added max | first delta p50 / p99 | CPU s / 100k deltas (steady) | (whole run) | peak RSS | RSS / stream | wall |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {:.2} | {:.0} MiB | {} | {:.1} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {:.2} | {:.0} MiB | {} | {:.1} s |",
             r.via.name(),
             r.options.streams,
             r.options.rate,
             r.tally.completed,
+            r.tally.refused,
             r.tally.errors,
             r.tally.deltas,
             quantile(&r.tally.latency, 0.5),
