@@ -20,7 +20,7 @@ use url::Url;
 use crate::cluster::{Cluster, Notice, Retention};
 use crate::config::Config;
 use crate::descriptors::{self, Budget, Descriptors};
-use crate::generation::{GenerationSettings, Generations};
+use crate::generation::{GenerationSettings, Generations, Pipeline};
 use crate::http::limits::RateLimits;
 use crate::http::page_cache::PageCache;
 use crate::http::server::{self, Timeouts};
@@ -126,23 +126,23 @@ impl Application {
             None => None,
         };
         let descriptors = descriptor_budget(&config, limit)?;
-        let generations = Generations::new(
+        let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
+        if config.report_link {
+            pages = pages.with_report_link(config.public_url());
+        }
+        let pipeline = Pipeline::new(
             store.clone(),
             upstream,
             sanitizer,
             GenerationSettings::from_config(&config),
             metrics.generation.clone(),
             cluster.clone(),
-            Arc::clone(&descriptors),
         );
-        let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
-        if config.report_link {
-            pages = pages.with_report_link(config.public_url());
-        }
-        generations.on_page_changed({
+        pipeline.on_page_changed({
             let pages = pages.clone();
             move |id| pages.invalidate(id)
         });
+        let generations = Generations::new(pipeline, Arc::clone(&descriptors));
         // Before any request: on SQLite every row still running was left by an earlier run.
         report_abandoned(generations.fail_abandoned().await);
         let sweeper = tokio::spawn(fail_abandoned(Arc::downgrade(&generations)));

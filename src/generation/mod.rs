@@ -5,6 +5,10 @@
 //! therefore loses nothing: the task carries on, saves the page and keeps its log for
 //! `retention` so that the client can resume. Only [`Generation::cancel`] (a request, or a
 //! shutdown past its deadline) stops a task early.
+//!
+//! What a task works with (the store, the upstream, the sanitizer, the settings, …) is the
+//! [`Pipeline`], which the registry hands to each run: the registry itself only keeps track of
+//! the generations.
 
 mod continuation;
 pub mod edits;
@@ -12,6 +16,7 @@ pub mod event;
 mod fallback;
 mod follow;
 pub mod log;
+mod pipeline;
 pub mod prompt;
 mod queue;
 mod run;
@@ -28,18 +33,14 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::descriptors::Descriptors;
 use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
-use crate::metrics::GenerationMetrics;
-use crate::sanitize::SanitizerPool;
-use crate::store::Store;
-use crate::upstream::UpstreamClient;
 
 pub use event::{ErrorCode, Event, Stage};
 pub use follow::{CancelError, Follow};
 pub use log::{Entry, EventLog};
+pub use pipeline::Pipeline;
 
 /// How generations behave; derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -188,17 +189,13 @@ struct Remembered {
     generation: Arc<Generation>,
 }
 
-/// The registry of generations and everything their tasks share.
+/// The registry of generations: the running ones and those finished recently, by id and by
+/// idempotency key, the refine running on each page, and their tasks.
 #[derive(Debug)]
 pub struct Generations {
-    store: Store,
-    upstream: UpstreamClient,
-    sanitizer: SanitizerPool,
-    settings: GenerationSettings,
-    /// Counters and histograms of every generation's life, for `/metrics`.
-    metrics: GenerationMetrics,
-    /// Slots for talking to the upstream, and the generations waiting for one.
-    queue: queue::Queue,
+    /// What every run works with; the registry starts runs with it and follows generations
+    /// through its store and cluster.
+    pipeline: Pipeline,
     /// Running generations, and finished ones until their retention ends.
     live: Mutex<HashMap<Uuid, Arc<Generation>>>,
     /// Finished generations still in `live`, oldest first, to bound how many are retained.
@@ -207,7 +204,7 @@ pub struct Generations {
     by_key: Mutex<HashMap<String, Remembered>>,
     /// The refine running on each page, by page id: one at a time per page, so that a refine
     /// never edits a document another is about to replace. Taken in `spawn`, given back when
-    /// the task ends.
+    /// the run has ended, before its terminal event.
     refining: Mutex<HashMap<Uuid, Uuid>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
@@ -219,52 +216,17 @@ pub struct Generations {
     /// Cancelled when shutdown begins: streams that follow generations this instance does
     /// not run end then (their clients resume elsewhere), and so do the copies behind them.
     stopping: CancellationToken,
-    /// With Redis: the other instances, which see every event of the generations run here.
-    cluster: Option<Arc<Cluster>>,
-    /// This instance's id, recorded on the generations it runs.
-    instance: Uuid,
     /// Copies of generations other instances run, by id, while someone here follows them.
     mirrors: Mutex<HashMap<Uuid, Arc<follow::Mirror>>>,
-    /// Told of a page a refine gave a new version, before its `completed` event: the cache of
-    /// served pages forgets the old one (set once, by the application).
-    page_changed: OnceLock<PageChanged>,
-}
-
-/// What is told of a page that changed.
-struct PageChanged(Box<dyn Fn(Uuid) + Send + Sync>);
-
-impl std::fmt::Debug for PageChanged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PageChanged(…)")
-    }
 }
 
 impl Generations {
-    pub fn new(
-        store: Store,
-        upstream: UpstreamClient,
-        sanitizer: SanitizerPool,
-        settings: GenerationSettings,
-        metrics: GenerationMetrics,
-        cluster: Option<Arc<Cluster>>,
-        descriptors: Arc<Descriptors>,
-    ) -> Arc<Self> {
+    pub fn new(pipeline: Pipeline, descriptors: Arc<Descriptors>) -> Arc<Self> {
         Arc::new(Self {
+            pipeline,
             descriptors,
-            instance: cluster.as_ref().map_or_else(Uuid::new_v4, |c| c.instance()),
-            cluster,
             stopping: CancellationToken::new(),
             mirrors: Mutex::default(),
-            page_changed: OnceLock::new(),
-            queue: queue::Queue::new(
-                settings.max_concurrent as usize,
-                settings.max_queued as usize,
-            ),
-            store,
-            upstream,
-            sanitizer,
-            settings,
-            metrics,
             live: Mutex::default(),
             by_key: Mutex::default(),
             refining: Mutex::default(),
@@ -275,28 +237,7 @@ impl Generations {
     }
 
     pub fn settings(&self) -> &GenerationSettings {
-        &self.settings
-    }
-
-    /// Has `changed` told of every page a refine gives a new version, before the refine's
-    /// `completed` event. Only the first call counts.
-    pub fn on_page_changed(&self, changed: impl Fn(Uuid) + Send + Sync + 'static) {
-        let _ = self.page_changed.set(PageChanged(Box::new(changed)));
-    }
-
-    /// A refine saved a new version of page `id`: the caches here forget it, and so do the
-    /// other instances' (through Redis; PostgreSQL announced it in the saving transaction).
-    async fn announce_page_changed(&self, id: Uuid) {
-        if let Some(changed) = self.page_changed.get() {
-            (changed.0)(id);
-        }
-        if let Some(cluster) = &self.cluster
-            && let Err(err) = cluster
-                .notify(crate::cluster::Notice::PageChanged(id))
-                .await
-        {
-            tracing::warn!(error = %err, page_id = %id, "could not tell the other instances through Redis that a page changed");
-        }
+        &self.pipeline.settings
     }
 
     fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {
@@ -333,9 +274,8 @@ impl Generations {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Lets another refine of page `page_id` start: refine `generation_id` is ending. (Called
-    /// before its terminal event, so that a client that saw it may refine again at once, and
-    /// again when its task ends, in case it ended another way.)
+    /// Lets another refine of page `page_id` start: refine `generation_id` has ended. (Called
+    /// before its terminal event, so that a client that saw it may refine again at once.)
     fn release_page(&self, page_id: Uuid, generation_id: Uuid) {
         let mut refining = self.refining();
         if refining.get(&page_id) == Some(&generation_id) {
@@ -385,7 +325,7 @@ impl Generations {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(StartError::ShuttingDown);
         }
-        if self.queue.is_full() {
+        if self.pipeline.queue.is_full() {
             return Err(StartError::QueueFull);
         }
         let id = Uuid::now_v7();
@@ -415,25 +355,29 @@ impl Generations {
         generation.log.push(Event::Started(event::Started {
             generation_id: id,
             model: generation.model.clone(),
-            events_url: self.settings.events_url(id),
-            status_url: self.settings.status_url(id),
+            events_url: self.settings().events_url(id),
+            status_url: self.settings().status_url(id),
             created_at: generation.created_at,
         }));
         self.live().insert(id, Arc::clone(&generation));
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = &self.pipeline.cluster {
             cluster.publish(id, Arc::clone(&generation.log));
         }
-        self.metrics.started();
+        self.pipeline.metrics.started();
 
         let span = tracing::info_span!("generation", id = %id, model = %generation.model);
         let registry = Arc::clone(self);
         let handle = Arc::clone(&generation);
         self.tasks.spawn(
             async move {
-                run::Run::new(&registry, &handle, &request).execute().await;
+                let end = run::Run::new(&registry.pipeline, &handle, &request)
+                    .execute()
+                    .await;
+                // Another refine of the page may start the moment a client sees this one end.
                 if let Some(page_id) = refined_page {
                     registry.release_page(page_id, handle.id);
                 }
+                handle.log.finish(end);
                 drop(descriptors);
                 registry.forget_later(handle.id);
             }
@@ -458,7 +402,7 @@ impl Generations {
 
     /// Whether other instances share this one's generations (Redis).
     pub fn is_clustered(&self) -> bool {
-        self.cluster.is_some()
+        self.pipeline.cluster.is_some()
     }
 
     /// Generations currently running.
@@ -468,7 +412,7 @@ impl Generations {
 
     /// Generations waiting for an upstream slot.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.pipeline.queue.len()
     }
 
     /// Drops a finished generation's log from memory once its retention has passed, or
@@ -481,14 +425,14 @@ impl Generations {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             finished.push_back(id);
-            let excess = finished.len().saturating_sub(self.settings.max_retained);
+            let excess = finished.len().saturating_sub(self.settings().max_retained);
             finished.drain(..excess).collect()
         };
         for old in evicted {
             self.forget(old);
         }
         let registry: Weak<Self> = Arc::downgrade(self);
-        let retention = self.settings.retention;
+        let retention = self.settings().retention;
         tokio::spawn(async move {
             tokio::time::sleep(retention).await;
             if let Some(registry) = registry.upgrade() {
