@@ -536,15 +536,15 @@ fn summary(
     after: u64,
 ) -> impl futures_util::Stream<Item = Arc<Entry>> + Send + 'static {
     async_stream::stream! {
-        let settings = registry.settings();
+        let urls = registry.urls();
         if after == 0 {
             yield Arc::new(Entry {
                 seq: 1,
                 event: Event::Started(Started {
                     generation_id: record.id,
                     model: record.model.clone(),
-                    events_url: settings.events_url(record.id),
-                    status_url: settings.status_url(record.id),
+                    events_url: urls.events_url(record.id),
+                    status_url: urls.status_url(record.id),
                     created_at: record.created_at,
                 }),
             });
@@ -568,7 +568,7 @@ fn summary(
 
 /// The terminal event a stored generation ended with.
 async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Event {
-    let settings = registry.settings();
+    let urls = registry.urls();
     match (record.status, record.page_id) {
         (Status::Completed, Some(page_id)) => {
             let page = registry.pipeline.store.page(page_id).await.ok();
@@ -579,9 +579,9 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
             };
             Event::Completed(Completed {
                 version,
-                version_url: version.map(|n| settings.version_url(page_id, n)),
+                version_url: version.map(|n| urls.version_url(page_id, n)),
                 page_id,
-                live_url: settings.live_url(page_id),
+                live_url: urls.live_url(page_id),
                 title: page.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
                 usage: record.usage.unwrap_or_default(),
                 fallback: page.is_some_and(|p| p.meta_data.fallback),

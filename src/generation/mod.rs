@@ -33,7 +33,6 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::Config;
 use crate::descriptors::Descriptors;
 use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
 
@@ -42,73 +41,32 @@ pub use follow::{CancelError, Follow};
 pub use log::{Entry, EventLog};
 pub use pipeline::Pipeline;
 
-/// How generations behave; derived from [`Config`].
+/// The bases of the absolute URLs in events and responses: the service's own, and the live
+/// pages' (which may be a separate, cookieless origin).
 #[derive(Debug, Clone)]
-pub struct GenerationSettings {
-    /// Serve a fallback page when every attempt fails before the first token.
-    pub fallback: bool,
-    pub max_attempts: u32,
-    /// Continuations asked for when the model stops at its length limit.
-    pub max_continuations: u32,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    pub first_token_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub generation_timeout: Duration,
-    pub preview_interval: Duration,
-    pub progress_interval: Duration,
-    /// How long a finished generation stays in memory for replay.
-    pub retention: Duration,
-    /// How many finished generations stay in memory at most.
-    pub max_retained: usize,
-    pub max_concurrent: u32,
-    pub max_queued: u32,
-    pub public_url: Url,
-    pub pages_url: Url,
+pub struct Urls {
+    pub public: Url,
+    pub pages: Url,
 }
 
-impl GenerationSettings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            fallback: config.fallback,
-            max_attempts: config.max_attempts,
-            max_continuations: config.max_continuations,
-            retry_base: config.retry_base,
-            retry_max: config.retry_max,
-            first_token_timeout: config.first_token_timeout,
-            idle_timeout: config.idle_timeout,
-            generation_timeout: config.generation_timeout,
-            preview_interval: config.preview_interval,
-            progress_interval: config.progress_interval,
-            retention: config.event_retention,
-            max_retained: config.event_retention_max as usize,
-            max_concurrent: config.max_concurrent,
-            max_queued: config.max_queued,
-            public_url: config.public_url(),
-            pages_url: config.pages_url(),
-        }
-    }
-
+impl Urls {
     /// The absolute URL of a published page.
     pub fn live_url(&self, page_id: Uuid) -> String {
-        join(&self.pages_url, &format!("p/{page_id}"))
+        join(&self.pages, &format!("p/{page_id}"))
     }
 
     /// The absolute URL of version `n` of a page.
     pub fn version_url(&self, page_id: Uuid, n: i64) -> String {
-        join(&self.pages_url, &format!("p/{page_id}/v/{n}"))
+        join(&self.pages, &format!("p/{page_id}/v/{n}"))
     }
 
     pub fn status_url(&self, generation_id: Uuid) -> String {
-        join(
-            &self.public_url,
-            &format!("api/generations/{generation_id}"),
-        )
+        join(&self.public, &format!("api/generations/{generation_id}"))
     }
 
     pub fn events_url(&self, generation_id: Uuid) -> String {
         join(
-            &self.public_url,
+            &self.public,
             &format!("api/generations/{generation_id}/events"),
         )
     }
@@ -236,8 +194,9 @@ impl Generations {
         })
     }
 
-    pub fn settings(&self) -> &GenerationSettings {
-        &self.pipeline.settings
+    /// The bases of the URLs in events and responses.
+    pub fn urls(&self) -> &Urls {
+        &self.pipeline.urls
     }
 
     fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {
@@ -355,8 +314,8 @@ impl Generations {
         generation.log.push(Event::Started(event::Started {
             generation_id: id,
             model: generation.model.clone(),
-            events_url: self.settings().events_url(id),
-            status_url: self.settings().status_url(id),
+            events_url: self.urls().events_url(id),
+            status_url: self.urls().status_url(id),
             created_at: generation.created_at,
         }));
         self.live().insert(id, Arc::clone(&generation));
@@ -416,7 +375,7 @@ impl Generations {
     }
 
     /// Drops a finished generation's log from memory once its retention has passed, or
-    /// sooner when more than `max_retained` finished logs are kept: memory stays bounded
+    /// sooner when more than `event_retention_max` finished logs are kept: memory stays bounded
     /// whatever the throughput, and a late client still gets a summary from the database.
     fn forget_later(self: &Arc<Self>, id: Uuid) {
         let evicted: Vec<Uuid> = {
@@ -425,14 +384,16 @@ impl Generations {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             finished.push_back(id);
-            let excess = finished.len().saturating_sub(self.settings().max_retained);
+            let excess = finished
+                .len()
+                .saturating_sub(self.pipeline.settings.event_retention_max as usize);
             finished.drain(..excess).collect()
         };
         for old in evicted {
             self.forget(old);
         }
         let registry: Weak<Self> = Arc::downgrade(self);
-        let retention = self.settings().retention;
+        let retention = self.pipeline.settings.event_retention;
         tokio::spawn(async move {
             tokio::time::sleep(retention).await;
             if let Some(registry) = registry.upgrade() {

@@ -1,5 +1,5 @@
 //! What every generation's run works with: the store, the upstream, the sanitizer, the
-//! settings, the metrics and the slots for the upstream, in one [`Pipeline`] built
+//! settings, the URLs, the metrics and the slots for the upstream, in one [`Pipeline`] built
 //! once by the application. The registry ([`Generations`](super::Generations)) only starts runs
 //! and keeps track of them; a run ([`Run`](super::run::Run)) takes the pipeline, not the
 //! registry.
@@ -8,9 +8,10 @@ use std::sync::{Arc, OnceLock};
 
 use uuid::Uuid;
 
-use super::GenerationSettings;
+use super::Urls;
 use super::queue::Queue;
 use crate::cluster::{Cluster, Notice};
+use crate::config::GenerationConfig;
 use crate::metrics::GenerationMetrics;
 use crate::sanitize::SanitizerPool;
 use crate::store::Store;
@@ -22,7 +23,11 @@ pub struct Pipeline {
     pub(super) store: Store,
     pub(super) upstream: UpstreamClient,
     pub(super) sanitizer: SanitizerPool,
-    pub(super) settings: GenerationSettings,
+    /// `LIVEPAGE_MAX_ATTEMPTS`, the timeouts, the queue's size, …: the configuration's
+    /// generation group as it is.
+    pub(super) settings: GenerationConfig,
+    /// The bases of the URLs that events carry.
+    pub(super) urls: Urls,
     /// Counters and histograms of every generation's life, for `/metrics`.
     pub(super) metrics: GenerationMetrics,
     /// Slots for talking to the upstream, and the generations waiting for one.
@@ -51,7 +56,8 @@ impl Pipeline {
         store: Store,
         upstream: UpstreamClient,
         sanitizer: SanitizerPool,
-        settings: GenerationSettings,
+        settings: GenerationConfig,
+        urls: Urls,
         metrics: GenerationMetrics,
         cluster: Option<Arc<Cluster>>,
     ) -> Self {
@@ -66,6 +72,7 @@ impl Pipeline {
             upstream,
             sanitizer,
             settings,
+            urls,
             metrics,
             page_changed: OnceLock::new(),
         }

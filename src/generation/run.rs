@@ -348,14 +348,14 @@ impl<'a> Run<'a> {
 
         Ok(Completed {
             page_id,
-            live_url: self.pipeline.settings.live_url(page_id),
+            live_url: self.pipeline.urls.live_url(page_id),
             title: html.title().to_owned(),
             usage,
             fallback,
             duration_ms,
             segments: self.segments,
             version: Some(1),
-            version_url: Some(self.pipeline.settings.version_url(page_id, 1)),
+            version_url: Some(self.pipeline.urls.version_url(page_id, 1)),
         })
     }
 
@@ -442,14 +442,14 @@ impl<'a> Run<'a> {
         self.pipeline.announce_page_changed(page_id).await;
         Ok(Completed {
             page_id,
-            live_url: self.pipeline.settings.live_url(page_id),
+            live_url: self.pipeline.urls.live_url(page_id),
             title: html.title().to_owned(),
             usage,
             fallback: false,
             duration_ms,
             segments: self.segments,
             version: Some(n),
-            version_url: Some(self.pipeline.settings.version_url(page_id, n)),
+            version_url: Some(self.pipeline.urls.version_url(page_id, n)),
         })
     }
 
