@@ -21,7 +21,7 @@ use url::Url;
 use crate::cluster::{Cluster, Notice, Retention};
 use crate::config::Config;
 use crate::descriptors::{self, Budget, Descriptors};
-use crate::generation::{Admission, GenerationSettings, Generations};
+use crate::generation::{Admission, Generations, Pipeline};
 use crate::http::limits::RateLimits;
 use crate::http::page_cache::PageCache;
 use crate::http::server::{self, Timeouts};
@@ -76,7 +76,7 @@ impl Application {
     /// Connects and migrates the database, starts the demo model if needed, and prepares the
     /// routes on `listener`.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let metrics_listener = match config.metrics_addr {
+        let metrics_listener = match config.server.metrics_addr {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -86,69 +86,74 @@ impl Application {
         };
         let metrics = Arc::new(Metrics::new());
         let store_options = StoreOptions {
-            max_connections: config.db_max_connections,
-            acquire_timeout: config.db_acquire_timeout,
-            statement_timeout: config.db_statement_timeout,
+            max_connections: config.storage.db_max_connections,
+            acquire_timeout: config.storage.db_acquire_timeout,
+            statement_timeout: config.storage.db_statement_timeout,
         };
-        let store = Store::connect(&config.database_url, &store_options)
+        let store = Store::connect(&config.storage.database_url, &store_options)
             .await
             .context("DATABASE_URL: could not open the database")?
             .instrument(metrics.db.clone());
 
-        let (base_url, demo_upstream) = if config.demo_mode() {
+        let (base_url, demo_upstream) = if config.upstream.demo_mode() {
             let (url, task) = start_demo_upstream(&config).await?;
             tracing::warn!(
                 "demo mode: OPENROUTER_API_KEY is not set, so pages are written by the built-in demo model at {url}"
             );
             (url, Some(task))
         } else {
-            (config.openrouter_base_url.clone(), None)
+            (config.upstream.openrouter_base_url.clone(), None)
         };
         let upstream = UpstreamClient::new(UpstreamSettings {
             base_url,
-            api_key: config.openrouter_api_key.clone(),
-            referer: config.openrouter_referer.clone(),
-            title: config.openrouter_title.clone(),
-            max_tokens: config.max_tokens,
-            connect_timeout: config.connect_timeout,
+            api_key: config.upstream.openrouter_api_key.clone(),
+            referer: config.upstream.openrouter_referer.clone(),
+            title: config.upstream.openrouter_title.clone(),
+            max_tokens: config.upstream.max_tokens,
+            connect_timeout: config.upstream.connect_timeout,
         })
         .context("building the upstream HTTP client")?;
 
-        let sanitizer = SanitizerPool::new(Sanitizer::new(config.styles))
+        let sanitizer = SanitizerPool::new(Sanitizer::new(config.pages.styles))
             .context("starting the sanitizer threads")?;
         let limit = descriptors::raise_limit();
-        let cluster = match &config.redis_url {
+        let cluster = match &config.cluster.redis_url {
             Some(url) => {
                 let retention = Retention {
-                    finished: config.event_retention,
-                    running: config.generation_timeout + config.event_retention,
+                    finished: config.generation.event_retention,
+                    running: config.generation.generation_timeout
+                        + config.generation.event_retention,
                 };
                 Some(Cluster::connect(url.expose_secret(), retention).await?)
             }
             None => None,
         };
         let descriptors = descriptor_budget(&config, limit)?;
-        let memory = memory_limit(config.memory_limit)?;
-        let generations = Generations::new(
+        let memory = memory_limit(config.server.memory_limit)?;
+        let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
+        if config.pages.report_link {
+            pages = pages.with_report_link(config.server.public_url());
+        }
+        let pipeline = Pipeline::new(
             store.clone(),
             upstream,
             sanitizer,
-            GenerationSettings::from_config(&config),
+            config.generation.clone(),
+            config.server.urls(),
             metrics.generation.clone(),
             cluster.clone(),
+        );
+        pipeline.on_page_changed({
+            let pages = pages.clone();
+            move |id| pages.invalidate(id)
+        });
+        let generations = Generations::new(
+            pipeline,
             Admission {
                 descriptors: Arc::clone(&descriptors),
                 memory,
             },
         );
-        let mut pages = PageCache::new(PAGE_CACHE_BYTES, PAGE_CACHE_TTL);
-        if config.report_link {
-            pages = pages.with_report_link(config.public_url());
-        }
-        generations.on_page_changed({
-            let pages = pages.clone();
-            move |id| pages.invalidate(id)
-        });
         // Before any request: on SQLite every row still running was left by an earlier run.
         report_abandoned(generations.fail_abandoned().await);
         let sweeper = tokio::spawn(fail_abandoned(Arc::downgrade(&generations)));
@@ -183,18 +188,18 @@ impl Application {
         let stop_flusher = CancellationToken::new();
         let flusher = tokio::spawn({
             let (views, store, stop) = (Arc::clone(&views), store.clone(), stop_flusher.clone());
-            let interval = config.view_flush_interval;
+            let interval = config.storage.view_flush_interval;
             async move { views.run(store, interval, stop).await }
         });
 
         let limits = Arc::new(
             RateLimits::new(
-                config.rate_limit_per_ip,
-                config.rate_limit_per_email,
-                config.trusted_proxies.clone(),
+                config.rate_limits.rate_limit_per_ip,
+                config.rate_limits.rate_limit_per_email,
+                config.rate_limits.trusted_proxies.clone(),
                 store.shared_budgets(),
             )
-            .with_reports_per_ip(config.rate_limit_reports_per_ip),
+            .with_reports_per_ip(config.rate_limits.rate_limit_reports_per_ip),
         );
         tokio::spawn(forget_idle_clients(Arc::downgrade(&limits)));
 
@@ -253,11 +258,11 @@ impl Application {
             sweeper,
         } = self;
         let timeouts = Timeouts {
-            header_read: state.config.header_read_timeout,
-            idle: state.config.idle_connection_timeout,
+            header_read: state.config.server.header_read_timeout,
+            idle: state.config.server.idle_connection_timeout,
         };
         let generations = Arc::clone(&state.generations);
-        let grace = state.config.shutdown_grace;
+        let grace = state.config.server.shutdown_grace;
         let router = http::router(state.clone());
         let stop_metrics = CancellationToken::new();
         let metrics_server = match metrics_listener {
@@ -344,15 +349,15 @@ fn descriptor_budget(config: &Config, limit: u64) -> anyhow::Result<Arc<Descript
     // Where /proc cannot say, a generous guess at what a started process holds.
     let open = descriptors::count_open().unwrap_or(64);
     let fixed = open
-        + u64::from(config.db_max_connections) * descriptors::PER_DATABASE_CONNECTION
+        + u64::from(config.storage.db_max_connections) * descriptors::PER_DATABASE_CONNECTION
         + descriptors::UPSTREAM_IDLE_POOL as u64;
     let budget = Budget {
         limit,
         fixed,
-        reserve: u64::from(config.fd_reserve),
-        max_upstream: u64::from(config.max_concurrent),
+        reserve: u64::from(config.server.fd_reserve),
+        max_upstream: u64::from(config.generation.max_concurrent),
         // The demo model is served in this process: both ends of its connections are here.
-        per_upstream: if config.demo_mode() { 2 } else { 1 },
+        per_upstream: if config.upstream.demo_mode() { 2 } else { 1 },
     };
     // One stream: its client connection and its upstream connection.
     let stream = 1 + budget.per_upstream;
@@ -377,7 +382,7 @@ fn descriptor_budget(config: &Config, limit: u64) -> anyhow::Result<Arc<Descript
 /// Serves the mock upstream on its own loopback port, as the demo model.
 async fn start_demo_upstream(config: &Config) -> anyhow::Result<(Url, JoinHandle<()>)> {
     let mock = MockUpstream::new(Script {
-        pace: config.demo_pace,
+        pace: config.upstream.demo_pace,
         ..Script::default()
     });
     // The demo model serves forever: recording its requests would only grow memory.

@@ -29,11 +29,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(mut config: Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .map_err(|err| anyhow::anyhow!("LIVEPAGE_ADDR: cannot listen on {}: {err}", config.addr))?;
+    let listener = TcpListener::bind(config.server.addr).await.map_err(|err| {
+        anyhow::anyhow!(
+            "LIVEPAGE_ADDR: cannot listen on {}: {err}",
+            config.server.addr
+        )
+    })?;
     // With port 0 the OS picks one; absolute URLs (`PUBLIC_URL`'s default) must name it.
-    config.addr = listener.local_addr()?;
+    config.server.addr = listener.local_addr()?;
     let app = Application::build(config, listener).await?;
     app.run_until_stopped(shutdown_signal()).await
 }

@@ -352,12 +352,12 @@ mod tests {
         let Invocation::Serve(config) = parse(&["--addr", "127.0.0.1:9999"]).unwrap() else {
             panic!("no command serves");
         };
-        assert_eq!(config.addr.port(), 9999);
+        assert_eq!(config.server.addr.port(), 9999);
         let Invocation::Serve(config) = parse(&["serve", "--addr", "127.0.0.1:9998"]).unwrap()
         else {
             panic!("serve serves");
         };
-        assert_eq!(config.addr.port(), 9998);
+        assert_eq!(config.server.addr.port(), 9998);
         assert!(parse(&["--addr", "nowhere"]).is_err());
     }
 

@@ -22,39 +22,27 @@
 //! Matching is exact, except that each line's leading and trailing whitespace is not
 //! compared: models re-indent what they quote.
 
-use std::fmt;
-
 const SEARCH: &str = "<<<<<<< SEARCH";
 const DIVIDER: &str = "=======";
 const REPLACE: &str = ">>>>>>> REPLACE";
 
 /// Why a block could not be applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
     /// Block `block` (from 1) matches nowhere in the document.
+    #[error("edit {block}: its SEARCH text is not in the page")]
     Unmatched { block: usize },
     /// Block `block` matches in `places` places: which one was meant is not known.
+    #[error(
+        "edit {block}: its SEARCH text is in the page {places} times, so which one to change is unclear"
+    )]
     Ambiguous { block: usize, places: usize },
     /// Block `block` has an empty SEARCH text, which would match everywhere.
+    #[error("edit {block}: its SEARCH text is empty")]
     EmptySearch { block: usize },
     /// The answer ended inside block `block`.
+    #[error("edit {block} was cut off")]
     Unfinished { block: usize },
-}
-
-impl fmt::Display for EditError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unmatched { block } => {
-                write!(f, "edit {block}: its SEARCH text is not in the page")
-            }
-            Self::Ambiguous { block, places } => write!(
-                f,
-                "edit {block}: its SEARCH text is in the page {places} times, so which one to change is unclear"
-            ),
-            Self::EmptySearch { block } => write!(f, "edit {block}: its SEARCH text is empty"),
-            Self::Unfinished { block } => write!(f, "edit {block} was cut off"),
-        }
-    }
 }
 
 /// Where the reader is in the answer.
@@ -289,6 +277,29 @@ mod tests {
         edits.push(answer);
         edits.finish();
         edits
+    }
+
+    #[test]
+    fn each_edit_error_names_its_block_and_says_what_went_wrong() {
+        let messages = [
+            EditError::Unmatched { block: 1 },
+            EditError::Ambiguous {
+                block: 2,
+                places: 3,
+            },
+            EditError::EmptySearch { block: 4 },
+            EditError::Unfinished { block: 5 },
+        ]
+        .map(|err| err.to_string());
+        assert_eq!(
+            messages,
+            [
+                "edit 1: its SEARCH text is not in the page",
+                "edit 2: its SEARCH text is in the page 3 times, so which one to change is unclear",
+                "edit 4: its SEARCH text is empty",
+                "edit 5 was cut off",
+            ]
+        );
     }
 
     #[test]

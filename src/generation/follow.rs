@@ -123,7 +123,7 @@ impl Generations {
         if record.final_seq.is_some_and(|last| after >= last as u64) {
             return Ok(Follow::Finished);
         }
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = &self.pipeline.cluster {
             let published = match record.status {
                 Status::Running => true,
                 // Finished: replayed from its stream until that expires.
@@ -157,7 +157,7 @@ impl Generations {
         let deadline = Instant::now() + NEW_ROW_WAIT;
         let mut pause = Duration::from_millis(10);
         loop {
-            match self.store.generation(id).await {
+            match self.pipeline.store.generation(id).await {
                 Err(StoreError::NotFound) if recent && Instant::now() < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(200));
@@ -232,7 +232,7 @@ impl Generations {
     /// would have ended it at its timeout, so one still running by then was left by an
     /// instance that stopped.
     fn given_up_at(&self, record: &GenerationRecord) -> OffsetDateTime {
-        record.created_at + self.settings.generation_timeout + DATABASE_POLL * 30
+        record.created_at + self.pipeline.settings.generation_timeout + DATABASE_POLL * 30
     }
 
     /// Cancels generation `id` wherever it runs and answers once it has stopped, with its
@@ -240,7 +240,7 @@ impl Generations {
     pub async fn cancel(&self, id: Uuid) -> Result<GenerationRecord, CancelError> {
         let Some(generation) = self.get(id) else {
             // Not in memory: finished long ago, or running on another instance.
-            let record = self.store.generation(id).await?;
+            let record = self.pipeline.store.generation(id).await?;
             return match record.status {
                 Status::Running => self.cancel_elsewhere(&record).await,
                 _ => Err(CancelError::Finished),
@@ -257,7 +257,7 @@ impl Generations {
         if !cancelled {
             return Err(CancelError::Finished);
         }
-        Ok(self.store.generation(id).await?)
+        Ok(self.pipeline.store.generation(id).await?)
     }
 
     /// Asks the other instances to cancel a generation the database shows running (the one
@@ -271,7 +271,7 @@ impl Generations {
         if self.given_up_at(record) < OffsetDateTime::now_utc() {
             return Err(CancelError::Abandoned);
         }
-        let asked = match &self.cluster {
+        let asked = match &self.pipeline.cluster {
             Some(cluster) => cluster
                 .notify(Notice::Cancel(record.id))
                 .await
@@ -280,7 +280,7 @@ impl Generations {
                     tracing::warn!(error = %err, "could not pass the cancel request on through Redis");
                     CancelError::NoAnswer
                 })?,
-            None => self.store.request_cancel(record.id).await?,
+            None => self.pipeline.store.request_cancel(record.id).await?,
         };
         if !asked {
             return Err(CancelError::NotHere);
@@ -290,7 +290,7 @@ impl Generations {
         loop {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(REMOTE_CANCEL_MAX_POLL);
-            let unavailable = match self.store.generation(record.id).await {
+            let unavailable = match self.pipeline.store.generation(record.id).await {
                 Ok(latest) => match latest.status {
                     Status::Running => None,
                     Status::Cancelled if latest.error_code == Some(ErrorCode::Cancelled) => {
@@ -317,10 +317,10 @@ impl Generations {
     /// missing twice, more than a renewal apart: a Redis that has just restarted empty holds
     /// no lease until each instance's next renewal.
     pub async fn fail_abandoned(&self) -> Result<u64, StoreError> {
-        let Some(cluster) = &self.cluster else {
+        let Some(cluster) = &self.pipeline.cluster else {
             // A SQLite database has one instance, and it has just started: whatever it shows
             // running was left by an earlier run.
-            if !self.store.is_single_instance() {
+            if !self.pipeline.store.is_single_instance() {
                 return Ok(0);
             }
             let lost = Abandoned {
@@ -328,13 +328,13 @@ impl Generations {
                 message: INSTANCE_LOST,
                 final_seq: None,
             };
-            return self.store.fail_all_running(&lost).await;
+            return self.pipeline.store.fail_all_running(&lost).await;
         };
-        let running = self.store.running_generations().await?;
+        let running = self.pipeline.store.running_generations().await?;
         let mut suspects: Vec<Uuid> = running
             .iter()
             .filter_map(|(_, instance)| *instance)
-            .filter(|&instance| instance != self.instance)
+            .filter(|&instance| instance != self.pipeline.instance)
             .collect();
         suspects.sort_unstable();
         suspects.dedup();
@@ -397,7 +397,7 @@ impl Generations {
             message: INSTANCE_LOST,
             final_seq: Some(seq),
         };
-        match self.store.fail_running(id, &lost).await {
+        match self.pipeline.store.fail_running(id, &lost).await {
             Ok(failed) => failed,
             Err(err) => {
                 tracing::warn!(error = %err, "could not mark the lost generation failed");
@@ -536,15 +536,15 @@ fn summary(
     after: u64,
 ) -> impl futures_util::Stream<Item = Arc<Entry>> + Send + 'static {
     async_stream::stream! {
-        let settings = &registry.settings;
+        let urls = registry.urls();
         if after == 0 {
             yield Arc::new(Entry {
                 seq: 1,
                 event: Event::Started(Started {
                     generation_id: record.id,
                     model: record.model.clone(),
-                    events_url: settings.events_url(record.id),
-                    status_url: settings.status_url(record.id),
+                    events_url: urls.events_url(record.id),
+                    status_url: urls.status_url(record.id),
                     created_at: record.created_at,
                 }),
             });
@@ -553,7 +553,7 @@ fn summary(
         let mut record = record;
         while record.status == Status::Running && OffsetDateTime::now_utc() < deadline {
             tokio::time::sleep(DATABASE_POLL).await;
-            match registry.store.generation(record.id).await {
+            match registry.pipeline.store.generation(record.id).await {
                 Ok(latest) => record = latest,
                 Err(err) => tracing::warn!(error = %err, "following a generation through the database"),
             }
@@ -568,10 +568,10 @@ fn summary(
 
 /// The terminal event a stored generation ended with.
 async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Event {
-    let settings = &registry.settings;
+    let urls = registry.urls();
     match (record.status, record.page_id) {
         (Status::Completed, Some(page_id)) => {
-            let page = registry.store.page(page_id).await.ok();
+            let page = registry.pipeline.store.page(page_id).await.ok();
             // A new page's generation made version 1; a refine recorded the one it made.
             let version = match record.refines {
                 None => Some(1),
@@ -579,9 +579,9 @@ async fn terminal_event(registry: &Generations, record: &GenerationRecord) -> Ev
             };
             Event::Completed(Completed {
                 version,
-                version_url: version.map(|n| settings.version_url(page_id, n)),
+                version_url: version.map(|n| urls.version_url(page_id, n)),
                 page_id,
-                live_url: settings.live_url(page_id),
+                live_url: urls.live_url(page_id),
                 title: page.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
                 usage: record.usage.unwrap_or_default(),
                 fallback: page.is_some_and(|p| p.meta_data.fallback),

@@ -5,6 +5,10 @@
 //! therefore loses nothing: the task carries on, saves the page and keeps its log for
 //! `retention` so that the client can resume. Only [`Generation::cancel`] (a request, or a
 //! shutdown past its deadline) stops a task early.
+//!
+//! What a task works with (the store, the upstream, the sanitizer, the settings, …) is the
+//! [`Pipeline`], which the registry hands to each run: the registry itself only keeps track of
+//! the generations.
 
 mod continuation;
 pub mod edits;
@@ -12,6 +16,7 @@ pub mod event;
 mod fallback;
 mod follow;
 pub mod log;
+mod pipeline;
 pub mod prompt;
 mod queue;
 mod run;
@@ -28,87 +33,41 @@ use tracing::Instrument;
 use url::Url;
 use uuid::Uuid;
 
-use crate::cluster::Cluster;
-use crate::config::Config;
 use crate::descriptors::Descriptors;
 use crate::domain::{GenerateBody, GenerationRequest, RefineBody};
 use crate::memory::MemoryLimit;
-use crate::metrics::GenerationMetrics;
-use crate::sanitize::SanitizerPool;
-use crate::store::Store;
-use crate::upstream::UpstreamClient;
 
 pub use event::{ErrorCode, Event, Stage};
 pub use follow::{CancelError, Follow};
 pub use log::{Entry, EventLog};
+pub use pipeline::Pipeline;
 
-/// How generations behave; derived from [`Config`].
+/// The bases of the absolute URLs in events and responses: the service's own, and the live
+/// pages' (which may be a separate, cookieless origin).
 #[derive(Debug, Clone)]
-pub struct GenerationSettings {
-    /// Serve a fallback page when every attempt fails before the first token.
-    pub fallback: bool,
-    pub max_attempts: u32,
-    /// Continuations asked for when the model stops at its length limit.
-    pub max_continuations: u32,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    pub first_token_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub generation_timeout: Duration,
-    pub preview_interval: Duration,
-    pub progress_interval: Duration,
-    /// How long a finished generation stays in memory for replay.
-    pub retention: Duration,
-    /// How many finished generations stay in memory at most.
-    pub max_retained: usize,
-    pub max_concurrent: u32,
-    pub max_queued: u32,
-    pub public_url: Url,
-    pub pages_url: Url,
+pub struct Urls {
+    pub public: Url,
+    pub pages: Url,
 }
 
-impl GenerationSettings {
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            fallback: config.fallback,
-            max_attempts: config.max_attempts,
-            max_continuations: config.max_continuations,
-            retry_base: config.retry_base,
-            retry_max: config.retry_max,
-            first_token_timeout: config.first_token_timeout,
-            idle_timeout: config.idle_timeout,
-            generation_timeout: config.generation_timeout,
-            preview_interval: config.preview_interval,
-            progress_interval: config.progress_interval,
-            retention: config.event_retention,
-            max_retained: config.event_retention_max as usize,
-            max_concurrent: config.max_concurrent,
-            max_queued: config.max_queued,
-            public_url: config.public_url(),
-            pages_url: config.pages_url(),
-        }
-    }
-
+impl Urls {
     /// The absolute URL of a published page.
     pub fn live_url(&self, page_id: Uuid) -> String {
-        join(&self.pages_url, &format!("p/{page_id}"))
+        join(&self.pages, &format!("p/{page_id}"))
     }
 
     /// The absolute URL of version `n` of a page.
     pub fn version_url(&self, page_id: Uuid, n: i64) -> String {
-        join(&self.pages_url, &format!("p/{page_id}/v/{n}"))
+        join(&self.pages, &format!("p/{page_id}/v/{n}"))
     }
 
     pub fn status_url(&self, generation_id: Uuid) -> String {
-        join(
-            &self.public_url,
-            &format!("api/generations/{generation_id}"),
-        )
+        join(&self.public, &format!("api/generations/{generation_id}"))
     }
 
     pub fn events_url(&self, generation_id: Uuid) -> String {
         join(
-            &self.public_url,
+            &self.public,
             &format!("api/generations/{generation_id}/events"),
         )
     }
@@ -190,17 +149,13 @@ struct Remembered {
     generation: Arc<Generation>,
 }
 
-/// The registry of generations and everything their tasks share.
+/// The registry of generations: the running ones and those finished recently, by id and by
+/// idempotency key, the refine running on each page, and their tasks.
 #[derive(Debug)]
 pub struct Generations {
-    store: Store,
-    upstream: UpstreamClient,
-    sanitizer: SanitizerPool,
-    settings: GenerationSettings,
-    /// Counters and histograms of every generation's life, for `/metrics`.
-    metrics: GenerationMetrics,
-    /// Slots for talking to the upstream, and the generations waiting for one.
-    queue: queue::Queue,
+    /// What every run works with; the registry starts runs with it and follows generations
+    /// through its store and cluster.
+    pipeline: Pipeline,
     /// Running generations, and finished ones until their retention ends.
     live: Mutex<HashMap<Uuid, Arc<Generation>>>,
     /// Finished generations still in `live`, oldest first, to bound how many are retained.
@@ -209,7 +164,7 @@ pub struct Generations {
     by_key: Mutex<HashMap<String, Remembered>>,
     /// The refine running on each page, by page id: one at a time per page, so that a refine
     /// never edits a document another is about to replace. Taken in `spawn`, given back when
-    /// the task ends.
+    /// the run has ended, before its terminal event.
     refining: Mutex<HashMap<Uuid, Uuid>>,
     /// Every generation task, so that shutdown can wait for them.
     tasks: TaskTracker,
@@ -223,24 +178,8 @@ pub struct Generations {
     /// Cancelled when shutdown begins: streams that follow generations this instance does
     /// not run end then (their clients resume elsewhere), and so do the copies behind them.
     stopping: CancellationToken,
-    /// With Redis: the other instances, which see every event of the generations run here.
-    cluster: Option<Arc<Cluster>>,
-    /// This instance's id, recorded on the generations it runs.
-    instance: Uuid,
     /// Copies of generations other instances run, by id, while someone here follows them.
     mirrors: Mutex<HashMap<Uuid, Arc<follow::Mirror>>>,
-    /// Told of a page a refine gave a new version, before its `completed` event: the cache of
-    /// served pages forgets the old one (set once, by the application).
-    page_changed: OnceLock<PageChanged>,
-}
-
-/// What is told of a page that changed.
-struct PageChanged(Box<dyn Fn(Uuid) + Send + Sync>);
-
-impl std::fmt::Debug for PageChanged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PageChanged(…)")
-    }
 }
 
 /// What new generations are admitted against, beside the queue: the process's descriptor
@@ -252,32 +191,13 @@ pub struct Admission {
 }
 
 impl Generations {
-    pub fn new(
-        store: Store,
-        upstream: UpstreamClient,
-        sanitizer: SanitizerPool,
-        settings: GenerationSettings,
-        metrics: GenerationMetrics,
-        cluster: Option<Arc<Cluster>>,
-        admission: Admission,
-    ) -> Arc<Self> {
+    pub fn new(pipeline: Pipeline, admission: Admission) -> Arc<Self> {
         Arc::new(Self {
+            pipeline,
             descriptors: admission.descriptors,
             memory: admission.memory,
-            instance: cluster.as_ref().map_or_else(Uuid::new_v4, |c| c.instance()),
-            cluster,
             stopping: CancellationToken::new(),
             mirrors: Mutex::default(),
-            page_changed: OnceLock::new(),
-            queue: queue::Queue::new(
-                settings.max_concurrent as usize,
-                settings.max_queued as usize,
-            ),
-            store,
-            upstream,
-            sanitizer,
-            settings,
-            metrics,
             live: Mutex::default(),
             by_key: Mutex::default(),
             refining: Mutex::default(),
@@ -287,29 +207,9 @@ impl Generations {
         })
     }
 
-    pub fn settings(&self) -> &GenerationSettings {
-        &self.settings
-    }
-
-    /// Has `changed` told of every page a refine gives a new version, before the refine's
-    /// `completed` event. Only the first call counts.
-    pub fn on_page_changed(&self, changed: impl Fn(Uuid) + Send + Sync + 'static) {
-        let _ = self.page_changed.set(PageChanged(Box::new(changed)));
-    }
-
-    /// A refine saved a new version of page `id`: the caches here forget it, and so do the
-    /// other instances' (through Redis; PostgreSQL announced it in the saving transaction).
-    async fn announce_page_changed(&self, id: Uuid) {
-        if let Some(changed) = self.page_changed.get() {
-            (changed.0)(id);
-        }
-        if let Some(cluster) = &self.cluster
-            && let Err(err) = cluster
-                .notify(crate::cluster::Notice::PageChanged(id))
-                .await
-        {
-            tracing::warn!(error = %err, page_id = %id, "could not tell the other instances through Redis that a page changed");
-        }
+    /// The bases of the URLs in events and responses.
+    pub fn urls(&self) -> &Urls {
+        &self.pipeline.urls
     }
 
     fn mirrors(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<follow::Mirror>>> {
@@ -346,9 +246,8 @@ impl Generations {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Lets another refine of page `page_id` start: refine `generation_id` is ending. (Called
-    /// before its terminal event, so that a client that saw it may refine again at once, and
-    /// again when its task ends, in case it ended another way.)
+    /// Lets another refine of page `page_id` start: refine `generation_id` has ended. (Called
+    /// before its terminal event, so that a client that saw it may refine again at once.)
     fn release_page(&self, page_id: Uuid, generation_id: Uuid) {
         let mut refining = self.refining();
         if refining.get(&page_id) == Some(&generation_id) {
@@ -398,7 +297,7 @@ impl Generations {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(StartError::ShuttingDown);
         }
-        if self.queue.is_full() {
+        if self.pipeline.queue.is_full() {
             return Err(StartError::QueueFull);
         }
         if !self.memory.admits() {
@@ -431,25 +330,29 @@ impl Generations {
         generation.log.push(Event::Started(event::Started {
             generation_id: id,
             model: generation.model.clone(),
-            events_url: self.settings.events_url(id),
-            status_url: self.settings.status_url(id),
+            events_url: self.urls().events_url(id),
+            status_url: self.urls().status_url(id),
             created_at: generation.created_at,
         }));
         self.live().insert(id, Arc::clone(&generation));
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = &self.pipeline.cluster {
             cluster.publish(id, Arc::clone(&generation.log));
         }
-        self.metrics.started();
+        self.pipeline.metrics.started();
 
         let span = tracing::info_span!("generation", id = %id, model = %generation.model);
         let registry = Arc::clone(self);
         let handle = Arc::clone(&generation);
         self.tasks.spawn(
             async move {
-                run::Run::new(&registry, &handle, &request).execute().await;
+                let end = run::Run::new(&registry.pipeline, &handle, &request)
+                    .execute()
+                    .await;
+                // Another refine of the page may start the moment a client sees this one end.
                 if let Some(page_id) = refined_page {
                     registry.release_page(page_id, handle.id);
                 }
+                handle.log.finish(end);
                 drop(descriptors);
                 registry.forget_later(handle.id);
             }
@@ -474,7 +377,7 @@ impl Generations {
 
     /// Whether other instances share this one's generations (Redis).
     pub fn is_clustered(&self) -> bool {
-        self.cluster.is_some()
+        self.pipeline.cluster.is_some()
     }
 
     /// Generations currently running.
@@ -484,11 +387,11 @@ impl Generations {
 
     /// Generations waiting for an upstream slot.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.pipeline.queue.len()
     }
 
     /// Drops a finished generation's log from memory once its retention has passed, or
-    /// sooner when more than `max_retained` finished logs are kept: memory stays bounded
+    /// sooner when more than `event_retention_max` finished logs are kept: memory stays bounded
     /// whatever the throughput, and a late client still gets a summary from the database.
     fn forget_later(self: &Arc<Self>, id: Uuid) {
         let evicted: Vec<Uuid> = {
@@ -497,14 +400,16 @@ impl Generations {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             finished.push_back(id);
-            let excess = finished.len().saturating_sub(self.settings.max_retained);
+            let excess = finished
+                .len()
+                .saturating_sub(self.pipeline.settings.event_retention_max as usize);
             finished.drain(..excess).collect()
         };
         for old in evicted {
             self.forget(old);
         }
         let registry: Weak<Self> = Arc::downgrade(self);
-        let retention = self.settings.retention;
+        let retention = self.pipeline.settings.event_retention;
         tokio::spawn(async move {
             tokio::time::sleep(retention).await;
             if let Some(registry) = registry.upgrade() {

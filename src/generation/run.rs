@@ -26,7 +26,7 @@ use super::continuation::{Merger, Removed};
 use super::edits::{EditStream, looks_like_document};
 use super::event::{Completed, Delta, ErrorCode, Event, Failed, Progress, Stage};
 use super::prompt::RefineFormat;
-use super::{Generation, Generations, fallback, prompt};
+use super::{Generation, Pipeline, fallback, prompt};
 use crate::domain::{GenerationRequest, Refinement, Usage};
 use crate::metrics::{self, Ended, Sanitizing};
 use crate::sanitize::{SanitizedHtml, Sanitizer};
@@ -173,7 +173,8 @@ fn provider_failed(finish: &Finish) -> bool {
 
 /// The state of one generation while it runs.
 pub(super) struct Run<'a> {
-    registry: &'a Generations,
+    /// What the run works with, shared with every other run.
+    pipeline: &'a Pipeline,
     generation: &'a Generation,
     request: &'a GenerationRequest,
     started: Instant,
@@ -214,13 +215,13 @@ pub(super) struct Run<'a> {
 
 impl<'a> Run<'a> {
     pub(super) fn new(
-        registry: &'a Generations,
+        pipeline: &'a Pipeline,
         generation: &'a Generation,
         request: &'a GenerationRequest,
     ) -> Self {
         let now = Instant::now();
         Self {
-            registry,
+            pipeline,
             generation,
             request,
             started: now,
@@ -244,32 +245,28 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Runs the generation to its end and closes its log with the terminal event.
-    pub(super) async fn execute(mut self) {
+    /// Runs the generation to its end, recorded and counted, and returns its terminal event
+    /// for the registry to close the log with.
+    pub(super) async fn execute(mut self) -> Event {
         // The row goes in before anything can stop the run: a cancel that arrives at once
         // (its client saw `started`) then finds the row it records the cancellation on.
         let result = match self.record_start().await {
             Ok(()) => self.until_stopped().await,
             Err(failure) => Err(failure),
         };
-        // Another refine of the page may start the moment a client sees this one end.
-        if let Some(refine) = &self.request.refine {
-            self.registry
-                .release_page(refine.page_id, self.generation.id);
-        }
         match result {
             Ok(completed) => {
                 tracing::info!(page_id = %completed.page_id, fallback = completed.fallback, version = completed.version, "page saved");
                 self.report_end(GenerationStatus::Completed, None, completed.fallback);
-                self.generation.log.finish(Event::Completed(completed));
+                Event::Completed(completed)
             }
             Err(failure) => self.fail(failure).await,
         }
     }
 
-    /// The pipeline, unless it is cancelled or takes longer than allowed.
+    /// The stages, unless they are cancelled or take longer than allowed.
     async fn until_stopped(&mut self) -> Result<Completed, Failure> {
-        let settings = &self.registry.settings;
+        let settings = &self.pipeline.settings;
         let cancel = self.generation.cancel.clone();
         tokio::select! {
             biased;
@@ -280,7 +277,7 @@ impl<'a> Run<'a> {
                     _ => "the generation was cancelled",
                 }))
             }
-            result = tokio::time::timeout(settings.generation_timeout, self.pipeline()) => {
+            result = tokio::time::timeout(settings.generation_timeout, self.stages()) => {
                 result.unwrap_or_else(|_| Err(Failure::new(
                     ErrorCode::GenerationTimeout,
                     format!("the generation took longer than {}", humantime::format_duration(settings.generation_timeout)),
@@ -289,16 +286,16 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn pipeline(&mut self) -> Result<Completed, Failure> {
+    async fn stages(&mut self) -> Result<Completed, Failure> {
         let slot = self.wait_for_slot().await;
         if let Some(refine) = &self.request.refine {
             return self.refine(slot, refine).await;
         }
         let fallback_reason = match self.generate().await {
             Ok(()) => None,
-            Err(RelayError::NoToken(no_token)) if self.registry.settings.fallback => Some(no_token),
+            Err(RelayError::NoToken(no_token)) if self.pipeline.settings.fallback => Some(no_token),
             Err(RelayError::NoToken(no_token)) => {
-                let attempts = self.registry.settings.max_attempts;
+                let attempts = self.pipeline.settings.max_attempts;
                 return Err(no_token.into_failure(attempts));
             }
             Err(RelayError::Broken(failure)) => return Err(failure),
@@ -329,7 +326,7 @@ impl<'a> Run<'a> {
             model: Some(self.generation.model.clone()),
             fallback,
             usage: Some(usage),
-            styles: Some(self.registry.sanitizer.sanitizer().styles()),
+            styles: Some(self.pipeline.sanitizer.sanitizer().styles()),
         };
         let page = NewPage {
             id: page_id,
@@ -338,7 +335,7 @@ impl<'a> Run<'a> {
             created_at: OffsetDateTime::now_utc(),
         };
         let outcome = self.outcome(GenerationStatus::Completed, None);
-        let store = &self.registry.store;
+        let store = &self.pipeline.store;
         with_storage_retries(|| store.save_page(self.generation.id, &page, &outcome))
             .await
             .map_err(|err| {
@@ -351,14 +348,14 @@ impl<'a> Run<'a> {
 
         Ok(Completed {
             page_id,
-            live_url: self.registry.settings.live_url(page_id),
+            live_url: self.pipeline.urls.live_url(page_id),
             title: html.title().to_owned(),
             usage,
             fallback,
             duration_ms,
             segments: self.segments,
             version: Some(1),
-            version_url: Some(self.registry.settings.version_url(page_id, 1)),
+            version_url: Some(self.pipeline.urls.version_url(page_id, 1)),
         })
     }
 
@@ -373,7 +370,7 @@ impl<'a> Run<'a> {
     ) -> Result<Completed, Failure> {
         let stored = refine.document.clone();
         let base = self
-            .registry
+            .pipeline
             .sanitizer
             .run(move |sanitizer| sanitizer.editable(&stored))
             .await
@@ -387,7 +384,7 @@ impl<'a> Run<'a> {
             Ok(raw) => raw,
             Err(why) => {
                 tracing::info!(reason = %why, "the refine's edits could not be applied; asking for the whole document");
-                self.registry.metrics.retried();
+                self.pipeline.metrics.retried();
                 let first_segments = self.segments;
                 self.failed_edits = Some(why.clone());
                 self.answer = 2;
@@ -422,7 +419,7 @@ impl<'a> Run<'a> {
             created_at: OffsetDateTime::now_utc(),
         };
         let outcome = self.outcome(GenerationStatus::Completed, None);
-        let store = &self.registry.store;
+        let store = &self.pipeline.store;
         let n = with_storage_retries(|| store.save_version(self.generation.id, &version, &outcome))
             .await
             .map_err(|err| match err {
@@ -442,17 +439,17 @@ impl<'a> Run<'a> {
                     )
                 }
             })?;
-        self.registry.announce_page_changed(page_id).await;
+        self.pipeline.announce_page_changed(page_id).await;
         Ok(Completed {
             page_id,
-            live_url: self.registry.settings.live_url(page_id),
+            live_url: self.pipeline.urls.live_url(page_id),
             title: html.title().to_owned(),
             usage,
             fallback: false,
             duration_ms,
             segments: self.segments,
             version: Some(n),
-            version_url: Some(self.registry.settings.version_url(page_id, n)),
+            version_url: Some(self.pipeline.urls.version_url(page_id, n)),
         })
     }
 
@@ -462,7 +459,7 @@ impl<'a> Run<'a> {
         match self.generate().await {
             Ok(()) => Ok(()),
             Err(RelayError::NoToken(no_token)) => {
-                Err(no_token.into_failure(self.registry.settings.max_attempts))
+                Err(no_token.into_failure(self.pipeline.settings.max_attempts))
             }
             Err(RelayError::Broken(failure)) => Err(failure),
         }
@@ -494,10 +491,10 @@ impl<'a> Run<'a> {
     /// that a live preview ends on exactly the page that is published.
     async fn sanitize(&mut self, raw: String) -> Result<SanitizedHtml, Failure> {
         self.progress(Stage::Sanitizing, None, None);
-        let timer = self.registry.metrics.sanitize(Sanitizing::Final).clone();
+        let timer = self.pipeline.metrics.sanitize(Sanitizing::Final).clone();
         let sanitize =
             move |sanitizer: &Sanitizer| metrics::time(&timer, || sanitizer.sanitize(&raw));
-        let html = self.registry.sanitizer.run(sanitize).await.map_err(|err| {
+        let html = self.pipeline.sanitizer.run(sanitize).await.map_err(|err| {
             tracing::error!(error = %err, "sanitizing the page failed");
             Failure::new(ErrorCode::Internal, "the page could not be prepared")
         })?;
@@ -514,9 +511,9 @@ impl<'a> Run<'a> {
             id: self.generation.id,
             request: self.request,
             created_at: self.generation.created_at,
-            instance_id: self.registry.instance,
+            instance_id: self.pipeline.instance,
         };
-        let store = &self.registry.store;
+        let store = &self.pipeline.store;
         with_storage_retries(|| store.insert_generation(&row))
             .await
             .map_err(|err| {
@@ -530,7 +527,7 @@ impl<'a> Run<'a> {
 
     /// Waits for a slot to talk to the upstream, reporting the queue position meanwhile.
     async fn wait_for_slot(&mut self) -> OwnedSemaphorePermit {
-        let queue = &self.registry.queue;
+        let queue = &self.pipeline.queue;
         queue
             .slot(|ahead| self.progress(Stage::Queued, None, Some(ahead)))
             .await
@@ -549,7 +546,7 @@ impl<'a> Run<'a> {
         };
         let mut ending = self.relay(stream).await.map_err(RelayError::Broken)?;
         while ending == Ending::Cut {
-            let allowed = self.registry.settings.max_continuations;
+            let allowed = self.pipeline.settings.max_continuations;
             if self.segments > allowed {
                 let after = match allowed {
                     0 => String::new(),
@@ -615,7 +612,7 @@ impl<'a> Run<'a> {
     /// so far stays on the row as its partial output.
     async fn continue_page(&mut self) -> Result<Ending, Failure> {
         self.segments += 1;
-        self.registry.metrics.continued();
+        self.pipeline.metrics.continued();
         let stream = {
             let text = self.generation.log.text();
             // A refine's second answer goes on from itself, not from the first one.
@@ -643,7 +640,7 @@ impl<'a> Run<'a> {
             }
             Err(no_token) => {
                 self.end_segment(Ending::Cut);
-                let mut failure = no_token.into_failure(self.registry.settings.max_attempts);
+                let mut failure = no_token.into_failure(self.pipeline.settings.max_attempts);
                 failure.message = format!("while continuing the page: {}", failure.message);
                 Err(failure)
             }
@@ -663,7 +660,7 @@ impl<'a> Run<'a> {
 
     /// Reads the stream to `[DONE]`, taking in every chunk.
     async fn read_to_end(&mut self, stream: &mut ChunkStream) -> Result<(), Failure> {
-        let idle = self.registry.settings.idle_timeout;
+        let idle = self.pipeline.settings.idle_timeout;
         // One timer for the whole stream, moved only when it fires: a fresh timeout per chunk
         // would insert and remove a timer-wheel entry for every delta.
         let stall = tokio::time::sleep(idle);
@@ -730,7 +727,7 @@ impl<'a> Run<'a> {
 
     /// Opens the upstream stream and reads up to the first token, retrying failures on the way.
     async fn connect(&mut self, request: ChatRequest<'_>) -> Result<ChunkStream, NoToken> {
-        let settings = &self.registry.settings;
+        let settings = &self.pipeline.settings;
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(settings.retry_base)
             .with_max_delay(settings.retry_max)
@@ -769,7 +766,7 @@ impl<'a> Run<'a> {
                 return Err(err);
             }
             tracing::warn!(attempt, ?delay, error = ?err, "upstream attempt failed before the first token; retrying");
-            self.registry.metrics.retried();
+            self.pipeline.metrics.retried();
             tokio::time::sleep(delay).await;
         }
     }
@@ -779,8 +776,8 @@ impl<'a> Run<'a> {
         request: ChatRequest<'_>,
     ) -> Result<ChunkStream, NoToken> {
         let sent = Instant::now();
-        let deadline = sent + self.registry.settings.first_token_timeout;
-        let upstream = &self.registry.upstream;
+        let deadline = sent + self.pipeline.settings.first_token_timeout;
+        let upstream = &self.pipeline.upstream;
         let mut stream = tokio::time::timeout_at(deadline, upstream.open(request))
             .await
             .map_err(|_| NoToken::Timeout)?
@@ -799,7 +796,7 @@ impl<'a> Run<'a> {
                     self.absorb(chunk);
                     if has_content {
                         let model = &self.generation.model;
-                        self.registry.metrics.first_token(model, sent.elapsed());
+                        self.pipeline.metrics.first_token(model, sent.elapsed());
                         return Ok(stream);
                     }
                 }
@@ -851,7 +848,7 @@ impl<'a> Run<'a> {
     /// Periodic progress and, when asked for, throttled previews.
     fn maybe_report(&mut self) {
         let now = Instant::now();
-        let settings = &self.registry.settings;
+        let settings = &self.pipeline.settings;
         if now.duration_since(self.last_progress) >= settings.progress_interval {
             self.progress(Stage::Generating, None, None);
         }
@@ -879,8 +876,8 @@ impl<'a> Run<'a> {
             Some(edits) => self.refine_snapshot(edits, text),
         };
         let log = Arc::clone(&self.generation.log);
-        let timer = self.registry.metrics.sanitize(Sanitizing::Preview).clone();
-        self.registry.sanitizer.spawn(move |sanitizer| {
+        let timer = self.pipeline.metrics.sanitize(Sanitizing::Preview).clone();
+        self.pipeline.sanitizer.spawn(move |sanitizer| {
             let html = metrics::time(&timer, || sanitizer.sanitize(&snapshot)).into_string();
             log.push_preview(html, made_from);
             in_flight.store(false, Ordering::Release);
@@ -926,8 +923,8 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Records the failure, then ends the stream with it.
-    async fn fail(&self, failure: Failure) {
+    /// Records the failure, and returns the event that ends the stream with it.
+    async fn fail(&self, failure: Failure) -> Event {
         // `reason`, not `message`: JSON logs put the event's own message under `message`.
         tracing::warn!(code = failure.code.as_str(), reason = %failure.message, "generation failed");
         let status = match failure.code {
@@ -937,24 +934,24 @@ impl<'a> Run<'a> {
         let mut outcome = self.outcome(status, Some(&failure));
         let partial = self.generation.log.text();
         outcome.partial_output = Some(partial.as_str()).filter(|t| !t.is_empty());
-        let store = &self.registry.store;
+        let store = &self.pipeline.store;
         if let Err(err) =
             with_storage_retries(|| store.finish_generation(self.generation.id, &outcome)).await
         {
             tracing::error!(error = %err, "recording the failed generation failed");
         }
         self.report_end(status, Some(failure.code), false);
-        self.generation.log.finish(Event::Error(Failed {
+        Event::Error(Failed {
             code: failure.code,
             retryable: failure.code.is_retryable(),
             message: failure.message,
-        }));
+        })
     }
 
     /// Counts the generation's end and what it cost. Called before the terminal event, so that
     /// a client that has seen the end of the stream finds it counted in `/metrics`.
     fn report_end(&self, status: GenerationStatus, code: Option<ErrorCode>, fallback: bool) {
-        self.registry.metrics.ended(&Ended {
+        self.pipeline.metrics.ended(&Ended {
             model: &self.generation.model,
             outcome: status.as_str(),
             code: code.map(ErrorCode::as_str),

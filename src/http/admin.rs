@@ -77,7 +77,7 @@ pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<AdminStats>, ApiError> {
-    authorize(state.config.admin_token.as_ref(), &headers)?;
+    authorize(state.config.server.admin_token.as_ref(), &headers)?;
     // Views are counted in memory and written in batches: write them now, so that the numbers
     // include every view this instance has served.
     state.views.flush(&state.store).await?;
@@ -90,11 +90,11 @@ pub async fn stats(
         store.most_viewed_pages(TOP_PAGES),
         store.moderation_totals(),
     )?;
-    let settings = state.generations.settings();
+    let urls = state.generations.urls();
     let top_pages = top
         .into_iter()
         .map(|TopPage { id, title, views }| TopPageView {
-            live_url: settings.live_url(id),
+            live_url: urls.live_url(id),
             id,
             title,
             views,
@@ -167,7 +167,7 @@ pub async fn reports(
     headers: HeaderMap,
     Query(params): Query<ReportsParams>,
 ) -> Result<Json<Reports>, ApiError> {
-    authorize(state.config.admin_token.as_ref(), &headers)?;
+    authorize(state.config.server.admin_token.as_ref(), &headers)?;
     let open = match params.status.as_deref() {
         None | Some("" | "open") => true,
         Some("resolved") => false,
@@ -189,11 +189,11 @@ pub async fn reports(
         .reports(open, cursor.limit, cursor.before)
         .await?;
     let next_before = cursor.next_before(&records, |r| r.id);
-    let settings = state.generations.settings();
+    let urls = state.generations.urls();
     let reports = records
         .into_iter()
         .map(|record| ReportView {
-            live_url: settings.live_url(record.page_id),
+            live_url: urls.live_url(record.page_id),
             record,
         })
         .collect();
@@ -246,7 +246,7 @@ pub async fn resolve(
     headers: HeaderMap,
     JsonBody(body): JsonBody<ResolveBody>,
 ) -> Result<Json<ResolvedReport>, ApiError> {
-    authorize(state.config.admin_token.as_ref(), &headers)?;
+    authorize(state.config.server.admin_token.as_ref(), &headers)?;
     let id = parse_id(&id, "report")?;
     let resolution = match body.action.as_deref().map(str::trim) {
         Some("dismiss") => Resolution::Dismiss,
@@ -324,7 +324,7 @@ pub async fn take_down(
     headers: HeaderMap,
     JsonBody(body): JsonBody<TakedownBody>,
 ) -> Result<Json<TakenDown>, ApiError> {
-    authorize(state.config.admin_token.as_ref(), &headers)?;
+    authorize(state.config.server.admin_token.as_ref(), &headers)?;
     let id = parse_id(&id, "page")?;
     let reason = body.reason.as_deref().map(str::trim).unwrap_or_default();
     if reason.is_empty() || reason.chars().count() > MAX_TAKEDOWN_REASON_CHARS {
@@ -346,7 +346,7 @@ pub async fn take_down(
         page_id: id,
         status: page.status,
         removed_at: page.removed_at,
-        live_url: state.generations.settings().live_url(id),
+        live_url: state.generations.urls().live_url(id),
     }))
 }
 

@@ -53,8 +53,12 @@ pub async fn generate(
 ) -> Result<Response, ApiError> {
     let config = &state.config;
     let owner = super::owner::owner_key(&headers)?;
-    let request = GenerationRequest::parse(&body, &config.model, &config.allowed_models())?
-        .owned_by(owner.as_ref());
+    let request = GenerationRequest::parse(
+        &body,
+        &config.upstream.model,
+        &config.upstream.allowed_models(),
+    )?
+    .owned_by(owner.as_ref());
     let previews = request.preview;
     let key = idempotency_key(&headers)?.map(|key| IdempotencyKey {
         key,
@@ -290,7 +294,7 @@ async fn view(state: &AppState, id: Uuid) -> Result<GenerationView, ApiError> {
 /// How `GET /api/generations/{id}` shows a generation already read from the database.
 fn view_of(state: &AppState, record: GenerationRecord) -> GenerationView {
     let id = record.id;
-    let settings = state.generations.settings();
+    let urls = state.generations.urls();
     let stage = state
         .generations
         .get(id)
@@ -302,8 +306,8 @@ fn view_of(state: &AppState, record: GenerationRecord) -> GenerationView {
             })
         });
     GenerationView {
-        live_url: record.page_id.map(|page_id| settings.live_url(page_id)),
-        events_url: settings.events_url(id),
+        live_url: record.page_id.map(|page_id| urls.live_url(page_id)),
+        events_url: urls.events_url(id),
         stage,
         id,
         page_id: record.page_id,

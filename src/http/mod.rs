@@ -102,8 +102,8 @@ impl AppState {
     fn stream_options(&self, previews: bool) -> sse::StreamOptions {
         sse::StreamOptions {
             previews,
-            keepalive: self.config.keepalive,
-            retry: self.config.sse_retry,
+            keepalive: self.config.server.keepalive,
+            retry: self.config.server.sse_retry,
             subscribers: self.metrics.sse_subscribers.clone(),
         }
     }
@@ -187,7 +187,7 @@ pub fn router(state: AppState) -> Router {
 
 /// `GET /metrics` on the main listener, unless `LIVEPAGE_METRICS_ADDR` gives it its own.
 fn public_metrics(config: &Config) -> Router<AppState> {
-    match config.metrics_addr {
+    match config.server.metrics_addr {
         None => Router::new().route("/metrics", get(telemetry::metrics)),
         Some(_) => Router::new(),
     }

@@ -58,9 +58,9 @@ impl Options {
                 })
                 .collect(),
             default_theme: Theme::default(),
-            models: config.allowed_models(),
-            default_model: config.model.clone(),
-            demo_mode: config.demo_mode(),
+            models: config.upstream.allowed_models(),
+            default_model: config.upstream.model.clone(),
+            demo_mode: config.upstream.demo_mode(),
             max_prompt_chars: MAX_PROMPT_CHARS,
             max_email_chars: MAX_EMAIL_CHARS,
         }
@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(options["default_theme"], "modern");
         assert_eq!(options["models"], serde_json::json!(["a/x", "b/y"]));
         assert_eq!(options["default_model"], "a/x");
-        assert_eq!(options["demo_mode"], config.demo_mode());
+        assert_eq!(options["demo_mode"], config.upstream.demo_mode());
         assert_eq!(options["max_prompt_chars"], MAX_PROMPT_CHARS);
         assert_eq!(options["max_email_chars"], MAX_EMAIL_CHARS);
     }

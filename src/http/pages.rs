@@ -209,7 +209,7 @@ impl PageView {
         let pending = i64::try_from(state.views.pending_for(record.id)).unwrap_or(i64::MAX);
         let shows_prompt = record.status == PageStatus::Published || caller.owns(&record);
         Self {
-            live_url: state.generations.settings().live_url(record.id),
+            live_url: state.generations.urls().live_url(record.id),
             id: record.id,
             prompt: if shows_prompt {
                 record.prompt
@@ -272,7 +272,7 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Result<Json<PageView>, ApiError> {
     let id = super::generations::parse_id(&id, "page")?;
-    let caller = Caller::of(state.config.admin_token.as_ref(), &headers)?;
+    let caller = Caller::of(state.config.server.admin_token.as_ref(), &headers)?;
     let _consistent_counts = state.views.read_lock().await;
     let record = visible_page(&state, id, &caller).await?;
     Ok(Json(PageView::new(&state, record, &caller)))
@@ -378,7 +378,7 @@ pub(super) async fn page_to_change(
     id: Uuid,
     headers: &HeaderMap,
 ) -> Result<(Caller, PageRecord), ApiError> {
-    let caller = Caller::of(state.config.admin_token.as_ref(), headers)?;
+    let caller = Caller::of(state.config.server.admin_token.as_ref(), headers)?;
     if caller == Caller::Anyone {
         return Err(ApiError::Unauthorized);
     }
@@ -468,7 +468,7 @@ pub async fn history(
     headers: HeaderMap,
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
-    let caller = Caller::of(state.config.admin_token.as_ref(), &headers)?;
+    let caller = Caller::of(state.config.server.admin_token.as_ref(), &headers)?;
     let whose = match caller {
         Caller::Owner(owner) => Whose::Owner(owner),
         Caller::Admin | Caller::Anyone => {

@@ -70,8 +70,8 @@ pub async fn refine(
     let prompt = Prompt::parse(body.prompt.as_deref().unwrap_or_default())?;
     let model = Model::parse(
         body.model.as_deref(),
-        &config.model,
-        &config.allowed_models(),
+        &config.upstream.model,
+        &config.upstream.allowed_models(),
     )?;
     let previews = body.preview;
     let key = idempotency_key(&headers)?.map(|key| IdempotencyKey {

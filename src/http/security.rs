@@ -136,7 +136,11 @@ impl Policies {
             ),
             (header::CACHE_CONTROL, "no-store"),
         ];
-        let ui_csp = ui_policy(config.styles, &config.public_url(), &config.pages_url());
+        let ui_csp = ui_policy(
+            config.pages.styles,
+            &config.server.public_url(),
+            &config.server.pages_url(),
+        );
         let ui_only = [(header::CONTENT_SECURITY_POLICY, ui_csp.as_str())];
         let font = [
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

@@ -60,7 +60,7 @@ pub async fn healthz() -> Json<Health> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let demo_mode = state.config.demo_mode();
+    let demo_mode = state.config.upstream.demo_mode();
     let (database, redis) = tokio::join!(state.store.ping(), async {
         match &state.cluster {
             Some(cluster) => Some(cluster.ping().await),

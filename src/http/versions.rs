@@ -81,7 +81,7 @@ pub async fn versions(
     headers: HeaderMap,
 ) -> Result<Json<Versions>, ApiError> {
     let id = parse_id(&id, "page")?;
-    let caller = Caller::of(state.config.admin_token.as_ref(), &headers)?;
+    let caller = Caller::of(state.config.server.admin_token.as_ref(), &headers)?;
     let page = visible_page(&state, id, &caller).await?;
     let show_prompts = page.status == PageStatus::Published || caller.owns(&page);
     let versions = state
@@ -105,7 +105,7 @@ pub async fn versions(
 
 fn view(state: &AppState, id: Uuid, record: VersionRecord) -> VersionView {
     VersionView {
-        url: state.generations.settings().version_url(id, record.version),
+        url: state.generations.urls().version_url(id, record.version),
         version: record.version,
         kind: record.kind,
         title: record.title,

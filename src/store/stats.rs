@@ -2,7 +2,8 @@
 //! model, tokens and cost, latency percentiles, pages and views, the most viewed pages.
 //!
 //! Each backend computes the aggregates in SQL, one small query per kind (`generation_groups`,
-//! `latency_percentiles`, `page_totals`, `most_viewed_pages` in `sqlite.rs` and `postgres.rs`).
+//! `latency_percentiles`, `page_totals`, `most_viewed_pages` in `sqlite.rs` and
+//! `postgres/stats.rs`).
 //! This module defines their rows and folds the per-(model, status, error code) groups into the
 //! totals and per-model breakdown the API shows — additions only, so the numbers are SQL's.
 //!

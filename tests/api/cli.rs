@@ -34,7 +34,7 @@ fn expected(n: usize) -> String {
 /// A server whose `retry:` hint is short, so that reconnecting tests run fast.
 async fn spawn_server() -> TestApp {
     spawn_app_with(Backend::Sqlite, |config| {
-        config.sse_retry = Duration::from_millis(20);
+        config.server.sse_retry = Duration::from_millis(20);
     })
     .await
 }

@@ -87,13 +87,13 @@ async fn cluster(size: usize) -> Option<Vec<TestApp>> {
         return None;
     };
     let first = spawn_app_with(backend, |config| {
-        config.redis_url = Some(redis.clone().into())
+        config.cluster.redis_url = Some(redis.clone().into())
     })
     .await;
     let mut apps = vec![first];
     for _ in 1..size {
         let sibling = apps[0]
-            .spawn_sibling_with(|config| config.redis_url = Some(redis.clone().into()))
+            .spawn_sibling_with(|config| config.cluster.redis_url = Some(redis.clone().into()))
             .await;
         apps.push(sibling);
     }
@@ -264,7 +264,7 @@ async fn a_follower_learns_that_the_instance_running_its_generation_died() {
     ])
     .await;
     let follower = spawn_on(database.url(), |config| {
-        config.redis_url = Some(redis.clone().into());
+        config.cluster.redis_url = Some(redis.clone().into());
     })
     .await;
 
@@ -368,11 +368,11 @@ async fn pair_on_own_redis() -> Option<(RedisServer, TestApp, TestApp)> {
     let redis = RedisServer::start(free_port().await).await;
     let url = redis.url();
     let a = spawn_app_with(backend, |config| {
-        config.redis_url = Some(url.clone().into())
+        config.cluster.redis_url = Some(url.clone().into())
     })
     .await;
     let b = a
-        .spawn_sibling_with(|config| config.redis_url = Some(url.clone().into()))
+        .spawn_sibling_with(|config| config.cluster.redis_url = Some(url.clone().into()))
         .await;
     Some((redis, a, b))
 }
@@ -548,7 +548,7 @@ async fn a_client_that_has_seen_the_final_event_is_told_to_stop_without_redis() 
         // Without a retained log, the instance answers from the database.
         let app = spawn_app_with(Backend::Sqlite, |config| {
             if !retained {
-                config.event_retention_max = 0;
+                config.generation.event_retention_max = 0;
             }
         })
         .await;
@@ -583,7 +583,7 @@ async fn generations_left_running_by_a_gone_instance_are_failed_at_start_up() {
     }
     for (backend, redis) in cases {
         let configure = |config: &mut livepage::config::Config| {
-            config.redis_url = redis.clone().map(Into::into)
+            config.cluster.redis_url = redis.clone().map(Into::into)
         };
         let app = spawn_app_with(backend, configure).await;
         let id = uuid::Uuid::now_v7();

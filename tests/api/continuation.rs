@@ -161,7 +161,7 @@ fn push_segments(app: &TestApp, text: &str, cuts: &[usize], resumes: &[Resume]) 
 /// An app that serves pages as stored: without the report link, whose URL names the page, so
 /// that two pages of one document are the same bytes.
 async fn spawn(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |config| config.report_link = false).await
+    spawn_app_with(backend, |config| config.pages.report_link = false).await
 }
 
 /// The published page of a completed stream, as a browser gets it.
@@ -339,7 +339,7 @@ backend_tests! {
     }
 
     async fn without_continuations_a_cut_page_is_truncated_at_once(backend: Backend) {
-        let app = spawn_app_with(backend, |config| config.max_continuations = 0).await;
+        let app = spawn_app_with(backend, |config| config.generation.max_continuations = 0).await;
         push_segments(&app, PAGE, &[at("<main", 0)], &[]);
         let events = app.generate(&body("a bakery")).await;
         assert_eq!(last(&events).data["code"], "truncated");
@@ -386,7 +386,7 @@ backend_tests! {
     }
 
     async fn a_continuation_that_fails_before_its_first_token_ends_the_generation(backend: Backend) {
-        let app = spawn_app_with(backend, |config| config.max_attempts = 2).await;
+        let app = spawn_app_with(backend, |config| config.generation.max_attempts = 2).await;
         let cut = at("<header", 0);
         app.mock.push(Script { content: Content::Deltas(vec![PAGE.into()]), cuts: vec![cut], ..Script::default() });
         app.mock.push(Script { status: Some(502), ..Script::default() });

@@ -95,20 +95,20 @@ pub struct TestApp {
 /// Settings for tests: fast retries and timeouts, quick flushes, the mock as upstream.
 pub fn test_config(database_url: &str, mock_url: &str) -> Config {
     let mut config = Config::defaults();
-    config.database_url = database_url.to_owned();
-    config.redis_url = None;
-    config.openrouter_base_url = mock_url.parse().expect("mock URL");
-    config.openrouter_api_key = Some(SecretString::from(API_KEY));
-    config.public_url = None;
-    config.pages_url = None;
-    config.retry_base = Duration::from_millis(10);
-    config.retry_max = Duration::from_millis(100);
-    config.first_token_timeout = Duration::from_secs(5);
-    config.idle_timeout = Duration::from_secs(5);
-    config.view_flush_interval = Duration::from_millis(50);
-    config.shutdown_grace = Duration::from_secs(5);
-    config.rate_limit_per_ip = 0;
-    config.rate_limit_per_email = 0;
+    config.storage.database_url = database_url.to_owned();
+    config.cluster.redis_url = None;
+    config.upstream.openrouter_base_url = mock_url.parse().expect("mock URL");
+    config.upstream.openrouter_api_key = Some(SecretString::from(API_KEY));
+    config.server.public_url = None;
+    config.server.pages_url = None;
+    config.generation.retry_base = Duration::from_millis(10);
+    config.generation.retry_max = Duration::from_millis(100);
+    config.generation.first_token_timeout = Duration::from_secs(5);
+    config.generation.idle_timeout = Duration::from_secs(5);
+    config.storage.view_flush_interval = Duration::from_millis(50);
+    config.server.shutdown_grace = Duration::from_secs(5);
+    config.rate_limits.rate_limit_per_ip = 0;
+    config.rate_limits.rate_limit_per_email = 0;
     config
 }
 
@@ -147,7 +147,7 @@ pub async fn spawn_on(database_url: &str, configure: impl FnOnce(&mut Config)) -
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind app");
     let address = listener.local_addr().expect("app addr");
     let mut config = test_config(database_url, mock_url.as_str());
-    config.addr = address;
+    config.server.addr = address;
     configure(&mut config);
 
     let app = Application::build(config.clone(), listener)
@@ -184,7 +184,7 @@ impl TestApp {
     pub async fn spawn_sibling_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         let public_url = self.url("/").parse().expect("the app's URL");
         spawn_on(self.database().url(), |config| {
-            config.public_url = Some(public_url);
+            config.server.public_url = Some(public_url);
             configure(config);
         })
         .await

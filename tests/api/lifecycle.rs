@@ -307,8 +307,8 @@ backend_tests! {
 backend_tests! {
     async fn beyond_the_concurrency_limit_generations_queue_then_get_503(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
-            config.max_concurrent = 1;
-            config.max_queued = 1;
+            config.generation.max_concurrent = 1;
+            config.generation.max_queued = 1;
         })
         .await;
         app.mock.push(paced(40, 10));
@@ -350,7 +350,7 @@ backend_tests! {
 backend_tests! {
     async fn a_generation_over_its_time_limit_ends_with_generation_timeout(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
-            config.generation_timeout = Duration::from_millis(300)
+            config.generation.generation_timeout = Duration::from_millis(300)
         })
         .await;
         app.mock.push(paced(100, 20));
@@ -366,7 +366,7 @@ backend_tests! {
         // Behind a load balancer, a client's requests land on any instance.
         let shared = matches!(backend, Backend::Postgres { .. });
         fn two_a_minute(config: &mut Config) {
-            config.rate_limit_per_email = 2;
+            config.rate_limits.rate_limit_per_email = 2;
         }
         let app = spawn_app_with(backend, two_a_minute).await;
         let sibling = app.spawn_sibling_with(two_a_minute).await;
@@ -392,9 +392,9 @@ backend_tests! {
 
     async fn rate_limits_per_email_and_per_client_ip(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
-            config.rate_limit_per_email = 2;
-            config.rate_limit_per_ip = 3;
-            config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            config.rate_limits.rate_limit_per_email = 2;
+            config.rate_limits.rate_limit_per_ip = 3;
+            config.rate_limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         })
         .await;
         let post = |email: &str, client_ip: &str| {
@@ -523,7 +523,7 @@ backend_tests! {
 backend_tests! {
     async fn generations_still_running_past_the_drain_deadline_end_with_shutdown(backend: Backend) {
         let mut app = spawn_app_with(backend, |config| {
-            config.shutdown_grace = Duration::from_millis(200)
+            config.server.shutdown_grace = Duration::from_millis(200)
         })
         .await;
         app.mock.push(Script {
@@ -540,7 +540,7 @@ backend_tests! {
 
 backend_tests! {
     async fn past_the_retention_limit_the_oldest_log_gives_way_to_a_summary(backend: Backend) {
-        let app = spawn_app_with(backend, |config| config.event_retention_max = 1).await;
+        let app = spawn_app_with(backend, |config| config.generation.event_retention_max = 1).await;
         app.mock.push(paced(3, 0));
         let first = app.generate(&body("first")).await;
         app.mock.push(paced(3, 0));

@@ -260,8 +260,8 @@ const IDLE: Duration = Duration::from_millis(1500);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_not_received_in_time_closes_the_connection() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.header_read_timeout = HEADER_READ;
-        config.idle_connection_timeout = IDLE;
+        config.server.header_read_timeout = HEADER_READ;
+        config.server.idle_connection_timeout = IDLE;
     })
     .await;
     let mut tcp = TcpStream::connect(app.address).await.unwrap();
@@ -284,8 +284,8 @@ async fn a_request_head_not_received_in_time_closes_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.header_read_timeout = HEADER_READ;
-        config.idle_connection_timeout = IDLE;
+        config.server.header_read_timeout = HEADER_READ;
+        config.server.idle_connection_timeout = IDLE;
     })
     .await;
     let mut tcp = TcpStream::connect(app.address).await.unwrap();
@@ -311,8 +311,8 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_stream_with_gaps_longer_than_the_timeouts_stays_open() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.header_read_timeout = Duration::from_millis(200);
-        config.idle_connection_timeout = Duration::from_millis(200);
+        config.server.header_read_timeout = Duration::from_millis(200);
+        config.server.idle_connection_timeout = Duration::from_millis(200);
     })
     .await;
     // 800 ms between deltas, and no keep-alive comment in between (every 15 s).
@@ -326,7 +326,7 @@ async fn an_event_stream_with_gaps_longer_than_the_timeouts_stays_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_does_not_wait_for_idle_connections() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.idle_connection_timeout = Duration::from_secs(600);
+        config.server.idle_connection_timeout = Duration::from_secs(600);
     })
     .await;
     let mut tcp = TcpStream::connect(app.address).await.unwrap();

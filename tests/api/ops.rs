@@ -36,8 +36,8 @@ type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 /// failure with a code of its own.
 async fn spawn_ops_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |config| {
-        config.fallback = false;
-        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        config.generation.fallback = false;
+        config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN));
     })
     .await
 }
@@ -185,7 +185,7 @@ async fn metrics_count_a_scripted_workload_by_outcome_code_and_route_template() 
         );
     }
 
-    let model = app.config.model.to_string();
+    let model = app.config.upstream.model.to_string();
     for (kind, field) in [
         ("prompt", "prompt_tokens"),
         ("completion", "completion_tokens"),
@@ -257,10 +257,10 @@ async fn read_until_cancelled(app: &TestApp, response: reqwest::Response) -> Vec
 async fn with_a_metrics_address_metrics_are_served_there_and_not_on_the_main_router() {
     let database = FreshDatabase::create(&Backend::Sqlite).await;
     let mut config = test_config(database.url(), "http://127.0.0.1:9/v1/");
-    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.server.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    config.addr = listener.local_addr().unwrap();
-    let main = format!("http://{}", config.addr);
+    config.server.addr = listener.local_addr().unwrap();
+    let main = format!("http://{}", config.server.addr);
     let app = Application::build(config, listener).await.unwrap();
     let private = format!("http://{}", app.metrics_addr().expect("a metrics listener"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -300,7 +300,7 @@ backend_tests! {
         assert_eq!(status, 200, "{stats}");
 
         let (first_token, duration) = stored_latencies(&app, &workload).await;
-        let model = app.config.model.to_string();
+        let model = app.config.upstream.model.to_string();
         for window in ["totals", "last_24h", "last_7d"] {
             let stats = &stats[window];
             assert_eq!(stats["pages"], 2, "{window}");
@@ -426,7 +426,7 @@ async fn admin_stats_need_the_configured_bearer_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_admin_token_the_admin_api_is_not_found() {
     let app = spawn_app(Backend::Sqlite).await;
-    assert!(app.config.admin_token.is_none());
+    assert!(app.config.server.admin_token.is_none());
     let (status, error) = admin_stats(&app, Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 404);
     assert_eq!(error["error"]["code"], "not_found");

@@ -30,7 +30,7 @@ async fn spawn_with(
     configure: impl FnOnce(&mut livepage::config::Config),
 ) -> TestApp {
     spawn_app_with(backend, |config| {
-        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN));
         configure(config);
     })
     .await
@@ -302,7 +302,7 @@ backend_tests! {
     }
 
     async fn reports_are_filed_checked_and_rate_limited_per_ip(backend: Backend) {
-        let app = spawn_with(backend, |config| config.rate_limit_reports_per_ip = 4).await;
+        let app = spawn_with(backend, |config| config.rate_limits.rate_limit_reports_per_ip = 4).await;
         let id = page_id(&make_page(&app, Some(ANN), "Suspicious").await);
         let path = format!("/api/pages/{id}/reports");
         let report = |body: Value| call(&app, Method::POST, &path, None, Some(body));
@@ -445,7 +445,7 @@ backend_tests! {
         assert!(form.text().await.unwrap().contains("Report a page"));
         app.stop().await;
 
-        let app = spawn_with(backend, |config| config.report_link = false).await;
+        let app = spawn_with(backend, |config| config.pages.report_link = false).await;
         let id = page_id(&make_page(&app, None, "Unlinked").await);
         let response = app.get(&format!("/p/{id}")).await;
         let unlinked_csp = response.headers()["content-security-policy"].to_str().unwrap();
@@ -527,7 +527,9 @@ async fn two_instances_on_one_postgres_database_follow_a_change_within_2s() {
     };
     let a = spawn(backend).await;
     let b = a
-        .spawn_sibling_with(|config| config.admin_token = Some(SecretString::from(ADMIN_TOKEN)))
+        .spawn_sibling_with(|config| {
+            config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN))
+        })
         .await;
     changes_on_a_reach_b_within_2s(&a, &b).await;
     b.stop().await;
@@ -542,13 +544,13 @@ async fn with_redis_a_change_reaches_the_other_instance_within_2s() {
         return;
     };
     let a = spawn_with(Backend::Sqlite, |config| {
-        config.redis_url = Some(redis.clone().into())
+        config.cluster.redis_url = Some(redis.clone().into())
     })
     .await;
     let b = a
         .spawn_sibling_with(|config| {
-            config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
-            config.redis_url = Some(redis.clone().into());
+            config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+            config.cluster.redis_url = Some(redis.clone().into());
         })
         .await;
     changes_on_a_reach_b_within_2s(&a, &b).await;

@@ -32,7 +32,7 @@ const PAGE: &str = "<!DOCTYPE html>
 
 async fn spawn(backend: Backend) -> TestApp {
     spawn_app_with(backend, |config| {
-        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN));
     })
     .await
 }
@@ -474,7 +474,7 @@ backend_tests! {
     async fn a_refine_is_idempotent_cancellable_and_resumable_with_its_version(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
             // Finished logs are dropped at once: a late client gets the database's summary.
-            config.event_retention_max = 0;
+            config.generation.event_retention_max = 0;
         })
         .await;
         let id = make_page(&app, ANN).await;
@@ -563,7 +563,7 @@ backend_tests! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_mode_answers_a_refine_with_edit_blocks_and_the_retry_with_a_document() {
     let app = spawn_app_with(Backend::Sqlite, |config| {
-        config.admin_token = Some(SecretString::from(ADMIN_TOKEN));
+        config.server.admin_token = Some(SecretString::from(ADMIN_TOKEN));
     })
     .await;
     let id = make_page(&app, ANN).await;

@@ -442,7 +442,7 @@ fn assert_page_basics(response: &reqwest::Response) {
 async fn a_compiled_page_runs_no_script_and_allows_only_its_own_stylesheet() {
     let app = spawn_app(Backend::Sqlite).await;
     assert_eq!(
-        app.config.styles,
+        app.config.pages.styles,
         Styles::Compiled,
         "compiled styles are the default"
     );
@@ -481,7 +481,7 @@ async fn a_compiled_page_runs_no_script_and_allows_only_its_own_stylesheet() {
 
 #[tokio::test]
 async fn a_cdn_page_may_run_only_the_pinned_tailwind_script() {
-    let app = spawn_app_with(Backend::Sqlite, |config| config.styles = Styles::Cdn).await;
+    let app = spawn_app_with(Backend::Sqlite, |config| config.pages.styles = Styles::Cdn).await;
     let page = make_page(&app).await;
     let response = app
         .client
@@ -510,7 +510,10 @@ async fn a_cdn_page_may_run_only_the_pinned_tailwind_script() {
 async fn the_policy_follows_how_the_stored_page_was_built_not_the_current_setting() {
     let app = spawn_app(Backend::Sqlite).await;
     let compiled = make_page(&app).await;
-    let cdn_instance = spawn_on(app.database().url(), |config| config.styles = Styles::Cdn).await;
+    let cdn_instance = spawn_on(app.database().url(), |config| {
+        config.pages.styles = Styles::Cdn
+    })
+    .await;
     let cdn = make_page(&cdn_instance).await;
     for (instance, page, expected) in [
         (&cdn_instance, &compiled, "sandbox; "),

@@ -73,7 +73,7 @@ async fn the_service_rides_out_a_database_outage_and_recovers_without_a_restart(
     let proxy = Proxy::start(target).await;
     url.set_port(Some(proxy.address.port())).unwrap();
     let app = spawn_on(url.as_str(), |config| {
-        config.db_acquire_timeout = Duration::from_millis(500)
+        config.storage.db_acquire_timeout = Duration::from_millis(500)
     })
     .await;
 

@@ -118,7 +118,7 @@ backend_tests! {
     }
 
     async fn a_mid_stream_stall_ends_with_upstream_stalled(backend: Backend) {
-        let app = spawn_app_with(backend, |config| config.idle_timeout = Duration::from_millis(300)).await;
+        let app = spawn_app_with(backend, |config| config.generation.idle_timeout = Duration::from_millis(300)).await;
         app.mock.push(Script { content: parts(5), fault: Some(Fault::Stall { after: 2 }), ..Script::default() });
         let events = app.generate(&body("a bakery")).await;
         let record = assert_failed(&app, &events, "upstream_stalled").await;
@@ -187,7 +187,7 @@ backend_tests! {
 backend_tests! {
     async fn with_continuations_off_a_page_cut_off_at_the_length_limit_is_truncated(backend: Backend) {
         // Continuing is tested in `continuation`; here the finish reason alone decides.
-        let app = spawn_app_with(backend, |config| config.max_continuations = 0).await;
+        let app = spawn_app_with(backend, |config| config.generation.max_continuations = 0).await;
         let events = run_fault(
             &app,
             Script {
@@ -253,9 +253,9 @@ backend_tests! {
 backend_tests! {
     async fn without_the_fallback_each_failure_before_the_first_token_has_its_code(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
-            config.fallback = false;
-            config.max_attempts = 2;
-            config.first_token_timeout = Duration::from_millis(300);
+            config.generation.fallback = false;
+            config.generation.max_attempts = 2;
+            config.generation.first_token_timeout = Duration::from_millis(300);
         })
         .await;
 
@@ -321,7 +321,7 @@ backend_tests! {
 backend_tests! {
     async fn retry_after_is_honoured(backend: Backend) {
         let app = spawn_app_with(backend, |config| {
-            config.retry_max = Duration::from_secs(3)
+            config.generation.retry_max = Duration::from_secs(3)
         })
         .await;
         app.mock.push(Script {
@@ -349,7 +349,7 @@ backend_tests! {
 
 backend_tests! {
     async fn a_retry_after_beyond_the_limit_gives_up_at_once(backend: Backend) {
-        let app = spawn_app_with(backend, |config| config.fallback = false).await;
+        let app = spawn_app_with(backend, |config| config.generation.fallback = false).await;
         let started = Instant::now();
         let events = run_fault(
             &app,
