@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
@@ -85,10 +85,9 @@ impl RateLimits {
         match &self.budgets {
             Budgets::Local { .. } => {
                 if let Some(limiter) = &self.local_reports {
-                    let now = DefaultClock::default().now();
                     limiter
                         .check_key(&ip)
-                        .map_err(|denied| denied.wait_time_from(now))?;
+                        .map_err(|denied| denied.wait_time_from(limiter.clock().now()))?;
                 }
             }
             Budgets::Shared(budgets) => {
@@ -103,17 +102,18 @@ impl RateLimits {
     /// else behind the same IP.
     pub async fn check(&self, ip: IpAddr, email: &str) -> Result<(), Duration> {
         match &self.budgets {
+            // The limiter's own clock, read only for a refusal: making a clock
+            // (`DefaultClock::default()`) runs CPUID, which a virtual machine traps.
             Budgets::Local { per_ip, per_email } => {
-                let now = DefaultClock::default().now();
                 if let Some(limiter) = per_email {
                     limiter
                         .check_key(&email.to_owned())
-                        .map_err(|denied| denied.wait_time_from(now))?;
+                        .map_err(|denied| denied.wait_time_from(limiter.clock().now()))?;
                 }
                 if let Some(limiter) = per_ip {
                     limiter
                         .check_key(&ip)
-                        .map_err(|denied| denied.wait_time_from(now))?;
+                        .map_err(|denied| denied.wait_time_from(limiter.clock().now()))?;
                 }
             }
             Budgets::Shared(budgets) => {
