@@ -42,39 +42,14 @@ async fn past_the_descriptor_limit_new_generations_get_503_and_every_accepted_on
     let logs = server.collect_logs();
 
     let client = reqwest::Client::new();
-    let mut accepted = Vec::new();
-    let refused = loop {
-        // Each stream costs at least two descriptors: without admission, the server runs out
-        // well before this many.
-        assert!(
-            accepted.len() < OPEN_FILES as usize,
-            "no generation was refused under an open-file limit of {OPEN_FILES}"
-        );
-        let response = client
-            .post(server.url("/api/generate"))
-            .json(&body(&format!("page {}", accepted.len())))
-            .send()
-            .await
-            .expect("the server answers");
-        if response.status() != 200 {
-            break response;
-        }
-        accepted.push(response);
-    };
+    // Each stream costs at least two descriptors: without admission, the server runs out well
+    // before this many.
+    let accepted = generate_until_overloaded(&client, &server, OPEN_FILES as usize).await;
     assert!(
         accepted.len() >= 10,
         "the budget left room for only {} streams",
         accepted.len()
     );
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    assert_eq!(
-        refused.headers()["connection"],
-        "close",
-        "a refused client does not keep a descriptor the server is short of"
-    );
-    let refusal: Value = refused.json().await.unwrap();
-    assert_eq!(refusal["error"]["code"], "overloaded", "{refusal}");
 
     let streams = futures_util::future::join_all(accepted.into_iter().map(read_events)).await;
     for events in &streams {
@@ -155,32 +130,11 @@ async fn past_the_memory_limit_new_generations_get_503_and_every_accepted_one_sa
     let server_env: Vec<_> = server_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = ServerProcess::start(&server_env).await;
     let logs = server.collect_logs();
-    let mut accepted = Vec::new();
-    let refused = loop {
-        assert!(
-            accepted.len() < 2000,
-            "no generation was refused past a memory limit of {limit} bytes"
-        );
-        let response = client
-            .post(server.url("/api/generate"))
-            .json(&body(&format!("page {}", accepted.len())))
-            .send()
-            .await
-            .expect("the server answers");
-        if response.status() != 200 {
-            break response;
-        }
-        accepted.push(tokio::spawn(read_events(response)));
-    };
+    let accepted = generate_until_overloaded(&client, &server, 2000).await;
     assert!(accepted.len() >= 5, "only {} accepted", accepted.len());
-    assert_eq!(refused.status(), 503);
-    assert!(refused.headers().contains_key("retry-after"));
-    let refusal: Value = refused.json().await.unwrap();
-    assert_eq!(refusal["error"]["code"], "overloaded", "{refusal}");
-
-    for stream in accepted {
-        let events = stream.await.unwrap();
-        let done = last(&events);
+    let streams = futures_util::future::join_all(accepted.into_iter().map(read_events)).await;
+    for events in &streams {
+        let done = last(events);
         assert_eq!(done.event, "completed", "{}", done.data);
         let page = client
             .get(done.data["live_url"].as_str().unwrap())
@@ -195,6 +149,44 @@ async fn past_the_memory_limit_new_generations_get_503_and_every_accepted_one_sa
     let logs = logs.await.unwrap().join("\n");
     assert!(!logs.contains("storage_unavailable"), "{logs}");
     database.cleanup().await;
+}
+
+/// Starts generations on `server`, holding their streams unread, until one is refused; checks
+/// that the refusal is `503 overloaded` as documented (with `Retry-After`, and the connection
+/// closed: it is a descriptor the server is short of) and returns the accepted streams. Fails
+/// when `at_most` are accepted: admission never refused.
+async fn generate_until_overloaded(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    at_most: usize,
+) -> Vec<reqwest::Response> {
+    let mut accepted = Vec::new();
+    let refused = loop {
+        assert!(
+            accepted.len() < at_most,
+            "{at_most} generations accepted and none refused"
+        );
+        let response = client
+            .post(server.url("/api/generate"))
+            .json(&body(&format!("page {}", accepted.len())))
+            .send()
+            .await
+            .expect("the server answers");
+        if response.status() != 200 {
+            break response;
+        }
+        accepted.push(response);
+    };
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        refused.headers()["connection"],
+        "close",
+        "a refused client does not keep a descriptor the server is short of"
+    );
+    let refusal: Value = refused.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "overloaded", "{refusal}");
+    accepted
 }
 
 /// The resident memory of process `pid`, in bytes (`VmRSS`).
