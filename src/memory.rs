@@ -99,15 +99,12 @@ pub fn resident() -> Option<u64> {
 fn available() -> Option<u64> {
     let mut system = sysinfo::System::new().ok()?;
     system.refresh_memory();
-    let machine = Some(system.total_memory()).filter(|&bytes| bytes > 0);
-    let cgroup = system
-        .cgroup_limits()
-        .map(|limits| limits.total_memory)
-        .filter(|&bytes| bytes > 0);
-    match (machine, cgroup) {
-        (Some(machine), Some(cgroup)) => Some(machine.min(cgroup)),
-        (machine, cgroup) => machine.or(cgroup),
-    }
+    let cgroup = system.cgroup_limits().map(|limits| limits.total_memory);
+    [Some(system.total_memory()), cgroup]
+        .into_iter()
+        .flatten()
+        .filter(|&bytes| bytes > 0)
+        .min()
 }
 
 #[cfg(test)]

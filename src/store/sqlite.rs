@@ -870,32 +870,26 @@ async fn write_starts(
             let _write = writer.lock().await;
             insert_generations(&pool, &batch).await
         };
-        if written.is_ok() || batch.len() == 1 {
-            let outcome = written.map_err(StoreError::from);
-            for start in batch.drain(..) {
-                let _ = start.written.send(clone_outcome(&outcome));
+        match written {
+            Ok(()) => {
+                for start in batch.drain(..) {
+                    let _ = start.written.send(Ok(()));
+                }
             }
-            continue;
+            Err(err) if batch.len() == 1 => {
+                let start = batch.pop().expect("a batch of one");
+                let _ = start.written.send(Err(err.into()));
+            }
+            Err(_) => {
+                for start in batch.drain(..) {
+                    let written = {
+                        let _write = writer.lock().await;
+                        insert_generations(&pool, std::slice::from_ref(&start)).await
+                    };
+                    let _ = start.written.send(written.map_err(StoreError::from));
+                }
+            }
         }
-        for start in batch.drain(..) {
-            let written = {
-                let _write = writer.lock().await;
-                insert_generations(&pool, std::slice::from_ref(&start)).await
-            };
-            let _ = start.written.send(written.map_err(StoreError::from));
-        }
-    }
-}
-
-/// One batch's result for each of its rows: an error is re-made from its message (sqlx's
-/// errors cannot be cloned), as unavailable if it was.
-fn clone_outcome(outcome: &Result<(), StoreError>) -> Result<(), StoreError> {
-    match outcome {
-        Ok(()) => Ok(()),
-        Err(StoreError::Unavailable(err)) => Err(StoreError::Unavailable(sqlx::Error::Protocol(
-            err.to_string(),
-        ))),
-        Err(err) => Err(StoreError::Other(sqlx::Error::Protocol(err.to_string()))),
     }
 }
 
